@@ -1,0 +1,1 @@
+"""arXiv: fetching (I/O) apart from parsing (pure bytes -> records)."""

@@ -1,0 +1,43 @@
+"""arXiv identifiers: new style (0704.0001, 2401.01234), old style (hep-th/9901001), versions."""
+
+from __future__ import annotations
+
+import re
+
+from app.errors import FeedParseError
+
+_NEW = r"\d{4}\.\d{4,5}"
+_OLD = r"[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7}"
+_ID_RE = re.compile(rf"^(?P<id>{_NEW}|{_OLD})(?:v(?P<version>\d+))?$")
+_PREFIX_RE = re.compile(
+    r"^(?:https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/|oai:arxiv\.org:|arxiv:)",
+    re.IGNORECASE,
+)
+
+
+def split_arxiv_id(raw: str) -> tuple[str, int | None]:
+    """Return (id without version, version or None) for any common spelling of an arXiv id.
+
+    Accepts bare ids, ``arXiv:`` / ``oai:arXiv.org:`` prefixes and abs/pdf/html URLs.
+    Raises FeedParseError when the text is not an arXiv id.
+    """
+    text = _PREFIX_RE.sub("", raw.strip())
+    text = text.removesuffix(".pdf")
+    match = _ID_RE.match(text)
+    if match is None:
+        raise FeedParseError(f"not an arXiv id: {raw[:80]!r}")
+    version = match.group("version")
+    return match.group("id"), int(version) if version else None
+
+
+def is_arxiv_id(raw: str) -> bool:
+    """True when ``raw`` is a bare arXiv id, with or without version."""
+    return _ID_RE.match(raw.strip()) is not None
+
+
+def pdf_url(arxiv_id: str, version: int | None = None) -> str:
+    return f"https://arxiv.org/pdf/{arxiv_id}" + (f"v{version}" if version else "")
+
+
+def abs_url(arxiv_id: str, version: int | None = None) -> str:
+    return f"https://arxiv.org/abs/{arxiv_id}" + (f"v{version}" if version else "")

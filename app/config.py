@@ -1,0 +1,67 @@
+"""Settings: the one home of configuration. Nothing else reads the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_CATEGORIES = ("cs.AI", "cs.CL", "cs.CV", "cs.LG", "stat.ML")
+
+
+class Settings(BaseSettings):
+    """Every setting of the service, read from the environment (and an optional `.env`)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("./data"), description="SQLite file, FAISS index, caches")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; unset means SQLite in DATA_DIR")
+    redis_url: str | None = Field(None, description="Celery broker and shared limiter; unset means in-process")
+
+    arxiv_rss_url: str = Field("https://rss.arxiv.org/rss", description="base of the daily feeds")
+    arxiv_api_url: str = Field("https://export.arxiv.org/api/query", description="the Atom API")
+    arxiv_oai_url: str = Field("https://export.arxiv.org/oai2", description="OAI-PMH endpoint")
+    arxiv_contact: str = Field("", description="e-mail or URL put in the User-Agent, as arXiv asks")
+    arxiv_categories: Annotated[tuple[str, ...], NoDecode] = Field(
+        DEFAULT_CATEGORIES, description="categories fetched on schedule, comma-separated"
+    )
+    arxiv_min_interval: float = Field(3.0, ge=0, description="seconds between two arXiv requests")
+    arxiv_timeout: float = Field(30.0, gt=0, description="read timeout of one arXiv request, seconds")
+    arxiv_max_bytes: int = Field(50_000_000, gt=0, description="largest arXiv response accepted")
+    arxiv_retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts before giving up")
+
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset means extractive")
+    llm_api_key: SecretStr | None = Field(None, description="API key of the LLM endpoint")
+    llm_model: str | None = Field(None, description="model name sent to the LLM endpoint")
+
+    admin_token: SecretStr | None = Field(None, description="bearer token of /api/v1/admin; unset: off")
+    log_level: str = Field("WARNING", description="root log level (logs are JSON lines on stderr)")
+
+    @field_validator("arxiv_categories", mode="before")
+    @classmethod
+    def _split_categories(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL, defaulting to SQLite under DATA_DIR (the embedded default)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir.resolve() / 'coolpapers.db'}"
+
+    @property
+    def user_agent(self) -> str:
+        from app import __version__
+
+        contact = f"; {self.arxiv_contact}" if self.arxiv_contact else ""
+        return f"coolpapers-selfhosted/{__version__} (+https://github.com/coolpapers/selfhosted{contact})"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
