@@ -19,7 +19,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("./data"), description="SQLite file, FAISS index, caches")
     database_url: str | None = Field(None, description="SQLAlchemy URL; unset means SQLite in DATA_DIR")
-    redis_url: str | None = Field(None, description="Celery broker and shared limiter; unset means in-process")
+    redis_url: str | None = Field(
+        None, description="Celery broker and shared limiter; unset means in-process"
+    )
 
     arxiv_rss_url: str = Field("https://rss.arxiv.org/rss", description="base of the daily feeds")
     arxiv_api_url: str = Field("https://export.arxiv.org/api/query", description="the Atom API")

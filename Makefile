@@ -1,0 +1,68 @@
+# Two commands do all the set-up: `make run` (serve on the embedded default) and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8000
+KATEX := static/vendor/katex/katex.min.js
+
+.PHONY: install static run test test-sqlite test-postgres check lint typecheck bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+# torch is pinned (a CPU wheel lies on this machine; unpinned, pip pulls a multi-GB CUDA build).
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install -q -e ".[semantic,dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+$(KATEX): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	rm -rf static/vendor/katex && mkdir -p static/vendor/katex
+	cp -r node_modules/katex/dist/katex.min.js node_modules/katex/dist/katex.min.css \
+	      node_modules/katex/dist/fonts node_modules/katex/dist/contrib static/vendor/katex/
+	rm -rf static/vendor/swagger-ui && mkdir -p static/vendor/swagger-ui
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css \
+	   node_modules/swagger-ui-dist/favicon-32x32.png static/vendor/swagger-ui/
+	touch $@
+
+static: $(KATEX)
+
+run: install static
+	$(BIN)/coolpapers db upgrade
+	$(BIN)/coolpapers demo
+	$(BIN)/coolpapers serve --host $(HOST) --port $(PORT)
+
+# The whole suite on SQLite, then on PostgreSQL, with real PostgreSQL and Redis on loopback.
+test: install static
+	tests/services.sh $(MAKE) --no-print-directory test-sqlite test-postgres
+
+test-sqlite:
+	env -u TEST_DATABASE_URL $(BIN)/pytest -q
+
+test-postgres:
+	@test -n "$$TEST_DATABASE_URL" || { echo "TEST_DATABASE_URL is not set: run 'make test'"; exit 1; }
+	DATABASE_URL=$$TEST_DATABASE_URL $(BIN)/alembic upgrade head
+	DATABASE_URL=$$TEST_DATABASE_URL $(BIN)/alembic check
+	$(BIN)/pytest -q
+
+lint:
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+typecheck:
+	$(BIN)/mypy
+
+check: install static lint typecheck
+	tests/services.sh $(MAKE) --no-print-directory test-sqlite test-postgres
+
+bench: install
+	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/pages.py
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor .ci-services .pytest_cache .mypy_cache .ruff_cache

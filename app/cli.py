@@ -1,0 +1,100 @@
+"""The `coolpapers` command: ingest, demo, serve, db upgrade."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+
+from app.config import get_settings
+from app.errors import CoolPapersError
+from app.logs import configure_logging
+
+cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Cool Papers, self-hosted.")
+db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
+cli.add_typer(db_cli, name="db")
+SAMPLES = Path(__file__).resolve().parent / "samples"
+MAX_FILE_BYTES = 200_000_000
+
+
+@cli.callback()
+def _setup() -> None:
+    configure_logging(get_settings().log_level)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+@cli.command()
+def ingest(
+    category: Annotated[str | None, typer.Option(help="category, e.g. cs.CL (live fetch of today)")] = None,
+    file: Annotated[Path | None, typer.Option(help="ingest a saved feed or API response instead")] = None,
+    date: Annotated[str | None, typer.Option(help="announcement day YYYY-MM-DD for --file")] = None,
+) -> None:
+    """Fetch (or read) one listing, store it, and print one summary line."""
+    from app.store.ingest import ingest_file, ingest_live
+
+    if file is None and category is None:
+        _fail("give --category for a live fetch, or --file PATH")
+    try:
+        day = dt.date.fromisoformat(date) if date else None
+    except ValueError:
+        _fail(f"--date must be YYYY-MM-DD, got {date!r}")
+    settings = get_settings()
+    try:
+        if file is not None:
+            report = ingest_file(settings, path=file, category=category, day=day, max_bytes=MAX_FILE_BYTES)
+        else:
+            report = ingest_live(settings, category=category or "")
+    except (CoolPapersError, OSError) as exc:
+        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    typer.echo(report.summary())
+
+
+@cli.command()
+def demo() -> None:
+    """Load the sample feeds bundled with the package (offline)."""
+    from app.store.ingest import ingest_file
+
+    settings = get_settings()
+    files = sorted(SAMPLES.glob("*.xml"))
+    with Progress(transient=True) as progress:
+        task = progress.add_task("loading samples", total=len(files))
+        for path in files:
+            report = ingest_file(settings, path=path, category=None, day=None, max_bytes=MAX_FILE_BYTES)
+            progress.advance(task)
+            progress.console.print(f"{path.name}: {report.summary()}")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve the website and the API."""
+    import uvicorn
+
+    uvicorn.run("app.main:app", host=host, port=port, workers=workers, log_level="warning")
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply the Alembic migrations (creates the SQLite file on the embedded default)."""
+    from app.store.migrate import upgrade_database
+
+    upgrade_database(get_settings(), revision)
+    typer.echo(f"database at {revision}")
+
+
+def main() -> None:
+    cli(prog_name="coolpapers")
+
+
+if __name__ == "__main__":
+    main()

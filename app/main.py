@@ -1,0 +1,97 @@
+"""create_app(): routers, static files, error handlers. `app = create_app()` for uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app import __version__
+from app.api import listings as api_listings
+from app.api import papers as api_papers
+from app.errors import CoolPapersError, FetchError, InvalidQueryError, NotFoundError
+from app.web import pages
+from app.web.templating import render_error
+
+ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger(__name__)
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Cool Papers (self-hosted)",
+        version=__version__,
+        description="Daily arXiv listings, search and FAQ summaries; papers.cool-compatible URLs.",
+        docs_url=None,  # served below from vendored assets: no CDN
+        redoc_url=None,
+    )
+    app.add_api_route("/docs", _docs, include_in_schema=False)
+    app.include_router(api_listings.router, prefix="/api/v1")
+    app.include_router(api_papers.router, prefix="/api/v1")
+    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    app.include_router(pages.router)
+    _add_error_handlers(app)
+    return app
+
+
+async def _docs() -> Response:
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="Cool Papers API",
+        swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+        swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+    )
+
+
+def _status_of(exc: Exception) -> int:
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, InvalidQueryError):
+        return 422
+    if isinstance(exc, FetchError):
+        return 503
+    return 500
+
+
+def _error(request: Request, status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    return render_error(request, status=status, detail=detail)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CoolPapersError)
+    async def domain_error(request: Request, exc: CoolPapersError) -> Response:
+        return _error(request, _status_of(exc), str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return _error(request, 422, validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return _error(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return _error(request, 500, "internal error")
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """One readable line from pydantic's list: `query.limit: Input should be less than or equal to 1000`."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(loc) for loc in error.get("loc", ()))
+        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+app = create_app()

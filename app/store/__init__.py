@@ -1,0 +1,1 @@
+"""Store: SQLAlchemy models, the engine, and idempotent repository functions."""

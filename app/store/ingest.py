@@ -1,0 +1,138 @@
+"""Ingest: parsed feeds into papers and listings; the live path fetches first (fetch -> parse -> store)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from app.arxiv.fetch import ArxivClient
+from app.arxiv.parse import parse_feed
+from app.arxiv.types import Feed
+from app.config import Settings
+from app.errors import ArxivError, FeedParseError, InvalidQueryError
+from app.store.db import session_scope
+from app.store.fetch_log import add_fetch_log, last_validators
+from app.store.listings import add_listings, parse_category_expression
+from app.store.papers import upsert_papers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    seen: int
+    new: int
+    updated: int
+    listings: int
+    day: dt.date | None
+    not_modified: bool = False
+
+    def summary(self) -> str:
+        if self.not_modified:
+            return "not modified since the last fetch: nothing to do"
+        day = self.day.isoformat() if self.day else "no listing day"
+        return (
+            f"{self.seen} entries seen, {self.new} papers new, {self.updated} papers updated, "
+            f"{self.listings} listings added ({day})"
+        )
+
+
+def ingest_feed(
+    session: Session,
+    *,
+    feed: Feed,
+    categories: Sequence[str] = (),
+    day: dt.date | None = None,
+) -> IngestReport:
+    """Store a parsed feed: papers always; listings when a day and categories are known.
+
+    `categories` and `day` override what the feed says about itself (files, API responses).
+    """
+    stats = upsert_papers(session, entries=feed.entries)
+    day = day or feed.announced_on
+    cats = tuple(categories) or feed.categories
+    listings = 0
+    if day is not None and cats:
+        listings = add_listings(session, feed=feed, paper_ids=stats.ids, day=day, categories=cats)
+    return IngestReport(stats.seen, stats.new, stats.updated, listings, day if cats else None)
+
+
+def ingest_category(session: Session, client: ArxivClient, *, category: str) -> IngestReport:
+    """Fetch today's listing of `category` (conditionally), store it, and log the fetch.
+
+    Errors propagate (FetchError, FeedParseError) with nothing stored; the caller logs the failure
+    with `add_fetch_log` in its own transaction.
+    """
+    url = client.listing_url([category])
+    started = dt.datetime.now(dt.UTC)
+    etag, last_modified = last_validators(session, url)
+    result = client.fetch_listing([category], etag=etag, last_modified=last_modified)
+    if result.body is None:
+        report = IngestReport(0, 0, 0, 0, None, not_modified=True)
+    else:
+        report = ingest_feed(session, feed=parse_feed(result.body), categories=[category])
+    add_fetch_log(
+        session,
+        url=url,
+        category=category,
+        started_at=started,
+        http_status=result.status,
+        etag=result.etag or etag,
+        last_modified=result.last_modified or last_modified,
+        entries_seen=report.seen,
+        papers_new=report.new,
+        papers_updated=report.updated,
+        listings_added=report.listings,
+    )
+    log.info("ingested", extra={"category": category, "url": url, "report": report.summary()})
+    return report
+
+
+def ingest_file(
+    settings: Settings,
+    *,
+    path: Path,
+    category: str | None,
+    day: dt.date | None,
+    max_bytes: int,
+) -> IngestReport:
+    """Parse a saved document and store it in one transaction (nothing stored if it is ill-formed)."""
+    if path.stat().st_size > max_bytes:
+        raise FeedParseError(f"{path} is larger than {max_bytes} bytes")
+    feed = parse_feed(path.read_bytes())
+    categories = [_checked_category(category)] if category else []
+    with session_scope(settings) as session:
+        return ingest_feed(session, feed=feed, categories=categories, day=day)
+
+
+def ingest_live(settings: Settings, *, category: str) -> IngestReport:
+    """Fetch and store today's listing of one category; a failure is logged in `fetch_log`."""
+    category = _checked_category(category)
+    started = dt.datetime.now(dt.UTC)
+    with ArxivClient.from_settings(settings) as client:
+        try:
+            with session_scope(settings) as session:
+                return ingest_category(session, client, category=category)
+        except ArxivError as exc:
+            with session_scope(settings) as session:
+                add_fetch_log(
+                    session,
+                    url=client.listing_url([category]),
+                    category=category,
+                    started_at=started,
+                    http_status=getattr(exc, "status", None),
+                    error=str(exc),
+                )
+            raise
+
+
+def _checked_category(category: str) -> str:
+    query = parse_category_expression(category)
+    if len(query.include) != 1 or query.exclude:
+        raise InvalidQueryError(f"one category at a time, got {category!r}")
+    return query.include[0]

@@ -1,0 +1,130 @@
+"""Papers: an idempotent upsert keyed by arXiv id, and lookups."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from app.arxiv.types import FeedEntry
+from app.store.models import Paper
+
+# SQLite caps bound parameters per statement; keep IN lists well under it.
+CHUNK = 500
+_DETAIL_FIELDS = ("comments", "journal_ref", "doi", "license", "primary_category", "updated_at")
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertStats:
+    seen: int
+    new: int
+    updated: int
+    ids: dict[str, int]  # arxiv_id -> papers.id for every entry seen
+
+
+def upsert_papers(session: Session, *, entries: Sequence[FeedEntry]) -> UpsertStats:
+    """Insert unknown papers, update those whose version is newer or whose details were missing.
+
+    Running it twice with the same entries changes nothing the second time.
+    """
+    latest = _latest_by_id(entries)
+    ids: dict[str, int] = {}
+    new = updated = 0
+    keys = list(latest)
+    for start in range(0, len(keys), CHUNK):
+        chunk = [latest[key] for key in keys[start : start + CHUNK]]
+        n, u = _upsert_chunk(session, chunk, ids)
+        new += n
+        updated += u
+    return UpsertStats(seen=len(entries), new=new, updated=updated, ids=ids)
+
+
+def _latest_by_id(entries: Iterable[FeedEntry]) -> dict[str, FeedEntry]:
+    latest: dict[str, FeedEntry] = {}
+    for entry in entries:
+        held = latest.get(entry.arxiv_id)
+        if held is None or (entry.version or 0) > (held.version or 0):
+            latest[entry.arxiv_id] = entry
+    return latest
+
+
+def _upsert_chunk(session: Session, chunk: list[FeedEntry], ids: dict[str, int]) -> tuple[int, int]:
+    existing = {
+        paper.arxiv_id: paper
+        for paper in session.scalars(select(Paper).where(Paper.arxiv_id.in_([e.arxiv_id for e in chunk])))
+    }
+    inserts = [_row(entry) for entry in chunk if entry.arxiv_id not in existing]
+    updates = []
+    for entry in chunk:
+        paper = existing.get(entry.arxiv_id)
+        if paper is not None:
+            ids[entry.arxiv_id] = paper.id
+            changes = _changes(paper, entry)
+            if changes:
+                updates.append({"id": paper.id, **changes})
+    if inserts:
+        rows = session.execute(insert(Paper).returning(Paper.id, Paper.arxiv_id), inserts)
+        ids.update({arxiv_id: pk for pk, arxiv_id in rows})
+    if updates:
+        session.execute(update(Paper), updates)
+    session.flush()
+    return len(inserts), len(updates)
+
+
+def _row(entry: FeedEntry) -> dict[str, Any]:
+    return {
+        "arxiv_id": entry.arxiv_id,
+        "version": entry.version,
+        "title": entry.title,
+        "abstract": entry.abstract,
+        "authors": list(entry.authors),
+        "primary_category": entry.primary_category,
+        "categories": list(entry.categories),
+        "comments": entry.comments,
+        "journal_ref": entry.journal_ref,
+        "doi": entry.doi,
+        "license": entry.license,
+        "published_at": entry.published_at,
+        "updated_at": entry.updated_at,
+    }
+
+
+def _changes(paper: Paper, entry: FeedEntry) -> dict[str, Any]:
+    """What an entry changes in a stored paper: all of it for a newer version, else missing details.
+
+    Empty values never erase stored ones: a terse RSS item must not undo what the API filled in.
+    """
+    if (entry.version or 0) > (paper.version or 0):
+        row = _row(entry)
+        return {key: value for key, value in row.items() if value not in (None, [], "")}
+    if (entry.version or 0) < (paper.version or 0):
+        return {}
+    changes: dict[str, Any] = {}
+    for key in _DETAIL_FIELDS:
+        value = getattr(entry, key)
+        if value is not None and getattr(paper, key) is None:
+            changes[key] = value
+    if paper.published_at is None and entry.published_at is not None:
+        changes["published_at"] = entry.published_at
+    return changes
+
+
+def get_paper(session: Session, arxiv_id: str) -> Paper | None:
+    return session.scalar(select(Paper).where(Paper.arxiv_id == arxiv_id))
+
+
+def get_papers(session: Session, arxiv_ids: Sequence[str]) -> list[Paper]:
+    """Papers in the order asked; unknown ids are left out."""
+    found = {p.arxiv_id: p for p in session.scalars(select(Paper).where(Paper.arxiv_id.in_(arxiv_ids)))}
+    return [found[arxiv_id] for arxiv_id in arxiv_ids if arxiv_id in found]
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)

@@ -1,0 +1,1 @@
+"""Website: Jinja2 pages with papers.cool's URLs and markup."""

@@ -1,0 +1,87 @@
+"""HTML pages at papers.cool's URLs: `/`, `/arxiv/{cats}`, `/arxiv/{id}[,{id}...]`, `.../feed`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+
+from app.arxiv.ids import is_arxiv_id, split_arxiv_id
+from app.config import get_settings
+from app.deps import SessionDep
+from app.errors import NotFoundError
+from app.store.listings import (
+    SECTIONS,
+    ListingDay,
+    category_days,
+    parse_category_expression,
+    read_listing,
+)
+from app.store.papers import get_papers
+from app.web.templating import templates
+
+router = APIRouter(include_in_schema=False)
+MAX_SHOW = 5000
+SECTION_TITLES = {"new": "New submissions", "cross": "Cross-lists", "replace": "Replacements"}
+
+
+@router.get("/healthz")
+def healthz() -> PlainTextResponse:
+    return PlainTextResponse("ok")
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request, session: SessionDep) -> Response:
+    days = {c.category: c for c in category_days(session)}
+    followed = [days.get(cat) or cat for cat in get_settings().arxiv_categories]
+    others = [c for name, c in days.items() if name not in get_settings().arxiv_categories]
+    return templates.TemplateResponse(request, "index.html", {"followed": followed, "others": others})
+
+
+@router.get("/arxiv/{spec:path}")
+def arxiv_page(
+    request: Request,
+    session: SessionDep,
+    spec: str,
+    date: Annotated[dt.date | None, Query()] = None,
+    show: Annotated[int, Query(ge=1, le=MAX_SHOW)] = MAX_SHOW,
+    skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    sort: Annotated[str, Query(max_length=500)] = "",
+) -> Response:
+    """Dispatch papers.cool's one URL space: a feed, a set of paper ids, or a category listing."""
+    feed = spec.endswith("/feed")
+    spec = spec.removesuffix("/feed")
+    parts = [part.strip() for part in spec.split(",") if part.strip()]
+    if parts and all(is_arxiv_id(part) for part in parts):
+        return _papers_page(request, session, parts, feed=feed)
+    query = parse_category_expression(spec)
+    listing = read_listing(session, query, day=date)
+    context = {"cats": spec, "listing": listing, "show": show, "skip": skip, "sort": sort}
+    if feed:
+        return _atom(request, "feed.xml", {**context, "papers": [p.paper for p in listing.papers]})
+    return templates.TemplateResponse(request, "listing.html", {**context, **_sections(listing, show, skip)})
+
+
+def _sections(listing: ListingDay, show: int, skip: int) -> dict[str, object]:
+    window = listing.papers[skip : skip + show]
+    sections = [
+        (name, SECTION_TITLES[name], [p.paper for p in window if p.section == name]) for name in SECTIONS
+    ]
+    counts = {name: sum(1 for p in listing.papers if p.section == name) for name in SECTIONS}
+    return {"sections": sections, "counts": counts, "total": len(listing.papers)}
+
+
+def _papers_page(request: Request, session: SessionDep, parts: list[str], *, feed: bool) -> Response:
+    ids = list(dict.fromkeys(split_arxiv_id(part)[0] for part in parts))
+    papers = get_papers(session, ids)
+    if not papers:
+        raise NotFoundError(f"{', '.join(ids)} is not in this instance")
+    if feed:
+        return _atom(request, "feed.xml", {"cats": ",".join(ids), "papers": papers, "listing": None})
+    return templates.TemplateResponse(request, "papers.html", {"papers": papers, "ids": ids})
+
+
+def _atom(request: Request, name: str, context: dict[str, object]) -> Response:
+    return templates.TemplateResponse(request, name, context, media_type="application/atom+xml")

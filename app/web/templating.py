@@ -1,0 +1,109 @@
+"""Jinja2 environment, filters, and the HTML error page. Everything from data is autoescaped."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from app import __version__
+from app.arxiv.ids import abs_url, pdf_url
+from app.store.models import Paper
+from app.store.papers import as_utc
+
+ROOT = Path(__file__).resolve().parents[2]
+templates = Jinja2Templates(directory=ROOT / "templates")
+
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "for",
+        "from",
+        "how",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "our",
+        "over",
+        "the",
+        "their",
+        "this",
+        "to",
+        "towards",
+        "toward",
+        "under",
+        "using",
+        "via",
+        "what",
+        "when",
+        "which",
+        "while",
+        "with",
+        "without",
+        "we",
+        "new",
+        "based",
+        "study",
+        "approach",
+        "method",
+        "methods",
+        "model",
+        "models",
+        "towards",
+        "learning",
+    ]
+)
+_WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9\-]{2,}")
+_MATH_RE = re.compile(r"\$[^$]*\$")
+
+
+def key_terms(title: str, limit: int = 5) -> str:
+    """A few key terms of a title for the `keywords` attribute papers.cool tools read."""
+    words = _WORD_RE.findall(_MATH_RE.sub(" ", title))
+    terms = [w for w in dict.fromkeys(words) if w.lower() not in _STOPWORDS]
+    return ",".join(terms[:limit])
+
+
+def utc_stamp(value: dt.datetime | None) -> str:
+    value = as_utc(value)
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def paper_pdf_url(paper: Paper) -> str:
+    return pdf_url(paper.arxiv_id, paper.version)
+
+
+def paper_abs_url(paper: Paper) -> str:
+    return abs_url(paper.arxiv_id, paper.version)
+
+
+templates.env.filters["key_terms"] = key_terms
+templates.env.filters["utc_stamp"] = utc_stamp
+templates.env.filters["pdf_url"] = paper_pdf_url
+templates.env.filters["abs_url"] = paper_abs_url
+templates.env.globals["version"] = __version__
+templates.env.trim_blocks = True
+templates.env.lstrip_blocks = True
+
+
+def render_error(request: Request, *, status: int, detail: str) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "error.html", {"status": status, "detail": detail}, status_code=status
+    )

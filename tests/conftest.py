@@ -1,0 +1,109 @@
+"""Test database fixtures: one migrated database per run, each test inside a rolled-back transaction.
+
+SQLite by default; PostgreSQL when TEST_DATABASE_URL is set (`make test` runs the suite on both).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from app.config import Settings, get_settings
+from app.deps import get_session
+from app.store.db import make_engine
+from app.store.migrate import alembic_config
+
+DATA = Path(__file__).parent / "data"
+_databases = itertools.count()
+
+
+def pytest_report_header() -> str:
+    return f"database: {'PostgreSQL' if os.environ.get('TEST_DATABASE_URL') else 'SQLite'}"
+
+
+def _sqlite_savepoints(engine: Engine) -> None:
+    # pysqlite's own transaction handling breaks SAVEPOINT; let SQLAlchemy emit BEGIN itself.
+    @event.listens_for(engine, "connect")
+    def _no_autobegin(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN")
+
+
+def _fresh_database(tmp_dir: Path) -> str:
+    """A new, empty, migrated database: a SQLite file, or a new database on the PostgreSQL server."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        url = f"sqlite:///{tmp_dir / f'test-{next(_databases)}.db'}"
+    else:
+        name = f"coolpapers_t{os.getpid()}_{next(_databases)}"
+        admin = make_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    command.upgrade(alembic_config(url), "head")
+    return url
+
+
+@pytest.fixture(scope="session")
+def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return _fresh_database(tmp_path_factory.mktemp("db"))
+
+
+@pytest.fixture(scope="session")
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    if engine.dialect.name == "sqlite":
+        _sqlite_savepoints(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session whose commits become savepoints of a transaction rolled back after the test."""
+    connection = engine.connect()
+    outer = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        yield session
+    finally:
+        session.close()
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def client(session: Session) -> Iterator[TestClient]:
+    from app.main import app
+
+    app.dependency_overrides[get_session] = lambda: session
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+    app.dependency_overrides.clear()
+
+
+@pytest.fixture
+def settings_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Real settings for code that opens its own sessions (CLI, tasks): a fresh committed database."""
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DATABASE_URL", _fresh_database(tmp_path))
+    monkeypatch.setenv("ARXIV_MIN_INTERVAL", "0")
+    for name in ("REDIS_URL", "LLM_BASE_URL", "LLM_API_KEY", "LLM_MODEL", "ADMIN_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()

@@ -1,0 +1,114 @@
+"""The `coolpapers` command on a real, committed database (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.config import Settings
+from app.store.db import session_scope
+from app.store.models import FetchLog, Listing, Paper
+from tests.conftest import DATA
+from tests.loopback import LoopbackServer, Reply
+
+RSS2 = DATA / "rss" / "rss2-2024-multicat-csLG+csAI+csCL+statML.xml"
+runner = CliRunner()
+
+
+def _counts(settings: Settings) -> tuple[int, int]:
+    with session_scope(settings) as session:
+        papers = session.scalar(select(func.count()).select_from(Paper)) or 0
+        listings = session.scalar(select(func.count()).select_from(Listing)) or 0
+    return papers, listings
+
+
+def test_ingest_file_prints_one_summary_line_and_is_idempotent(settings_env: Settings) -> None:
+    first = runner.invoke(cli, ["ingest", "--file", str(RSS2)])
+    assert first.exit_code == 0, first.output
+    assert (
+        first.output.strip()
+        == "4 entries seen, 4 papers new, 0 papers updated, 6 listings added (2026-09-24)"
+    )
+    again = runner.invoke(cli, ["ingest", "--file", str(RSS2)])
+    assert again.output.strip().startswith("4 entries seen, 0 papers new, 0 papers updated, 0 listings added")
+    assert _counts(settings_env) == (4, 6)
+
+
+def test_ingest_file_with_category_and_date(settings_env: Settings) -> None:
+    api = DATA / "api" / "api-legacy-csRO-search.xml"
+    result = runner.invoke(cli, ["ingest", "--file", str(api), "--category", "cs.RO", "--date", "2024-05-06"])
+    assert result.exit_code == 0, result.output
+    assert "(2024-05-06)" in result.output
+    assert _counts(settings_env)[1] > 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"<html><body>502 Bad Gateway</body></html>", RSS2.read_bytes()[:3000], b"\x00\xff" * 100],
+)
+def test_ingest_bad_file_fails_clearly_and_stores_nothing(
+    settings_env: Settings, tmp_path: Path, body: bytes
+) -> None:
+    path = tmp_path / "bad.xml"
+    path.write_bytes(body)
+    result = runner.invoke(cli, ["ingest", "--file", str(path)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert _counts(settings_env) == (0, 0)
+
+
+def test_ingest_without_source_or_bad_date_fails(settings_env: Settings) -> None:
+    assert runner.invoke(cli, ["ingest"]).exit_code == 1
+    bad = runner.invoke(cli, ["ingest", "--file", str(RSS2), "--date", "24/09/2026"])
+    assert bad.exit_code == 1 and "YYYY-MM-DD" in bad.stderr
+
+
+def test_ingest_live_uses_conditional_get_and_logs(
+    settings_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.config import get_settings
+
+    headers = {"ETag": '"day-1"', "Last-Modified": "Thu, 24 Sep 2026 04:00:00 GMT"}
+    script = {"/rss/cs.LG": [Reply(200, RSS2.read_bytes(), headers), Reply(304, headers=headers)]}
+    with LoopbackServer(script) as server:
+        monkeypatch.setenv("ARXIV_RSS_URL", f"{server.url}/rss")
+        get_settings.cache_clear()
+        first = runner.invoke(cli, ["ingest", "--category", "cs.LG"])
+        second = runner.invoke(cli, ["ingest", "--category", "cs.LG"])
+        sent = server.requests_for("/rss/cs.LG")
+    assert first.exit_code == 0, first.output
+    assert first.output.startswith("4 entries seen, 4 papers new")
+    assert second.exit_code == 0 and "not modified" in second.output
+    assert sent[1].headers["if-none-match"] == '"day-1"'
+    with session_scope(get_settings()) as session:
+        statuses = [row.http_status for row in session.scalars(select(FetchLog).order_by(FetchLog.id))]
+    assert statuses == [200, 304]
+
+
+def test_ingest_live_failure_is_one_line_and_logged(
+    settings_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.config import get_settings
+
+    with LoopbackServer({"/rss/cs.LG": [Reply(404, b"nope")]}) as server:
+        monkeypatch.setenv("ARXIV_RSS_URL", f"{server.url}/rss")
+        get_settings.cache_clear()
+        result = runner.invoke(cli, ["ingest", "--category", "cs.LG"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    settings = get_settings()
+    assert _counts(settings) == (0, 0)
+    with session_scope(settings) as session:
+        log = session.scalars(select(FetchLog)).one()
+    assert (log.http_status, log.error is not None) == (404, True)
+
+
+def test_demo_loads_bundled_samples(settings_env: Settings) -> None:
+    result = runner.invoke(cli, ["demo"])
+    assert result.exit_code == 0, result.output
+    papers, listings = _counts(settings_env)
+    assert papers >= 100 and listings >= 6
