@@ -72,6 +72,24 @@ def demo() -> None:
 
 
 @cli.command()
+def schedule(
+    once: Annotated[bool, typer.Option("--once", help="run one fetch round now (for cron) and exit")] = False,
+) -> None:
+    """Show the fetch schedule, or run one round of it with --once (without beat)."""
+    from workers.schedule import next_run
+    from workers.tasks import enqueue_round
+
+    settings = get_settings()
+    if not once:
+        typer.echo(f"rounds at {', '.join(settings.schedule_times)} UTC on {settings.schedule_days}")
+        typer.echo(f"next round: {next_run(settings)}")
+        return
+    ids = enqueue_round()
+    where = "queued on Redis" if settings.redis_url else "run in-process"
+    typer.echo(f"{len(ids)} categories {where}")
+
+
+@cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,

@@ -35,6 +35,15 @@ class Settings(BaseSettings):
     arxiv_max_bytes: int = Field(50_000_000, gt=0, description="largest arXiv response accepted")
     arxiv_retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts before giving up")
 
+    schedule_times: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("05:30", "07:30"), description="UTC times (HH:MM, comma-separated) of the scheduled fetches"
+    )
+    schedule_days: str = Field("mon-fri", description="cron day-of-week of the scheduled fetches")
+    follow_opened_days: int = Field(7, ge=0, description="also fetch categories opened in the last N days")
+    task_soft_time_limit: int = Field(900, gt=0, description="seconds before a task is asked to stop")
+    task_time_limit: int = Field(1200, gt=0, description="seconds before a task is killed")
+    task_retry_backoff: float = Field(60.0, ge=0, description="first retry delay of a failed task, seconds")
+
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset means extractive")
     llm_api_key: SecretStr | None = Field(None, description="API key of the LLM endpoint")
     llm_model: str | None = Field(None, description="model name sent to the LLM endpoint")
@@ -42,7 +51,7 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(None, description="bearer token of /api/v1/admin; unset: off")
     log_level: str = Field("WARNING", description="root log level (logs are JSON lines on stderr)")
 
-    @field_validator("arxiv_categories", mode="before")
+    @field_validator("arxiv_categories", "schedule_times", mode="before")
     @classmethod
     def _split_categories(cls, value: object) -> object:
         if isinstance(value, str):

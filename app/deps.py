@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Header, HTTPException
 from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
@@ -26,3 +27,18 @@ def get_session() -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def require_admin(
+    settings: SettingsDep, authorization: Annotated[str | None, Header(include_in_schema=False)] = None
+) -> None:
+    """Admin routes: off (403) without ADMIN_TOKEN; otherwise a bearer token compared in constant time."""
+    if settings.admin_token is None or not settings.admin_token.get_secret_value():
+        raise HTTPException(403, "admin routes are off: set ADMIN_TOKEN to enable them")
+    scheme, _, token = (authorization or "").partition(" ")
+    expected = settings.admin_token.get_secret_value().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+        raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+
+
+AdminDep = Depends(require_admin)

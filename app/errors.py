@@ -27,6 +27,10 @@ class FetchError(ArxivError):
         self.retry_after = retry_after
 
 
+class StaleFeedError(ArxivError):
+    """The feed does not announce the day that was asked for (arXiv has not rebuilt it yet)."""
+
+
 class NotFoundError(CoolPapersError):
     """A requested row does not exist."""
 

@@ -13,8 +13,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
+from app.api import admin as api_admin
 from app.api import listings as api_listings
 from app.api import papers as api_papers
+from app.api import status as api_status
 from app.errors import CoolPapersError, FetchError, InvalidQueryError, NotFoundError
 from app.web import pages
 from app.web.templating import render_error
@@ -34,6 +36,8 @@ def create_app() -> FastAPI:
     app.add_api_route("/docs", _docs, include_in_schema=False)
     app.include_router(api_listings.router, prefix="/api/v1")
     app.include_router(api_papers.router, prefix="/api/v1")
+    app.include_router(api_status.router, prefix="/api/v1")
+    app.include_router(api_admin.router, prefix="/api/v1")
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.include_router(pages.router)
     _add_error_handlers(app)

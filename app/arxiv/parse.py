@@ -14,10 +14,11 @@ another exception type. An entry without a readable arXiv id is skipped (and log
 does not cost a whole day; a document whose entries all lack one is an error. A valid feed with no
 entries (weekends, an API query that matched nothing) is a `Feed` with zero entries.
 
-XML is read with `xml.etree.ElementTree` (expat): on a 2,500-item daily feed it is ~30x faster than
-feedparser, and it is strict, so truncated or ill-formed XML is always an error. Documents that
-declare entities (``<!ENTITY``, the "billion laughs" bomb) are refused before parsing, and nothing
-external is ever fetched.
+XML is read with `xml.etree.ElementTree` (expat), not feedparser: a 2,500-item daily feed (5 MB)
+parses here in ~0.2 s, where feedparser alone took 0.9-1.3 s; and etree is strict, so truncated or
+ill-formed XML is always an error (no "bozo" guessing). Documents that declare entities
+(``<!ENTITY``, the "billion laughs" bomb) are refused before parsing (expat 2.4+ would also stop
+one), and nothing external is ever fetched.
 """
 
 from __future__ import annotations
@@ -402,7 +403,7 @@ def _oai_entry(record: ET.Element) -> FeedEntry:
         version=ident[1],
         title=f.clean_title(_text(meta, f"{_OAI_ARXIV}title")),
         abstract=f.clean_text(_text(meta, f"{_OAI_ARXIV}abstract")),
-        authors=tuple(_oai_author(el) for el in meta.findall(f"{_OAI_ARXIV}authors/{_OAI_ARXIV}author")),
+        authors=_oai_authors(meta),
         primary_category=categories[0] if categories else None,
         categories=categories,
         comments=_first_text(meta, f"{_OAI_ARXIV}comments"),
@@ -414,6 +415,10 @@ def _oai_entry(record: ET.Element) -> FeedEntry:
     )
 
 
-def _oai_author(author: ET.Element) -> str:
-    parts = (_text(author, f"{_OAI_ARXIV}{name}") for name in ("forenames", "keyname", "suffix"))
-    return f.clean_title(" ".join(p for p in parts if p))
+def _oai_authors(meta: ET.Element) -> tuple[str, ...]:
+    """``<author><keyname/><forenames/><suffix/></author>`` as "forenames keyname suffix"."""
+    names = []
+    for author in meta.findall(f"{_OAI_ARXIV}authors/{_OAI_ARXIV}author"):
+        parts = (_text(author, f"{_OAI_ARXIV}{tag}") for tag in ("forenames", "keyname", "suffix"))
+        names.append(f.clean_title(" ".join(p for p in parts if p)))
+    return tuple(name for name in names if name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.store.models import FetchLog
@@ -53,3 +53,27 @@ def add_fetch_log(
     session.add(row)
     session.flush()
     return row
+
+
+def last_runs(session: Session) -> dict[str, FetchLog]:
+    """The latest fetch of each category."""
+    latest = (
+        select(FetchLog.category, func.max(FetchLog.id).label("id"))
+        .where(FetchLog.category.is_not(None))
+        .group_by(FetchLog.category)
+        .subquery()
+    )
+    rows = session.scalars(select(FetchLog).join(latest, latest.c.id == FetchLog.id))
+    return {row.category or "": row for row in rows}
+
+
+def last_errors(session: Session) -> dict[str, FetchLog]:
+    """The latest failed fetch of each category."""
+    latest = (
+        select(FetchLog.category, func.max(FetchLog.id).label("id"))
+        .where(FetchLog.category.is_not(None), FetchLog.error.is_not(None))
+        .group_by(FetchLog.category)
+        .subquery()
+    )
+    rows = session.scalars(select(FetchLog).join(latest, latest.c.id == FetchLog.id))
+    return {row.category or "": row for row in rows}

@@ -10,17 +10,19 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from app.arxiv.fetch import ArxivClient
+from app.arxiv.fetch import ArxivClient, RateLimiter
 from app.arxiv.parse import parse_feed
+from app.arxiv.ratelimit import limiter_for
 from app.arxiv.types import Feed
 from app.config import Settings
-from app.errors import ArxivError, FeedParseError, InvalidQueryError
+from app.errors import ArxivError, FeedParseError, InvalidQueryError, StaleFeedError
 from app.store.db import session_scope
 from app.store.fetch_log import add_fetch_log, last_validators
 from app.store.listings import add_listings, parse_category_expression
 from app.store.papers import upsert_papers
 
 log = logging.getLogger(__name__)
+DETAILS_BATCH = 100  # ids per API request: one request every 3 s keeps a day under a minute
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,7 @@ class IngestReport:
     listings: int
     day: dt.date | None
     not_modified: bool = False
+    changed: tuple[str, ...] = ()  # arxiv ids inserted or updated: they want details and embeddings
 
     def summary(self) -> str:
         if self.not_modified:
@@ -59,14 +62,18 @@ def ingest_feed(
     listings = 0
     if day is not None and cats:
         listings = add_listings(session, feed=feed, paper_ids=stats.ids, day=day, categories=cats)
-    return IngestReport(stats.seen, stats.new, stats.updated, listings, day if cats else None)
+    return IngestReport(
+        stats.seen, stats.new, stats.updated, listings, day if cats else None, changed=stats.changed
+    )
 
 
-def ingest_category(session: Session, client: ArxivClient, *, category: str) -> IngestReport:
+def ingest_category(
+    session: Session, client: ArxivClient, *, category: str, expect_day: dt.date | None = None
+) -> IngestReport:
     """Fetch today's listing of `category` (conditionally), store it, and log the fetch.
 
-    Errors propagate (FetchError, FeedParseError) with nothing stored; the caller logs the failure
-    with `add_fetch_log` in its own transaction.
+    Errors propagate (FetchError, FeedParseError, StaleFeedError) with nothing stored; the caller
+    logs the failure with `add_fetch_log` in its own transaction.
     """
     url = client.listing_url([category])
     started = dt.datetime.now(dt.UTC)
@@ -75,7 +82,10 @@ def ingest_category(session: Session, client: ArxivClient, *, category: str) -> 
     if result.body is None:
         report = IngestReport(0, 0, 0, 0, None, not_modified=True)
     else:
-        report = ingest_feed(session, feed=parse_feed(result.body), categories=[category])
+        feed = parse_feed(result.body)
+        if expect_day is not None and feed.entries and feed.announced_on != expect_day:
+            raise StaleFeedError(f"the feed announces {feed.announced_on}, not {expect_day}")
+        report = ingest_feed(session, feed=feed, categories=[category])
     add_fetch_log(
         session,
         url=url,
@@ -105,19 +115,25 @@ def ingest_file(
     if path.stat().st_size > max_bytes:
         raise FeedParseError(f"{path} is larger than {max_bytes} bytes")
     feed = parse_feed(path.read_bytes())
-    categories = [_checked_category(category)] if category else []
+    categories = [checked_category(category)] if category else []
     with session_scope(settings) as session:
         return ingest_feed(session, feed=feed, categories=categories, day=day)
 
 
-def ingest_live(settings: Settings, *, category: str) -> IngestReport:
+def ingest_live(
+    settings: Settings,
+    *,
+    category: str,
+    expect_day: dt.date | None = None,
+    limiter: RateLimiter | None = None,
+) -> IngestReport:
     """Fetch and store today's listing of one category; a failure is logged in `fetch_log`."""
-    category = _checked_category(category)
+    category = checked_category(category)
     started = dt.datetime.now(dt.UTC)
-    with ArxivClient.from_settings(settings) as client:
+    with ArxivClient.from_settings(settings, limiter=limiter or limiter_for(settings)) as client:
         try:
             with session_scope(settings) as session:
-                return ingest_category(session, client, category=category)
+                return ingest_category(session, client, category=category, expect_day=expect_day)
         except ArxivError as exc:
             with session_scope(settings) as session:
                 add_fetch_log(
@@ -131,7 +147,24 @@ def ingest_live(settings: Settings, *, category: str) -> IngestReport:
             raise
 
 
-def _checked_category(category: str) -> str:
+def fetch_details(settings: Settings, *, arxiv_ids: Sequence[str], limiter: RateLimiter | None = None) -> int:
+    """Fill in what the daily feed leaves out (comments, journal ref, submission date) from the API.
+
+    The API lags the announcement by hours: ids it does not know yet are simply not updated.
+    Returns how many papers changed.
+    """
+    changed = 0
+    with ArxivClient.from_settings(settings, limiter=limiter or limiter_for(settings)) as client:
+        for start in range(0, len(arxiv_ids), DETAILS_BATCH):
+            batch = list(arxiv_ids[start : start + DETAILS_BATCH])
+            result = client.fetch_api(id_list=batch, max_results=len(batch))
+            feed = parse_feed(result.body or b"")
+            with session_scope(settings) as session:
+                changed += upsert_papers(session, entries=feed.entries).updated
+    return changed
+
+
+def checked_category(category: str) -> str:
     query = parse_category_expression(category)
     if len(query.include) != 1 or query.exclude:
         raise InvalidQueryError(f"one category at a time, got {category!r}")

@@ -7,12 +7,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, func, insert, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.arxiv.types import Feed, FeedEntry
 from app.errors import InvalidQueryError
 from app.store.models import Listing, Paper
+from app.store.upsert import dialect_insert
 
 SECTIONS = ("new", "cross", "replace")
 _SECTION_OF = {"new": "new", "cross": "cross", "replace": "replace", "replace-cross": "replace"}
@@ -75,7 +76,8 @@ def add_listings(
     )
     fresh = [row for row in wanted if (row["category"], row["paper_id"]) not in have]
     if fresh:
-        session.execute(insert(Listing), fresh)
+        # DO NOTHING: a concurrent ingest of the same day may have added some rows meanwhile.
+        session.execute(dialect_insert(session, Listing).on_conflict_do_nothing(), fresh)
         session.flush()
     return len(fresh)
 

@@ -93,3 +93,12 @@ class FetchLog(Base):
     papers_updated: Mapped[int] = mapped_column(Integer, default=0)
     listings_added: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class CategoryView(Base):
+    """The last day a reader opened a category: the schedule also fetches those categories."""
+
+    __tablename__ = "category_views"
+
+    category: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_opened_on: Mapped[dt.date] = mapped_column(Date)

@@ -7,11 +7,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.arxiv.types import FeedEntry
 from app.store.models import Paper
+from app.store.upsert import dialect_insert
 
 # SQLite caps bound parameters per statement; keep IN lists well under it.
 CHUNK = 500
@@ -24,6 +25,7 @@ class UpsertStats:
     new: int
     updated: int
     ids: dict[str, int]  # arxiv_id -> papers.id for every entry seen
+    changed: tuple[str, ...] = ()  # arxiv ids inserted or updated
 
 
 def upsert_papers(session: Session, *, entries: Sequence[FeedEntry]) -> UpsertStats:
@@ -33,14 +35,15 @@ def upsert_papers(session: Session, *, entries: Sequence[FeedEntry]) -> UpsertSt
     """
     latest = _latest_by_id(entries)
     ids: dict[str, int] = {}
+    changed: list[str] = []
     new = updated = 0
     keys = list(latest)
     for start in range(0, len(keys), CHUNK):
         chunk = [latest[key] for key in keys[start : start + CHUNK]]
-        n, u = _upsert_chunk(session, chunk, ids)
+        n, u = _upsert_chunk(session, chunk, ids, changed)
         new += n
         updated += u
-    return UpsertStats(seen=len(entries), new=new, updated=updated, ids=ids)
+    return UpsertStats(seen=len(entries), new=new, updated=updated, ids=ids, changed=tuple(changed))
 
 
 def _latest_by_id(entries: Iterable[FeedEntry]) -> dict[str, FeedEntry]:
@@ -52,7 +55,9 @@ def _latest_by_id(entries: Iterable[FeedEntry]) -> dict[str, FeedEntry]:
     return latest
 
 
-def _upsert_chunk(session: Session, chunk: list[FeedEntry], ids: dict[str, int]) -> tuple[int, int]:
+def _upsert_chunk(
+    session: Session, chunk: list[FeedEntry], ids: dict[str, int], changed: list[str]
+) -> tuple[int, int]:
     existing = {
         paper.arxiv_id: paper
         for paper in session.scalars(select(Paper).where(Paper.arxiv_id.in_([e.arxiv_id for e in chunk])))
@@ -66,13 +71,32 @@ def _upsert_chunk(session: Session, chunk: list[FeedEntry], ids: dict[str, int])
             changes = _changes(paper, entry)
             if changes:
                 updates.append({"id": paper.id, **changes})
-    if inserts:
-        rows = session.execute(insert(Paper).returning(Paper.id, Paper.arxiv_id), inserts)
-        ids.update({arxiv_id: pk for pk, arxiv_id in rows})
+                changed.append(entry.arxiv_id)
+    inserted = _insert_new(session, inserts, ids, changed) if inserts else 0
     if updates:
         session.execute(update(Paper), updates)
     session.flush()
-    return len(inserts), len(updates)
+    return inserted, len(updates)
+
+
+def _insert_new(session: Session, rows: list[dict[str, Any]], ids: dict[str, int], changed: list[str]) -> int:
+    # DO NOTHING on conflict: a concurrent ingest may have inserted some of these meanwhile;
+    # their ids are read back below, and they count as not new here.
+    stmt = dialect_insert(session, Paper).on_conflict_do_nothing(index_elements=["arxiv_id"])
+    returned = session.execute(stmt.returning(Paper.id, Paper.arxiv_id), rows).all()
+    ids.update({arxiv_id: pk for pk, arxiv_id in returned})
+    changed.extend(arxiv_id for _, arxiv_id in returned)
+    missing = [row["arxiv_id"] for row in rows if row["arxiv_id"] not in ids]
+    if missing:
+        ids.update(
+            {
+                a: pk
+                for pk, a in session.execute(
+                    select(Paper.id, Paper.arxiv_id).where(Paper.arxiv_id.in_(missing))
+                )
+            }
+        )
+    return len(returned)
 
 
 def _row(entry: FeedEntry) -> dict[str, Any]:

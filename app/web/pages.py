@@ -12,6 +12,7 @@ from app.arxiv.ids import is_arxiv_id, split_arxiv_id
 from app.config import get_settings
 from app.deps import SessionDep
 from app.errors import NotFoundError
+from app.store.categories import note_categories_opened
 from app.store.listings import (
     SECTIONS,
     ListingDay,
@@ -21,6 +22,7 @@ from app.store.listings import (
 )
 from app.store.papers import get_papers
 from app.web.templating import templates
+from workers.status import pipeline_status
 
 router = APIRouter(include_in_schema=False)
 MAX_SHOW = 5000
@@ -38,6 +40,12 @@ def index(request: Request, session: SessionDep) -> Response:
     followed = [days.get(cat) or cat for cat in get_settings().arxiv_categories]
     others = [c for name, c in days.items() if name not in get_settings().arxiv_categories]
     return templates.TemplateResponse(request, "index.html", {"followed": followed, "others": others})
+
+
+@router.get("/status", response_class=HTMLResponse)
+def status_page(request: Request, session: SessionDep) -> Response:
+    status = pipeline_status(session, get_settings())
+    return templates.TemplateResponse(request, "status.html", {"status": status})
 
 
 @router.get("/arxiv/{spec:path}")
@@ -58,6 +66,9 @@ def arxiv_page(
         return _papers_page(request, session, parts, feed=feed)
     query = parse_category_expression(spec)
     listing = read_listing(session, query, day=date)
+    if listing.papers:  # only categories that exist: a crawler must not grow the fetch schedule
+        note_categories_opened(session, query.include, today=dt.date.today())
+        session.commit()
     context = {"cats": spec, "listing": listing, "show": show, "skip": skip, "sort": sort}
     if feed:
         return _atom(request, "feed.xml", {**context, "papers": [p.paper for p in listing.papers]})

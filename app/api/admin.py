@@ -1,0 +1,52 @@
+"""Admin actions behind the bearer token: enqueue an ingest or a reindex, follow a task."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from celery.result import AsyncResult
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from app.deps import AdminDep
+from app.store.ingest import checked_category
+from workers.celery_app import app as celery_app
+from workers.tasks import fetch_category
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
+
+
+class IngestIn(BaseModel):
+    category: str = Field(min_length=1, max_length=40, examples=["cs.CL"])
+    date: dt.date | None = Field(None, description="refuse the feed unless it announces this day")
+
+
+class TaskOut(BaseModel):
+    task_id: str
+    state: str  # PENDING | STARTED | RETRY | SUCCESS | FAILURE
+    result: Any = None
+    error: str | None = None
+
+
+def _task_out(result: AsyncResult) -> TaskOut:
+    failed = result.state == "FAILURE"
+    return TaskOut(
+        task_id=result.id,
+        state=result.state,
+        result=None if failed else result.result,
+        error=str(result.result).splitlines()[0] if failed and result.result else None,
+    )
+
+
+@router.post("/ingest", status_code=202)
+def enqueue_ingest(body: IngestIn) -> TaskOut:
+    """Queue `fetch.category` for one category (today's feed); returns the task to follow."""
+    category = checked_category(body.category)
+    return _task_out(fetch_category.delay(category, body.date.isoformat() if body.date else None))
+
+
+@router.get("/tasks/{task_id}")
+def read_task(task_id: str) -> TaskOut:
+    """The state of a task queued by an admin action (PENDING also means unknown)."""
+    return _task_out(AsyncResult(task_id, app=celery_app))

@@ -1,0 +1,1 @@
+"""Celery: the app, its beat schedule, and the tasks (queues fetch, embed, summarize)."""
