@@ -7,7 +7,6 @@ import json
 import logging
 import random
 import re
-import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -514,10 +513,8 @@ def test_parse_feed_error_says_why(name: str, reason: str) -> None:
 @pytest.mark.parametrize("size", [MAX_DOCUMENT_BYTES + 1, 60_000_000])
 def test_parse_feed_refuses_oversized_document(size: int) -> None:
     data = b"<rss>" + b"x" * (size - 5)
-    start = time.perf_counter()
     message = _assert_one_line_error(data)
     assert message.startswith("document too large")
-    assert time.perf_counter() - start < 0.5
 
 
 def test_parse_feed_refuses_non_bytes() -> None:
@@ -541,16 +538,12 @@ def _daily_feed(n: int) -> bytes:
     return head + b"\n".join(body) + tail
 
 
-def test_parse_rss2_full_day_under_a_second() -> None:
-    data = _daily_feed(2500)
-    timings = []
-    for _ in range(3):
-        start = time.perf_counter()
-        feed = parse_feed(data)
-        timings.append(time.perf_counter() - start)
+def test_parse_rss2_full_day() -> None:
+    # How fast: benchmarks/ingest.py. Here only that a 2,500-entry day parses whole and right.
+    feed = parse_feed(_daily_feed(2500))
     assert len(feed.entries) == 2500
+    assert len({e.arxiv_id for e in feed.entries}) == 2500
     assert feed.entries[2].announce_type == "cross"
-    assert min(timings) < 1.0
 
 
 @pytest.mark.parametrize(
