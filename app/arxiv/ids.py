@@ -6,11 +6,12 @@ import re
 
 from app.errors import FeedParseError
 
-_NEW = r"\d{4}\.\d{4,5}"
+# yymm.nnnn until 2014-12, yymm.nnnnn since 2015-01 (arXiv's own rule).
+_NEW = r"(?:0[7-9]|1[0-4])\d{2}\.\d{4}|(?:1[5-9]|[2-9]\d)\d{2}\.\d{5}"
 _OLD = r"[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7}"
-_ID_RE = re.compile(rf"^(?P<id>{_NEW}|{_OLD})(?:v(?P<version>\d+))?$")
+_ID_RE = re.compile(rf"^(?P<id>{_NEW}|{_OLD})(?:v(?P<version>[1-9]\d*))?$")
 _PREFIX_RE = re.compile(
-    r"^(?:https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/|oai:arxiv\.org:|arxiv:)",
+    r"^(?:(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/|oai:arxiv\.org:|arxiv:)",
     re.IGNORECASE,
 )
 
@@ -22,7 +23,7 @@ def split_arxiv_id(raw: str) -> tuple[str, int | None]:
     Raises FeedParseError when the text is not an arXiv id.
     """
     text = _PREFIX_RE.sub("", raw.strip())
-    text = text.removesuffix(".pdf")
+    text = text.split("?", 1)[0].split("#", 1)[0].rstrip("/").removesuffix(".pdf")
     match = _ID_RE.match(text)
     if match is None:
         raise FeedParseError(f"not an arXiv id: {raw[:80]!r}")
