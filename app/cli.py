@@ -57,7 +57,9 @@ def ingest(
 
 
 @cli.command()
-def demo() -> None:
+def demo(
+    embed: Annotated[bool, typer.Option(help="also embed the samples and build the index")] = True,
+) -> None:
     """Load the sample feeds bundled with the package (offline)."""
     from app.store.ingest import ingest_file
 
@@ -69,6 +71,37 @@ def demo() -> None:
             report = ingest_file(settings, path=path, category=None, day=None, max_bytes=MAX_FILE_BYTES)
             progress.advance(task)
             progress.console.print(f"{path.name}: {report.summary()}")
+    if embed:
+        _embed_with_progress()
+
+
+def _embed_with_progress() -> None:
+    from app.search.refresh import embed_and_index, missing_vectors
+
+    settings = get_settings()
+    with Progress(transient=True) as progress:
+        task = progress.add_task("embedding papers", total=missing_vectors(settings))
+        report = embed_and_index(settings, progress=lambda n: progress.advance(task, n))
+    typer.echo(report.summary())
+
+
+@cli.command()
+def embed() -> None:
+    """Embed every paper that has no vector yet (bundled model, CUDA when present); update the index."""
+    _embed_with_progress()
+
+
+@cli.command()
+def reindex() -> None:
+    """Rebuild the FAISS index from the embeddings table (after a model change, or to compact it)."""
+    from app.search.refresh import reindex as rebuild
+
+    meta = rebuild(get_settings())
+    typer.echo(
+        f"index: {meta.count} vectors, {meta.kind}, model {meta.model}"
+        if meta
+        else "index: nothing embedded yet"
+    )
 
 
 @cli.command()

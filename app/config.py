@@ -44,6 +44,20 @@ class Settings(BaseSettings):
     task_time_limit: int = Field(1200, gt=0, description="seconds before a task is killed")
     task_retry_backoff: float = Field(60.0, ge=0, description="first retry delay of a failed task, seconds")
 
+    embed_model: str = Field(
+        "all-MiniLM-L6-v2", description="sentence-transformers name or path (bundled default)"
+    )
+    embed_device: str = Field("auto", description="cpu, cuda, cuda:1 ...; auto picks CUDA when present")
+    embed_dtype: str = Field(
+        "auto", description="float32, bfloat16, float16; auto: fp16 on CUDA, bf16 where fast"
+    )
+    embed_batch_size: int = Field(64, ge=1, le=4096, description="texts per forward pass")
+    index_exact_max: int = Field(100_000, ge=0, description="above this many vectors, an HNSW index")
+    index_hnsw_m: int = Field(32, ge=4, le=128, description="HNSW graph degree")
+    index_hnsw_ef_construction: int = Field(80, ge=8, description="HNSW build beam width")
+    index_hnsw_ef_search: int = Field(96, ge=8, description="HNSW search beam width (recall vs speed)")
+    index_reload_seconds: float = Field(2.0, ge=0, description="how often web processes look for a new index")
+
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset means extractive")
     llm_api_key: SecretStr | None = Field(None, description="API key of the LLM endpoint")
     llm_model: str | None = Field(None, description="model name sent to the LLM endpoint")

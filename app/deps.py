@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException
 from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
+from app.search.embed import get_embedder
+from app.search.hybrid import Searcher
+from app.search.index import IndexHolder
 from app.store.db import get_sessionmaker
 
 
@@ -42,3 +46,16 @@ def require_admin(
 
 
 AdminDep = Depends(require_admin)
+
+
+@lru_cache
+def index_holder(data_dir: str) -> IndexHolder:
+    """One index per web process and data folder, reloaded when a new one is published."""
+    return IndexHolder(get_settings())
+
+
+def get_searcher(session: SessionDep, settings: SettingsDep) -> Searcher:
+    return Searcher(session, settings, get_embedder(settings), index_holder(str(settings.data_dir)))
+
+
+SearcherDep = Annotated[Searcher, Depends(get_searcher)]

@@ -16,6 +16,7 @@ from app import __version__
 from app.api import admin as api_admin
 from app.api import listings as api_listings
 from app.api import papers as api_papers
+from app.api import search as api_search
 from app.api import status as api_status
 from app.errors import CoolPapersError, FetchError, InvalidQueryError, NotFoundError
 from app.web import pages
@@ -35,6 +36,7 @@ def create_app() -> FastAPI:
     )
     app.add_api_route("/docs", _docs, include_in_schema=False)
     app.include_router(api_listings.router, prefix="/api/v1")
+    app.include_router(api_search.router, prefix="/api/v1")  # before papers: /papers/{id}/related
     app.include_router(api_papers.router, prefix="/api/v1")
     app.include_router(api_status.router, prefix="/api/v1")
     app.include_router(api_admin.router, prefix="/api/v1")

@@ -18,10 +18,18 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 target_metadata = Base.metadata
 
 
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Leave out the full-text search DDL that migrations write by hand per dialect."""
+    if type_ == "table" and name and name.startswith("papers_fts"):
+        return False
+    return not (type_ in ("column", "index") and name in ("search_vector", "ix_papers_search_vector"))
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        include_object=include_object,
         render_as_batch=True,  # SQLite cannot ALTER most things; batch mode rebuilds tables
         compare_type=True,
     )

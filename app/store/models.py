@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -102,3 +103,16 @@ class CategoryView(Base):
 
     category: Mapped[str] = mapped_column(String(40), primary_key=True)
     last_opened_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class Embedding(Base):
+    """A paper's vector for one model: the source of truth the FAISS index is rebuilt from."""
+
+    __tablename__ = "embeddings"
+    __table_args__ = (Index("ix_embeddings_model_paper", "model", "paper_id"),)
+
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, L2-normalised
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

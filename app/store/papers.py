@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.arxiv.types import FeedEntry
+from app.store.embeddings import drop_embeddings
 from app.store.models import Paper
 from app.store.upsert import dialect_insert
 
@@ -75,6 +76,8 @@ def _upsert_chunk(
     inserted = _insert_new(session, inserts, ids, changed) if inserts else 0
     if updates:
         session.execute(update(Paper), updates)
+        # A new title or abstract makes the old vector wrong: drop it, the embed step redoes it.
+        drop_embeddings(session, paper_ids=[u["id"] for u in updates if "title" in u or "abstract" in u])
     session.flush()
     return inserted, len(updates)
 

@@ -10,9 +10,11 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from app.arxiv.ids import is_arxiv_id, split_arxiv_id
 from app.config import get_settings
-from app.deps import SessionDep
+from app.deps import SearcherDep, SessionDep
 from app.errors import NotFoundError
+from app.search.hybrid import Searcher
 from app.store.categories import note_categories_opened
+from app.store.fts import query_terms
 from app.store.listings import (
     SECTIONS,
     ListingDay,
@@ -48,10 +50,49 @@ def status_page(request: Request, session: SessionDep) -> Response:
     return templates.TemplateResponse(request, "status.html", {"status": status})
 
 
+@router.get("/arxiv/search/feed")
+def search_feed(
+    request: Request, searcher: SearcherDep, query: Annotated[str, Query(min_length=1, max_length=500)]
+) -> Response:
+    """A search as an Atom feed: subscribe to it and it works as a keyword alert."""
+    result = searcher.search(query, limit=50, offset=0)
+    return _atom(
+        request,
+        "feed.xml",
+        {"cats": f"search: {query}", "papers": [h.paper for h in result.hits], "listing": None},
+    )
+
+
+@router.get("/arxiv/search", response_class=HTMLResponse)
+def search_page(
+    request: Request,
+    searcher: SearcherDep,
+    query: Annotated[str, Query(max_length=500)] = "",
+    highlight: Annotated[int, Query(ge=0, le=1)] = 1,
+    show: Annotated[int, Query(ge=1, le=200)] = 25,
+    skip: Annotated[int, Query(ge=0, le=1800)] = 0,
+    sort: Annotated[str, Query(max_length=500)] = "",
+) -> Response:
+    """papers.cool's search URL: the same paper markup as listings, query words highlighted."""
+    result = searcher.search(query, limit=show, offset=skip) if query.strip() else None
+    context = {
+        "query": query,
+        "hits": result.hits if result else [],
+        "total": result.total if result else 0,
+        "semantic": result.semantic if result else True,
+        "terms": query_terms(query) if highlight else None,
+        "highlight": highlight,
+        "show": show,
+        "skip": skip,
+    }
+    return templates.TemplateResponse(request, "search.html", context)
+
+
 @router.get("/arxiv/{spec:path}")
 def arxiv_page(
     request: Request,
     session: SessionDep,
+    searcher: SearcherDep,
     spec: str,
     date: Annotated[dt.date | None, Query()] = None,
     show: Annotated[int, Query(ge=1, le=MAX_SHOW)] = MAX_SHOW,
@@ -63,7 +104,7 @@ def arxiv_page(
     spec = spec.removesuffix("/feed")
     parts = [part.strip() for part in spec.split(",") if part.strip()]
     if parts and all(is_arxiv_id(part) for part in parts):
-        return _papers_page(request, session, parts, feed=feed)
+        return _papers_page(request, session, searcher, parts, feed=feed)
     query = parse_category_expression(spec)
     listing = read_listing(session, query, day=date)
     if listing.papers:  # only categories that exist: a crawler must not grow the fetch schedule
@@ -84,14 +125,19 @@ def _sections(listing: ListingDay, show: int, skip: int) -> dict[str, object]:
     return {"sections": sections, "counts": counts, "total": len(listing.papers)}
 
 
-def _papers_page(request: Request, session: SessionDep, parts: list[str], *, feed: bool) -> Response:
+def _papers_page(
+    request: Request, session: SessionDep, searcher: Searcher, parts: list[str], *, feed: bool
+) -> Response:
     ids = list(dict.fromkeys(split_arxiv_id(part)[0] for part in parts))
     papers = get_papers(session, ids)
     if not papers:
         raise NotFoundError(f"{', '.join(ids)} is not in this instance")
     if feed:
         return _atom(request, "feed.xml", {"cats": ",".join(ids), "papers": papers, "listing": None})
-    return templates.TemplateResponse(request, "papers.html", {"papers": papers, "ids": ids})
+    related = searcher.related(papers[0], k=10) if len(papers) == 1 else None
+    return templates.TemplateResponse(
+        request, "papers.html", {"papers": papers, "ids": ids, "related": related}
+    )
 
 
 def _atom(request: Request, name: str, context: dict[str, object]) -> Response:

@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 
 from app import __version__
 from app.arxiv.ids import abs_url, pdf_url
@@ -81,6 +82,20 @@ def key_terms(title: str, limit: int = 5) -> str:
     return ",".join(terms[:limit])
 
 
+def highlight(text: str, terms: list[str] | None) -> Markup:
+    """Escape `text`, then wrap whole-word matches of `terms` in <mark>, leaving $math$ untouched."""
+    if not terms:
+        return escape(text)
+    pattern = re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\b", re.IGNORECASE)
+    parts = []
+    for index, chunk in enumerate(re.split(r"(\$[^$]*\$)", text)):
+        escaped = str(escape(chunk))
+        if index % 2 == 0:  # outside math; terms are \w+ words, so no entity is ever cut
+            escaped = pattern.sub(r"<mark>\1</mark>", escaped)
+        parts.append(escaped)
+    return Markup("".join(parts))  # noqa: S704 - every part was escaped above
+
+
 def utc_stamp(value: dt.datetime | None) -> str:
     value = as_utc(value)
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if value else ""
@@ -95,6 +110,7 @@ def paper_abs_url(paper: Paper) -> str:
 
 
 templates.env.filters["key_terms"] = key_terms
+templates.env.filters["highlight"] = highlight
 templates.env.filters["utc_stamp"] = utc_stamp
 templates.env.filters["pdf_url"] = paper_pdf_url
 templates.env.filters["abs_url"] = paper_abs_url

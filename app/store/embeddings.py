@@ -1,0 +1,87 @@
+"""Embeddings: vectors stored as bytes per (paper, model). FAISS is rebuilt from these rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from app.store.models import Embedding, Paper
+from app.store.upsert import dialect_insert
+
+
+def papers_without_embedding(
+    session: Session, *, model: str, limit: int, paper_ids: Sequence[int] | None = None
+) -> list[tuple[int, str, str]]:
+    """(id, title, abstract) of papers with no vector for `model`, newest first."""
+    stmt = (
+        select(Paper.id, Paper.title, Paper.abstract)
+        .outerjoin(Embedding, (Embedding.paper_id == Paper.id) & (Embedding.model == model))
+        .where(Embedding.paper_id.is_(None))
+        .order_by(Paper.id.desc())
+        .limit(limit)
+    )
+    if paper_ids is not None:
+        stmt = stmt.where(Paper.id.in_(paper_ids))
+    return [(pid, title, abstract) for pid, title, abstract in session.execute(stmt)]
+
+
+def add_embeddings(session: Session, *, model: str, rows: Sequence[tuple[int, NDArray[np.float32]]]) -> None:
+    if not rows:
+        return
+    values = [
+        {"paper_id": pid, "model": model, "dim": int(vec.shape[0]), "vector": vec.astype("<f4").tobytes()}
+        for pid, vec in rows
+    ]
+    stmt = dialect_insert(session, Embedding)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["paper_id", "model"], set_={"vector": stmt.excluded.vector, "dim": stmt.excluded.dim}
+    )
+    session.execute(stmt, values)
+    session.flush()
+
+
+def drop_embeddings(session: Session, *, paper_ids: Sequence[int]) -> None:
+    """Forget vectors of papers whose text changed (a new version): they are embedded again."""
+    if paper_ids:
+        session.execute(delete(Embedding).where(Embedding.paper_id.in_(paper_ids)))
+
+
+def vector_of(session: Session, *, paper_id: int, model: str) -> NDArray[np.float32] | None:
+    raw = session.scalar(
+        select(Embedding.vector).where(Embedding.paper_id == paper_id, Embedding.model == model)
+    )
+    return None if raw is None else np.frombuffer(raw, dtype="<f4").astype(np.float32)
+
+
+def count_embeddings(session: Session, *, model: str) -> int:
+    return session.scalar(select(func.count()).select_from(Embedding).where(Embedding.model == model)) or 0
+
+
+def iter_vectors(
+    session: Session, *, model: str, chunk: int = 50_000, after_id: int = 0
+) -> Iterator[tuple[NDArray[np.int64], NDArray[np.float32]]]:
+    """(ids, vectors) in paper-id order, a chunk at a time (keyset paging: constant memory per chunk)."""
+    last = after_id
+    while True:
+        rows = session.execute(
+            select(Embedding.paper_id, Embedding.vector)
+            .where(Embedding.model == model, Embedding.paper_id > last)
+            .order_by(Embedding.paper_id)
+            .limit(chunk)
+        ).all()
+        if not rows:
+            return
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
+        yield ids, vectors.astype(np.float32, copy=False)
+        last = int(ids[-1])
+
+
+def count_missing(session: Session, *, model: str) -> int:
+    """Papers without a vector for `model`."""
+    papers = session.scalar(select(func.count()).select_from(Paper)) or 0
+    return max(papers - count_embeddings(session, model=model), 0)
