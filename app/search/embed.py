@@ -96,7 +96,7 @@ class SentenceEmbedder:
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as hf_logging
 
-                hf_logging.disable_progress_bar()  # logs are ours: no bars from inside a worker
+                hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # no bars inside workers
 
                 device = choose_device(self._device_setting)
                 dtype = choose_dtype(self._dtype_setting, device)
