@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 KATEX := static/vendor/katex/katex.min.js
 
-.PHONY: install static run test test-sqlite test-postgres check lint typecheck bench clean
+.PHONY: install static run test test-sqlite test-postgres compose-check check lint typecheck bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,13 @@ run: install static
 	$(BIN)/coolpapers serve --host $(HOST) --port $(PORT)
 
 # The whole suite on SQLite, then on PostgreSQL, with real PostgreSQL and Redis on loopback.
-test: install static
+test: install static compose-check
 	tests/services.sh $(MAKE) --no-print-directory test-sqlite test-postgres
+
+# Validate docker-compose.yml with whichever compose client is installed (CI has no Docker engine).
+compose-check:
+	@if command -v docker-compose >/dev/null; then POSTGRES_PASSWORD=check docker-compose -f docker-compose.yml config -q; \
+	elif docker compose version >/dev/null 2>&1; then POSTGRES_PASSWORD=check docker compose -f docker-compose.yml config -q; fi
 
 test-sqlite:
 	env -u TEST_DATABASE_URL $(BIN)/pytest -q

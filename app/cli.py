@@ -134,6 +134,18 @@ def serve(
     uvicorn.run("app.main:app", host=host, port=port, workers=workers, log_level="warning")
 
 
+@cli.command("settings")
+def settings_doc(
+    env: Annotated[
+        bool, typer.Option("--env", help="print .env.example instead of the Markdown table")
+    ] = False,
+) -> None:
+    """Print every setting with its default and meaning (the README table, or .env.example)."""
+    from app.settings_doc import env_example, settings_table
+
+    typer.echo(env_example() if env else settings_table(), nl=not env)
+
+
 @db_cli.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply the Alembic migrations (creates the SQLite file on the embedded default)."""

@@ -58,9 +58,23 @@ class Settings(BaseSettings):
     index_hnsw_ef_search: int = Field(96, ge=8, description="HNSW search beam width (recall vs speed)")
     index_reload_seconds: float = Field(2.0, ge=0, description="how often web processes look for a new index")
 
-    llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset means extractive")
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint (…/v1); unset: extractive digest"
+    )
     llm_api_key: SecretStr | None = Field(None, description="API key of the LLM endpoint")
     llm_model: str | None = Field(None, description="model name sent to the LLM endpoint")
+    llm_timeout: float = Field(120.0, gt=0, description="read timeout of one LLM call, seconds")
+    llm_max_tokens: int = Field(1024, ge=16, description="most tokens of one answer")
+    llm_retries: int = Field(3, ge=0, description="retries on 429/5xx/timeouts")
+    llm_prompt_file: Path | None = Field(
+        None, description="a custom FAQ prompt file (see app/summarize/prompts)"
+    )
+    summary_daily_limit: int = Field(500, ge=0, description="new summary generations per day, all clients")
+    summary_per_ip_limit: int = Field(20, ge=0, description="new summary generations per day per client")
+    summary_full_text: bool = Field(True, description="give the model the PDF's text when it can be fetched")
+    summary_context_tokens: int = Field(12_000, ge=500, description="token budget of the paper text")
+    summary_pregenerate_top: int = Field(0, ge=0, description="summarise the top N papers of each day ahead")
+    arxiv_pdf_url: str = Field("https://arxiv.org/pdf", description="where PDFs are fetched for full text")
 
     admin_token: SecretStr | None = Field(None, description="bearer token of /api/v1/admin; unset: off")
     log_level: str = Field("WARNING", description="root log level (logs are JSON lines on stderr)")

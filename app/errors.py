@@ -37,3 +37,32 @@ class NotFoundError(CoolPapersError):
 
 class InvalidQueryError(CoolPapersError):
     """A user-supplied parameter is well-typed but meaningless (bad category expression...)."""
+
+
+class LLMError(CoolPapersError):
+    """The language model could not produce an answer. `transient` errors are worth a retry."""
+
+    transient = False
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class LLMUnavailableError(LLMError):
+    """Timeouts, 429 and 5xx after the client's own retries."""
+
+    transient = True
+
+
+class LLMAuthError(LLMError):
+    """401/403: the key is wrong or lacks access."""
+
+
+class LLMContentFilterError(LLMError):
+    """The provider refused the content (finish_reason content_filter or a moderation error)."""
+
+
+class LLMResponseError(LLMError):
+    """The server answered something that is not a chat completion."""

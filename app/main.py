@@ -18,8 +18,10 @@ from app.api import listings as api_listings
 from app.api import papers as api_papers
 from app.api import search as api_search
 from app.api import status as api_status
+from app.api import summaries as api_summaries
 from app.errors import CoolPapersError, FetchError, InvalidQueryError, NotFoundError
-from app.web import pages
+from app.summarize.service import SummaryLimitError
+from app.web import faq, pages
 from app.web.templating import render_error
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,10 +39,12 @@ def create_app() -> FastAPI:
     app.add_api_route("/docs", _docs, include_in_schema=False)
     app.include_router(api_listings.router, prefix="/api/v1")
     app.include_router(api_search.router, prefix="/api/v1")  # before papers: /papers/{id}/related
+    app.include_router(api_summaries.router, prefix="/api/v1")  # and /papers/{id}/summary
     app.include_router(api_papers.router, prefix="/api/v1")
     app.include_router(api_status.router, prefix="/api/v1")
     app.include_router(api_admin.router, prefix="/api/v1")
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    app.include_router(faq.router)  # before pages: /arxiv/kimi is not a category
     app.include_router(pages.router)
     _add_error_handlers(app)
     return app
@@ -61,6 +65,8 @@ def _status_of(exc: Exception) -> int:
         return 404
     if isinstance(exc, InvalidQueryError):
         return 422
+    if isinstance(exc, SummaryLimitError):
+        return 429
     if isinstance(exc, FetchError):
         return 503
     return 500
@@ -69,13 +75,17 @@ def _status_of(exc: Exception) -> int:
 def _error(request: Request, status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
     if request.url.path.startswith("/api/"):
         return JSONResponse({"detail": detail}, status_code=status, headers=headers)
-    return render_error(request, status=status, detail=detail)
+    response = render_error(request, status=status, detail=detail)
+    response.headers.update(headers or {})
+    return response
 
 
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CoolPapersError)
     async def domain_error(request: Request, exc: CoolPapersError) -> Response:
-        return _error(request, _status_of(exc), str(exc))
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(int(retry_after))} if retry_after else None
+        return _error(request, _status_of(exc), str(exc), headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

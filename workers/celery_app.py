@@ -40,6 +40,7 @@ def celery_config() -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "beat_schedule": build_beat_schedule(settings),
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
+        "beat_scheduler": "workers.schedule:DataDirScheduler",
     }
     if settings.redis_url:
         config |= {
@@ -47,7 +48,12 @@ def celery_config() -> dict[str, Any]:
             "result_backend": settings.redis_url,
             # A task not acked within this many seconds is handed to another worker: keep it above
             # the longest task, or long tasks would run twice.
-            "broker_transport_options": {"visibility_timeout": settings.task_time_limit * 3},
+            "broker_transport_options": {
+                "visibility_timeout": settings.task_time_limit * 3,
+                # Priorities 0 (first) to 9: today's papers are summarised before older ones.
+                "priority_steps": list(range(10)),
+                "queue_order_strategy": "priority",
+            },
             "result_backend_transport_options": {"retry_policy": {"timeout": 5.0}},
         }
     else:
@@ -62,6 +68,6 @@ def celery_config() -> dict[str, Any]:
     return config
 
 
-app = Celery("coolpapers", include=["workers.tasks"])
+app = Celery("coolpapers", include=["workers.tasks", "workers.summaries"])
 # add_defaults takes a callable evaluated on first use: no settings are read at import time.
 app.add_defaults(celery_config)

@@ -3,20 +3,39 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from celery.beat import PersistentScheduler
 from celery.schedules import crontab
 
 from app.config import Settings
 
 
-def fetch_crontabs(settings: Settings) -> list[crontab]:
-    """One crontab per configured time (UTC), on the configured days."""
+def fetch_crontabs(settings: Settings, *, nowfun: Callable[[], dt.datetime] | None = None) -> list[crontab]:
+    """One crontab per configured time (UTC), on the configured days (`nowfun`: their clock)."""
     tabs = []
     for value in settings.schedule_times:
         hour, _, minute = value.partition(":")
-        tabs.append(crontab(minute=int(minute or 0), hour=int(hour), day_of_week=settings.schedule_days))
+        tab = crontab(
+            minute=int(minute or 0), hour=int(hour), day_of_week=settings.schedule_days, nowfun=nowfun
+        )
+        tabs.append(tab)
     return tabs
+
+
+def _minute_of_day(value: str) -> int:
+    hour, _, minute = value.partition(":")
+    return int(hour) * 60 + int(minute or 0)
+
+
+def _expiry(value: str, times: tuple[str, ...], *, cap: float = 3600.0) -> float:
+    """Seconds a round may wait in the queue: an hour, and never past the next round's time."""
+    start = _minute_of_day(value)
+    gaps = [(_minute_of_day(other) - start) % 1440 for other in times]
+    gap = min((g for g in gaps if g), default=1440)  # minutes to the next configured time
+    return min(cap, gap * 60 * 0.9)
 
 
 def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -30,7 +49,7 @@ def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         schedule[f"fetch-round-{value}"] = {
             "task": "fetch.scheduled",
             "schedule": tab,
-            "options": {"expires": 3600, "queue": "fetch"},
+            "options": {"expires": _expiry(value, settings.schedule_times), "queue": "fetch"},
         }
     return schedule
 
@@ -38,5 +57,14 @@ def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
 def next_run(settings: Settings, *, now: dt.datetime | None = None) -> dt.datetime | None:
     """When the next scheduled fetch round is due (UTC)."""
     now = now or dt.datetime.now(dt.UTC)
-    due = [now + tab.remaining_estimate(now) for tab in fetch_crontabs(settings)]
+    # The crontabs must measure the remaining time from `now`, not from the wall clock.
+    due = [now + tab.remaining_estimate(now) for tab in fetch_crontabs(settings, nowfun=lambda: now)]
     return min(due) if due else None
+
+
+class DataDirScheduler(PersistentScheduler):  # type: ignore[misc]
+    """Celery's default scheduler, creating the folder of its schedule file (DATA_DIR) first."""
+
+    def setup_schedule(self) -> None:
+        Path(self.schedule_filename).parent.mkdir(parents=True, exist_ok=True)
+        super().setup_schedule()

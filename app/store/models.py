@@ -116,3 +116,41 @@ class Embedding(Base):
     dim: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)  # float32, little-endian, L2-normalised
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Summary(Base):
+    """An LLM FAQ of a paper for one (model, prompt version, language): generated once, shared by all."""
+
+    __tablename__ = "summaries"
+    __table_args__ = (
+        UniqueConstraint("paper_id", "model", "prompt_version", "lang"),
+        Index("ix_summaries_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(200))
+    prompt_version: Mapped[str] = mapped_column(String(80))
+    lang: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))  # pending | running | ready | failed
+    content: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)  # [{question, answer}]
+    error: Mapped[str | None] = mapped_column(Text)
+    context: Mapped[str | None] = mapped_column(String(16))  # "full text" | "abstract"
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    requester: Mapped[str | None] = mapped_column(String(64))  # salted hash of the client, for limits
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Counter(Base):
+    """How often a paper's FAQ or PDF was opened on a day (papers.cool's stars)."""
+
+    __tablename__ = "counters"
+
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # kimi | pdf
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

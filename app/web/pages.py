@@ -14,6 +14,7 @@ from app.deps import SearcherDep, SessionDep
 from app.errors import NotFoundError
 from app.search.hybrid import Searcher
 from app.store.categories import note_categories_opened
+from app.store.counters import counter_totals
 from app.store.fts import query_terms
 from app.store.listings import (
     SECTIONS,
@@ -113,7 +114,9 @@ def arxiv_page(
     context = {"cats": spec, "listing": listing, "show": show, "skip": skip, "sort": sort}
     if feed:
         return _atom(request, "feed.xml", {**context, "papers": [p.paper for p in listing.papers]})
-    return templates.TemplateResponse(request, "listing.html", {**context, **_sections(listing, show, skip)})
+    shown = _sections(listing, show, skip)
+    counts = counter_totals(session, [p.paper.id for p in listing.papers[skip : skip + show]])
+    return templates.TemplateResponse(request, "listing.html", {**context, **shown, "counts": counts})
 
 
 def _sections(listing: ListingDay, show: int, skip: int) -> dict[str, object]:
@@ -121,8 +124,8 @@ def _sections(listing: ListingDay, show: int, skip: int) -> dict[str, object]:
     sections = [
         (name, SECTION_TITLES[name], [p.paper for p in window if p.section == name]) for name in SECTIONS
     ]
-    counts = {name: sum(1 for p in listing.papers if p.section == name) for name in SECTIONS}
-    return {"sections": sections, "counts": counts, "total": len(listing.papers)}
+    sizes = {name: sum(1 for p in listing.papers if p.section == name) for name in SECTIONS}
+    return {"sections": sections, "sizes": sizes, "total": len(listing.papers)}
 
 
 def _papers_page(
@@ -135,9 +138,9 @@ def _papers_page(
     if feed:
         return _atom(request, "feed.xml", {"cats": ",".join(ids), "papers": papers, "listing": None})
     related = searcher.related(papers[0], k=10) if len(papers) == 1 else None
-    return templates.TemplateResponse(
-        request, "papers.html", {"papers": papers, "ids": ids, "related": related}
-    )
+    counts = counter_totals(session, [p.id for p in papers])
+    context = {"papers": papers, "ids": ids, "related": related, "counts": counts}
+    return templates.TemplateResponse(request, "papers.html", context)
 
 
 def _atom(request: Request, name: str, context: dict[str, object]) -> Response:

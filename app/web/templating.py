@@ -15,6 +15,7 @@ from app import __version__
 from app.arxiv.ids import abs_url, pdf_url
 from app.store.models import Paper
 from app.store.papers import as_utc
+from app.summarize.render import render_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=ROOT / "templates")
@@ -111,6 +112,7 @@ def paper_abs_url(paper: Paper) -> str:
 
 templates.env.filters["key_terms"] = key_terms
 templates.env.filters["highlight"] = highlight
+templates.env.filters["markdown"] = render_markdown
 templates.env.filters["utc_stamp"] = utc_stamp
 templates.env.filters["pdf_url"] = paper_pdf_url
 templates.env.filters["abs_url"] = paper_abs_url

@@ -37,11 +37,99 @@ function togglePdf(id, url, element) {
   frame.title = "PDF of " + id;
   view.replaceChildren(frame);
   view.hidden = false;
-  var stars = document.getElementById("pdf-stars-" + id);
-  if (stars && element) element.classList.add("opened");
+  if (element) element.classList.add("opened");
+  countOpen(id, "pdf");
   return false;
 }
 
 document.addEventListener("DOMContentLoaded", function () {
   renderMath(document);
 });
+
+// Count an open of a paper's PDF or FAQ (papers.cool's POST /arxiv/star) and show the new total.
+function countOpen(id, key) {
+  fetch("/arxiv/star?key=" + key + "&paper=" + encodeURIComponent(id), { method: "POST" })
+    .then(function (r) { return r.ok ? r.json() : null; })
+    .then(function (body) {
+      var sup = document.getElementById(key + "-stars-" + id);
+      if (body && sup) sup.textContent = String(body.count);
+    })
+    .catch(function () {});
+}
+
+function faqStatusLine(summary) {
+  if (summary.status === "pending") {
+    return summary.queue_position ? "Queued (" + summary.queue_position + " before it)…" : "Queued…";
+  }
+  if (summary.status === "running") return "Writing…";
+  if (summary.status === "failed") return "The summary could not be written: " + (summary.error || "unknown error");
+  return "";
+}
+
+// Answers arrive as HTML that the server rendered from Markdown with raw HTML disabled and links
+// checked; questions, notes and errors are set as text.
+function renderFaq(view, summary) {
+  var parts = [];
+  if (summary.note) {
+    var note = document.createElement("p");
+    note.className = "faq-note";
+    note.textContent = summary.note;
+    parts.push(note);
+  }
+  summary.answers.forEach(function (item) {
+    var box = document.createElement("div");
+    box.className = "faq-item";
+    var q = document.createElement("h3");
+    q.className = "faq-q";
+    q.textContent = item.question;
+    var a = document.createElement("div");
+    a.className = "faq-a";
+    a.innerHTML = item.html;
+    box.append(q, a);
+    parts.push(box);
+  });
+  var line = faqStatusLine(summary);
+  if (line) {
+    var status = document.createElement("p");
+    status.className = summary.status === "failed" ? "faq-error" : "faq-status";
+    status.textContent = line;
+    parts.push(status);
+  }
+  view.replaceChildren.apply(view, parts);
+  view.dataset.status = summary.status;
+  renderMath(view);
+}
+
+// papers.cool's name: the FAQ button opens the summary inline, streamed while it is written.
+function toggleKimi(id, element) {
+  var view = document.getElementById("faq-view-" + id);
+  if (!view) return true;
+  if (window.event) window.event.preventDefault();
+  if (!view.hidden) {
+    view.hidden = true;
+    if (view._source) view._source.close();
+    return false;
+  }
+  view.hidden = false;
+  if (element) element.classList.add("opened");
+  countOpen(id, "kimi");
+  if (view.dataset.status === "ready") return false;
+  view.textContent = "Loading…";
+  var source = new EventSource("/api/v1/papers/" + encodeURIComponent(id) + "/summary?stream=true");
+  view._source = source;
+  source.addEventListener("summary", function (event) {
+    var summary = JSON.parse(event.data);
+    renderFaq(view, summary);
+    if (summary.status === "ready" || summary.status === "failed") source.close();
+  });
+  source.onerror = function () {
+    source.close();
+    if (view.dataset.status !== "ready") {
+      fetch("/api/v1/papers/" + encodeURIComponent(id) + "/summary")
+        .then(function (r) { return r.json(); })
+        .then(function (body) { if (body.answers) renderFaq(view, body); else view.textContent = body.detail || "Unavailable"; })
+        .catch(function () { view.textContent = "The summary is unavailable right now."; });
+    }
+  };
+  return false;
+}

@@ -1,0 +1,1 @@
+"""LLM FAQ summaries: the model client, prompts, the summary service and the extractive fallback."""

@@ -1,0 +1,58 @@
+"""FAQ prompts: versioned text files with [system], [context] and [questions] sections."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from app.errors import CoolPapersError
+
+PROMPTS = Path(__file__).resolve().parent / "prompts"
+VERSION = "faq-v1"
+LANGS = ("en", "zh")
+_SECTION_RE = re.compile(r"^\[(system|context|questions)\]\s*$", re.MULTILINE)
+
+
+class PromptError(CoolPapersError):
+    """A prompt file is missing a section or a placeholder."""
+
+
+@dataclass(frozen=True, slots=True)
+class FaqPrompt:
+    version: str  # stored beside each summary: a new version means new summaries
+    system: str
+    context: str  # with {title} {authors} {context_kind} {text}
+    questions: tuple[str, ...]
+
+    def context_message(self, *, title: str, authors: str, context_kind: str, text: str) -> str:
+        return self.context.format(title=title, authors=authors, context_kind=context_kind, text=text)
+
+
+def parse_prompt(text: str, *, version: str) -> FaqPrompt:
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    parts = _SECTION_RE.split(body)
+    sections = {parts[i]: parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)}
+    missing = {"system", "context", "questions"} - set(sections)
+    if missing:
+        raise PromptError(f"prompt {version}: missing section(s) {', '.join(sorted(missing))}")
+    if "{text}" not in sections["context"]:
+        raise PromptError(f"prompt {version}: the [context] section must contain {{text}}")
+    questions = tuple(q.strip() for q in sections["questions"].splitlines() if q.strip())
+    if not questions:
+        raise PromptError(f"prompt {version}: no questions")
+    return FaqPrompt(version, sections["system"], sections["context"], questions)
+
+
+@lru_cache
+def load_prompt(lang: str, custom: Path | None = None) -> FaqPrompt:
+    """The bundled prompt for `lang`, or a custom file (versioned by its content's hash)."""
+    if custom is not None:
+        text = custom.read_text(encoding="utf-8")
+        digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+        return parse_prompt(text, version=f"custom-{digest}")
+    if lang not in LANGS:
+        raise PromptError(f"no prompt for language {lang!r}; have {', '.join(LANGS)}")
+    return parse_prompt((PROMPTS / f"{VERSION}.{lang}.txt").read_text(encoding="utf-8"), version=VERSION)

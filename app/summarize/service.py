@@ -1,0 +1,222 @@
+"""FAQ summaries: requested by readers, generated once per (paper, model, prompt, language) by a worker.
+
+The row in `summaries` is the single source of truth: its status (pending -> running -> ready |
+failed), the answers so far (written as they stream in), the error. Readers poll it; the worker
+that claims it (an atomic UPDATE) is the only one generating it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.errors import CoolPapersError
+from app.store.models import Listing, Paper, Summary
+from app.store.upsert import dialect_insert
+from app.summarize.extractive import LABEL, extractive_faq
+from app.summarize.prompts import FaqPrompt, load_prompt
+
+FAILED_RETRY_AFTER = 600  # seconds before a failed summary may be generated again
+LOST_AFTER = 120  # a pending row untouched this long lost its task: enqueue it again
+
+
+class SummaryLimitError(CoolPapersError):
+    """The daily budget of new generations (overall or for this client) is spent."""
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class FaqView:
+    """What a reader sees of a summary, whatever produced it."""
+
+    status: str  # ready | pending | running | failed
+    answers: list[dict[str, str]]
+    questions: tuple[str, ...]
+    model: str
+    prompt_version: str
+    lang: str
+    extractive: bool = False
+    note: str | None = None
+    error: str | None = None
+    context: str | None = None
+    summary_id: int | None = None
+    queue_position: int | None = None
+    retry_after: int | None = None  # failed: seconds before asking again regenerates it
+    tokens: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("ready", "failed")
+
+
+def llm_configured(settings: Settings) -> bool:
+    return bool(settings.llm_base_url and settings.llm_model)
+
+
+def prompt_for(settings: Settings, lang: str) -> FaqPrompt:
+    return load_prompt(lang, settings.llm_prompt_file)
+
+
+def client_key(address: str | None) -> str:
+    """A salted hash of the client's address: enough to count, not enough to identify."""
+    return hashlib.sha256(f"coolpapers:{address or 'unknown'}".encode()).hexdigest()[:32]
+
+
+def extractive_view(settings: Settings, paper: Paper, lang: str) -> FaqView:
+    prompt = prompt_for(settings, lang)
+    answers = extractive_faq(prompt, abstract=paper.abstract)
+    return FaqView(
+        "ready",
+        answers,
+        prompt.questions,
+        "extractive",
+        prompt.version,
+        lang,
+        True,
+        LABEL,
+        context="abstract",
+    )
+
+
+def view_of(session: Session, row: Summary, prompt: FaqPrompt) -> FaqView:
+    position = None
+    if row.status == "pending":
+        position = session.scalar(
+            select(func.count()).select_from(Summary).where(Summary.status == "pending", Summary.id < row.id)
+        )
+    return FaqView(
+        status=row.status,
+        answers=list(row.content or []),
+        questions=prompt.questions,
+        model=row.model,
+        prompt_version=row.prompt_version,
+        lang=row.lang,
+        error=row.error,
+        context=row.context,
+        summary_id=row.id,
+        queue_position=position,
+        retry_after=failed_retry_after(row) if row.status == "failed" else None,
+        tokens={"prompt": row.prompt_tokens, "completion": row.completion_tokens},
+    )
+
+
+def find_summary(session: Session, settings: Settings, *, paper: Paper, lang: str) -> Summary | None:
+    return session.scalar(
+        select(Summary).where(
+            Summary.paper_id == paper.id,
+            Summary.model == settings.llm_model,
+            Summary.prompt_version == prompt_for(settings, lang).version,
+            Summary.lang == lang,
+        )
+    )
+
+
+def request_summary(
+    session: Session, settings: Settings, *, paper: Paper, lang: str, requester: str
+) -> tuple[Summary, bool]:
+    """The summary row for this paper, created if new (within the limits); and whether to enqueue it.
+
+    Cached summaries are free. A failed one is regenerated on request once its cool-down is over.
+    """
+    now = dt.datetime.now(dt.UTC)
+    row = find_summary(session, settings, paper=paper, lang=lang)
+    if row is None:
+        check_limits(session, settings, requester=requester, now=now)
+        return _create(session, settings, paper=paper, lang=lang, requester=requester, now=now), True
+    if row.status == "failed":
+        if failed_retry_after(row, now) > 0:
+            return row, False  # shown as failed, with when to ask again
+        check_limits(session, settings, requester=requester, now=now)
+        row.status, row.error, row.content, row.updated_at, row.requester = (
+            "pending",
+            None,
+            [],
+            now,
+            requester,
+        )
+        session.flush()
+        return row, True
+    stale = (now - _utc(row.updated_at)).total_seconds() > LOST_AFTER
+    lost = (row.status == "pending" and stale) or (
+        row.status == "running" and _claim_expired(row, settings, now)
+    )
+    return row, lost
+
+
+def failed_retry_after(row: Summary, now: dt.datetime | None = None) -> int:
+    """Seconds before a failed summary may be generated again (0: now)."""
+    waited = ((now or dt.datetime.now(dt.UTC)) - _utc(row.updated_at)).total_seconds()
+    return max(int(FAILED_RETRY_AFTER - waited), 0) if row.status == "failed" else 0
+
+
+def _create(
+    session: Session, settings: Settings, *, paper: Paper, lang: str, requester: str, now: dt.datetime
+) -> Summary:
+    values: dict[str, object] = {
+        "paper_id": paper.id, "model": settings.llm_model, "prompt_version": prompt_for(settings, lang).version,
+        "lang": lang, "status": "pending", "content": [], "requester": requester, "attempts": 0,
+        "prompt_tokens": 0, "completion_tokens": 0, "created_at": now, "updated_at": now,
+    }  # fmt: skip
+    # DO NOTHING: two readers asking at once create one row, and so one generation.
+    session.execute(dialect_insert(session, Summary).values(**values).on_conflict_do_nothing())
+    session.flush()
+    row = find_summary(session, settings, paper=paper, lang=lang)
+    assert row is not None
+    return row
+
+
+def check_limits(session: Session, settings: Settings, *, requester: str, now: dt.datetime) -> None:
+    """Raise SummaryLimitError when today's new generations reach the global or per-client limit."""
+    midnight = dt.datetime.combine(now.date(), dt.time(), dt.UTC)
+    retry = int((midnight + dt.timedelta(days=1) - now).total_seconds()) + 1
+    today = select(func.count()).select_from(Summary).where(Summary.updated_at >= midnight)
+    if (session.scalar(today) or 0) >= settings.summary_daily_limit:
+        raise SummaryLimitError(
+            "the daily budget of new summaries is spent; cached ones stay available", retry_after=retry
+        )
+    mine = session.scalar(today.where(Summary.requester == requester)) or 0
+    if mine >= settings.summary_per_ip_limit:
+        raise SummaryLimitError(
+            "you have asked for many new summaries today; cached ones stay available", retry_after=retry
+        )
+
+
+def claim_summary(session: Session, settings: Settings, summary_id: int) -> bool:
+    """Atomically take a summary to generate it; False when another worker has it or it is done."""
+    now = dt.datetime.now(dt.UTC)
+    expired = now - dt.timedelta(seconds=settings.task_time_limit)
+    result = session.execute(
+        update(Summary)
+        .where(
+            Summary.id == summary_id,
+            (Summary.status == "pending") | ((Summary.status == "running") & (Summary.claimed_at < expired)),
+        )
+        .values(status="running", claimed_at=now, updated_at=now, attempts=Summary.attempts + 1, content=[])
+    )
+    session.flush()
+    return bool(getattr(result, "rowcount", 0))
+
+
+def priority_of(session: Session, paper_id: int) -> int:
+    """0 (first) for papers of the latest announcement day, 6 for older ones (Redis: lower is sooner)."""
+    latest = session.scalar(select(func.max(Listing.announced_on)))
+    listed = session.scalar(
+        select(Listing.id).where(Listing.paper_id == paper_id, Listing.announced_on == latest).limit(1)
+    )
+    return 0 if listed is not None else 6
+
+
+def _claim_expired(row: Summary, settings: Settings, now: dt.datetime) -> bool:
+    return row.claimed_at is None or (now - _utc(row.claimed_at)).total_seconds() > settings.task_time_limit
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

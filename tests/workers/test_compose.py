@@ -1,0 +1,122 @@
+"""docker-compose.yml, as the compose client resolves it (`config`: no Docker engine needed)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from app.config import Settings
+from tests.workers.conftest import ROOT
+
+COMPOSE = ROOT / "docker-compose.yml"
+APP_SERVICES = ("migrate", "web", "worker", "embedder", "embedder-gpu", "beat")
+
+
+def _client() -> list[str] | None:
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    if shutil.which("docker"):
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    return None
+
+
+def _config(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    client = _client()
+    if client is None:
+        pytest.skip("no compose client (docker-compose or docker compose) on this machine")
+    empty = tmp_path / "empty.env"  # a developer's .env must not change what is checked
+    empty.touch()
+    return subprocess.run(
+        [*client, "--env-file", str(empty), "-f", str(COMPOSE), "config"],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), **env},
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    result = _config(
+        tmp_path_factory.mktemp("compose"), POSTGRES_USER="u", POSTGRES_PASSWORD="p", POSTGRES_DB="d"
+    )
+    assert result.returncode == 0, result.stderr
+    return dict(yaml.safe_load(result.stdout)["services"])
+
+
+def _command(service: dict[str, Any]) -> str:
+    command = service["command"]
+    return " ".join(command) if isinstance(command, list) else str(command)
+
+
+def test_services_and_profiles(services: dict[str, Any]) -> None:
+    assert set(services) == {"db", "redis", *APP_SERVICES, "flower"}
+    assert {name: s.get("profiles") for name, s in services.items() if s.get("profiles")} == {
+        "embedder-gpu": ["gpu"],
+        "flower": ["monitoring"],
+    }
+
+
+def test_database_and_redis(services: dict[str, Any]) -> None:
+    db, redis = services["db"], services["redis"]
+    assert db["image"].startswith("postgres:15")
+    assert "pg_isready" in " ".join(db["healthcheck"]["test"])
+    assert any(v.startswith("pg-data:/var/lib/postgresql/data") for v in db["volumes"])
+    assert redis["image"].startswith("redis:7")
+    assert "--appendonly yes" in _command(redis) and "--maxmemory-policy noeviction" in _command(redis)
+    assert "ping" in redis["healthcheck"]["test"]
+    assert any(v.startswith("redis-data:/data") for v in redis["volumes"])
+
+
+def test_app_services_share_settings_and_data(services: dict[str, Any]) -> None:
+    for name in APP_SERVICES:
+        env = services[name]["environment"]
+        assert env["DATABASE_URL"] == "postgresql+psycopg://u:p@db:5432/d", name
+        assert env["REDIS_URL"] == "redis://redis:6379/0"
+        assert env["DATA_DIR"] == "/data"
+        assert any(v.startswith("app-data:/data") for v in services[name]["volumes"]), name
+
+
+def test_commands_queues_and_order(services: dict[str, Any]) -> None:
+    assert _command(services["migrate"]) == "alembic upgrade head"
+    assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
+    web = services["web"]
+    assert _command(web).startswith("uvicorn app.main:app --host 0.0.0.0 --port 8000 --workers 2")
+    assert "/healthz" in " ".join(web["healthcheck"]["test"])
+    assert "-Q fetch,summarize" in _command(services["worker"])
+    for name in ("embedder", "embedder-gpu"):
+        assert "-Q embed --concurrency=1" in _command(services[name]), name
+    assert "celery -A workers.celery_app beat" in _command(services["beat"])
+    for name in ("web", "worker", "embedder", "embedder-gpu", "beat"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy", name
+
+
+def test_gpu_embedder_asks_for_a_gpu_and_a_cuda_build(services: dict[str, Any]) -> None:
+    gpu = services["embedder-gpu"]
+    [device] = gpu["deploy"]["resources"]["reservations"]["devices"]
+    assert (device["driver"], device["capabilities"]) == ("nvidia", ["gpu"])
+    assert gpu["build"]["args"]["VARIANT"] == "gpu"
+    assert gpu["image"] != services["embedder"]["image"]
+    assert gpu["environment"]["EMBED_DEVICE"] == "cuda"
+
+
+def test_password_is_required(tmp_path: Path) -> None:
+    result = _config(tmp_path)
+    assert result.returncode != 0
+    assert "POSTGRES_PASSWORD" in result.stderr
+
+
+def test_every_setting_reaches_the_containers() -> None:
+    """The settings anchor passes each Settings field through: a new setting must be added there."""
+    source = yaml.safe_load(COMPOSE.read_text())
+    passed = set(source["x-settings"])
+    assert {name.upper() for name in Settings.model_fields} - passed == set()

@@ -1,0 +1,128 @@
+"""The tasks in the embedded mode (no REDIS_URL: Celery runs them in-process), against arXiv on loopback."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.config import Settings, get_settings
+from app.store.db import session_scope
+from app.store.models import CategoryView
+from tests.loopback import LoopbackServer, Reply
+from tests.workers.conftest import EMPTY_FEED, FEED, FEED_DAY, FEED_IDS, counts, fetch_logs, stored_ids
+from workers.tasks import enqueue_round, fetch_category, fetch_details_task
+
+
+def test_fetch_category_stores_logs_and_asks_for_details(arxiv: LoopbackServer) -> None:
+    result = fetch_category.delay("cs.LG")
+    assert result.state == "SUCCESS", result.traceback
+    assert result.result == {
+        "category": "cs.LG",
+        "day": FEED_DAY,
+        "summary": f"4 entries seen, 4 papers new, 0 papers updated, 4 listings added ({FEED_DAY})",
+    }
+    settings = get_settings()
+    assert stored_ids(settings) == sorted(FEED_IDS)
+    assert counts(settings) == (4, 4)
+    [log] = fetch_logs(settings)
+    assert (log.category, log.http_status, log.error) == ("cs.LG", 200, None)
+    assert (log.entries_seen, log.papers_new, log.listings_added) == (4, 4, 4)
+    # fetch.details ran (eagerly) for the 4 new papers, in one API request.
+    [details] = arxiv.requests_for("/api/query")
+    assert sorted(details.param("id_list").split(",")) == sorted(FEED_IDS)  # type: ignore[union-attr]
+
+
+def test_fetch_category_twice_is_idempotent(arxiv: LoopbackServer) -> None:
+    fetch_category.delay("cs.LG")
+    again = fetch_category.delay("cs.LG")
+    assert again.result["summary"].startswith("4 entries seen, 0 papers new, 0 papers updated, 0 listings")
+    assert counts(get_settings()) == (4, 4)
+    assert len(arxiv.requests_for("/api/query")) == 1  # nothing changed: no second details request
+
+
+def test_fetch_category_with_the_wrong_day_retries_then_fails(arxiv: LoopbackServer) -> None:
+    result = fetch_category.delay("cs.LG", "2026-09-25")
+    assert result.state == "FAILURE"
+    assert "2026-09-24, not 2026-09-25" in str(result.result)
+    assert counts(get_settings()) == (0, 0)
+    assert len(arxiv.requests_for("/rss/cs.LG")) == 7  # a stale feed is transient: 6 retries
+
+
+def test_fetch_category_retries_a_503_then_succeeds(arxiv: LoopbackServer) -> None:
+    arxiv.script("/rss/cs.LG", Reply(503, b"busy", {"Retry-After": "0"}), Reply(200, FEED))
+    result = fetch_category.delay("cs.LG")
+    assert result.state == "SUCCESS", result.traceback
+    logs = fetch_logs(get_settings())
+    assert [(log.http_status, log.papers_new) for log in logs] == [(503, 0), (200, 4)]
+    assert "HTTP 503" in (logs[0].error or "")
+
+
+def test_fetch_category_does_not_retry_a_404(arxiv: LoopbackServer) -> None:
+    result = fetch_category.delay("cs.RO")
+    assert result.state == "FAILURE"
+    assert len(arxiv.requests_for("/rss/cs.RO")) == 1
+    [log] = fetch_logs(get_settings())
+    assert (log.category, log.http_status) == ("cs.RO", 404)
+
+
+def test_fetch_category_of_an_empty_weekend_feed(arxiv: LoopbackServer) -> None:
+    arxiv.script("/rss/cs.LG", Reply(200, EMPTY_FEED))
+    result = fetch_category.delay("cs.LG")
+    assert result.state == "SUCCESS"
+    assert result.result["summary"].startswith("0 entries seen, 0 papers new")
+    assert counts(get_settings()) == (0, 0)
+    assert arxiv.requests_for("/api/query") == []
+
+
+def test_fetch_details_of_unknown_ids_changes_nothing(arxiv: LoopbackServer) -> None:
+    result = fetch_details_task.delay(["2609.26811", "2609.26820"])
+    assert result.result == {"requested": 2, "updated": 0}
+
+
+def test_enqueue_round_covers_configured_and_recently_opened(
+    arxiv: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARXIV_CATEGORIES", "cs.LG,cs.AI")
+    monkeypatch.setenv("FOLLOW_OPENED_DAYS", "7")
+    get_settings.cache_clear()
+    today = dt.date.today()
+    with session_scope(get_settings()) as session:
+        session.add_all(
+            [
+                CategoryView(category="cs.RO", last_opened_on=today - dt.timedelta(days=2)),
+                CategoryView(category="math.CO", last_opened_on=today - dt.timedelta(days=30)),
+                CategoryView(category="cs.LG", last_opened_on=today),
+            ]
+        )
+    for path in ("/rss/cs.AI", "/rss/cs.RO"):
+        arxiv.script(path, Reply(200, EMPTY_FEED))
+    ids = enqueue_round()
+    assert len(ids) == 3
+    assert [r.path for r in arxiv.requests if r.path.startswith("/rss/")] == [
+        "/rss/cs.LG",
+        "/rss/cs.AI",
+        "/rss/cs.RO",
+    ]
+
+
+def test_schedule_once_runs_a_round_in_process(
+    arxiv: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARXIV_CATEGORIES", "cs.LG")
+    monkeypatch.setenv("FOLLOW_OPENED_DAYS", "0")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(cli, ["schedule", "--once"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "1 categories run in-process"
+    assert counts(get_settings()) == (4, 4)
+
+
+def test_settings_env_has_no_redis(settings_env: Settings) -> None:
+    """The eager tests rely on it: without REDIS_URL, tasks run in this process."""
+    from workers.celery_app import app
+
+    assert settings_env.redis_url is None
+    assert app.conf.task_always_eager is True
