@@ -63,6 +63,7 @@ def fetch_category(self: Task, category: str, day: str | None = None) -> dict[st
         raise
     if report.changed:
         fetch_details_task.delay(list(report.changed))
+        embed_papers.delay(None)  # everything unembedded: cheap when nothing is, and catches up after a crash
     return {"category": category, "summary": report.summary(), "day": str(report.day or "")}
 
 
@@ -98,3 +99,26 @@ def enqueue_round() -> list[str]:
             since=since if settings.follow_opened_days else None,
         )
     return [fetch_category.delay(category).id for category in categories]
+
+
+@app.task(name="embed.papers", bind=True, max_retries=MAX_RETRIES)
+def embed_papers(self: Task, paper_ids: list[int] | None = None) -> dict[str, Any]:
+    """Embed papers without a vector (these ids, or all), then bring the FAISS index up to date."""
+    from app.search.refresh import embed_and_index
+
+    try:
+        report = embed_and_index(get_settings(), paper_ids=paper_ids)
+    except Exception as exc:
+        if _is_transient(exc) and self.request.retries < MAX_RETRIES:
+            raise self.retry(exc=exc, countdown=_backoff(self, exc)) from exc
+        raise
+    return {"embedded": report.embedded, "remaining": report.remaining, "summary": report.summary()}
+
+
+@app.task(name="embed.reindex")
+def reindex_task() -> dict[str, Any]:
+    """Rebuild the index from the embeddings table."""
+    from app.search.refresh import reindex
+
+    meta = reindex(get_settings())
+    return {"count": meta.count if meta else 0, "kind": meta.kind if meta else None}

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from app.deps import AdminDep
 from app.store.ingest import checked_category
 from workers.celery_app import app as celery_app
-from workers.tasks import fetch_category
+from workers.tasks import fetch_category, reindex_task
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
 
@@ -44,6 +44,12 @@ def enqueue_ingest(body: IngestIn) -> TaskOut:
     """Queue `fetch.category` for one category (today's feed); returns the task to follow."""
     category = checked_category(body.category)
     return _task_out(fetch_category.delay(category, body.date.isoformat() if body.date else None))
+
+
+@router.post("/reindex", status_code=202)
+def enqueue_reindex() -> TaskOut:
+    """Queue a rebuild of the FAISS index from the embeddings table (on the `embed` queue)."""
+    return _task_out(reindex_task.delay())
 
 
 @router.get("/tasks/{task_id}")
