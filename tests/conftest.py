@@ -21,6 +21,7 @@ from app.config import Settings, get_settings
 from app.deps import get_session
 from app.store.db import make_engine
 from app.store.migrate import alembic_config
+from tests.arxiv_api import ArxivApiServer
 
 DATA = Path(__file__).parent / "data"
 _databases = itertools.count()
@@ -56,6 +57,21 @@ def _fresh_database(tmp_dir: Path) -> str:
         url = make_url(base).set(database=name).render_as_string(hide_password=False)
     command.upgrade(alembic_config(url), "head")
     return url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_arxiv() -> Iterator[ArxivApiServer]:
+    """No test reaches the network: the arXiv API answers from recordings, the rest is refused."""
+    server = ArxivApiServer()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ARXIV_API_URL", server.url)
+        patch.setenv("ARXIV_MIN_INTERVAL", "0")
+        for name in ("ARXIV_RSS_URL", "ARXIV_OAI_URL", "ARXIV_PDF_URL"):
+            patch.setenv(name, "http://127.0.0.1:9/refused")  # the discard port: nothing listens
+        get_settings.cache_clear()
+        yield server
+    server.shutdown()
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from sqlalchemy.orm import Session
 
 from app.api.schemas import ErrorOut, Page, PaperPublic
 from app.arxiv.ids import split_arxiv_id
-from app.deps import SessionDep
+from app.config import Settings
+from app.deps import SessionDep, SettingsDep
 from app.errors import FeedParseError, InvalidQueryError, NotFoundError
+from app.store.lookup import fetch_paper
+from app.store.models import Paper
 from app.store.papers import get_paper, get_papers
 
 router = APIRouter(tags=["papers"])
@@ -36,10 +40,25 @@ def list_papers(
     return Page[PaperPublic](items=items, total=len(items), limit=MAX_IDS, offset=0)
 
 
-@router.get("/papers/{arxiv_id:path}", responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
-def read_paper(session: SessionDep, arxiv_id: str) -> PaperPublic:
-    """One paper by arXiv id (any spelling: `2401.01234`, `2401.01234v2`, `hep-th/9901001`)."""
-    paper = get_paper(session, normalise_id(arxiv_id))
+@router.get(
+    "/papers/{arxiv_id:path}",
+    responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+)
+def read_paper(session: SessionDep, settings: SettingsDep, arxiv_id: str) -> PaperPublic:
+    """One paper by arXiv id (any spelling: `2401.01234`, `2401.01234v2`, `hep-th/9901001`).
+
+    A paper not stored yet is fetched from arXiv (404 when arXiv does not know it, 503 with
+    Retry-After when arXiv cannot be reached).
+    """
+    paper = get_or_fetch_paper(session, settings, normalise_id(arxiv_id))
     if paper is None:
-        raise NotFoundError(f"paper {arxiv_id} is not in this instance")
+        raise NotFoundError(f"arXiv does not know the paper {arxiv_id}")
     return PaperPublic.of(paper)
+
+
+def get_or_fetch_paper(session: Session, settings: Settings, arxiv_id: str) -> Paper | None:
+    paper = get_paper(session, arxiv_id)
+    if paper is None and fetch_paper(settings, arxiv_id):
+        session.rollback()  # end the read snapshot so the row just committed is visible
+        paper = get_paper(session, arxiv_id)
+    return paper

@@ -23,12 +23,14 @@ from app.store.listings import (
     parse_category_expression,
     read_listing,
 )
+from app.store.lookup import fetch_paper
 from app.store.papers import get_papers
 from app.web.templating import templates
 from workers.status import pipeline_status
 
 router = APIRouter(include_in_schema=False)
 MAX_SHOW = 5000
+MAX_FETCHED = 5  # unknown ids fetched from arXiv for one page
 SECTION_TITLES = {"new": "New submissions", "cross": "Cross-lists", "replace": "Replacements"}
 
 
@@ -133,6 +135,11 @@ def _papers_page(
 ) -> Response:
     ids = list(dict.fromkeys(split_arxiv_id(part)[0] for part in parts))
     papers = get_papers(session, ids)
+    missing = [i for i in ids if i not in {p.arxiv_id for p in papers}][:MAX_FETCHED]
+    fetched = [fetch_paper(get_settings(), i) for i in missing]  # every one, not the first only
+    if any(fetched):
+        session.rollback()  # end the read snapshot so the rows just committed are visible
+        papers = get_papers(session, ids)
     if not papers:
         raise NotFoundError(f"{', '.join(ids)} is not in this instance")
     if feed:
