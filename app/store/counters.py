@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.store.models import Counter
-from app.store.upsert import dialect_insert
+from app.store.upsert import dialect_insert, in_ids
 
 KINDS = ("kimi", "pdf")
 
@@ -34,7 +34,7 @@ def counter_totals(session: Session, paper_ids: Sequence[int]) -> dict[int, dict
         return {}
     rows = session.execute(
         select(Counter.paper_id, Counter.kind, func.sum(Counter.count))
-        .where(Counter.paper_id.in_(paper_ids))
+        .where(in_ids(session, Counter.paper_id, paper_ids))
         .group_by(Counter.paper_id, Counter.kind)
     )
     totals: dict[int, dict[str, int]] = {}

@@ -85,3 +85,16 @@ def count_missing(session: Session, *, model: str) -> int:
     """Papers without a vector for `model`."""
     papers = session.scalar(select(func.count()).select_from(Paper)) or 0
     return max(papers - count_embeddings(session, model=model), 0)
+
+
+def vectors_for(session: Session, *, paper_ids: Sequence[int], model: str) -> dict[int, NDArray[np.float32]]:
+    """The stored vectors of these papers (those that have one)."""
+    out: dict[int, NDArray[np.float32]] = {}
+    for start in range(0, len(paper_ids), 1000):
+        rows = session.execute(
+            select(Embedding.paper_id, Embedding.vector).where(
+                Embedding.model == model, Embedding.paper_id.in_(paper_ids[start : start + 1000])
+            )
+        )
+        out.update({pid: np.frombuffer(raw, dtype="<f4").astype(np.float32) for pid, raw in rows})
+    return out

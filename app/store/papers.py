@@ -86,7 +86,10 @@ def _insert_new(session: Session, rows: list[dict[str, Any]], ids: dict[str, int
     # DO NOTHING on conflict: a concurrent ingest may have inserted some of these meanwhile;
     # their ids are read back below, and they count as not new here.
     stmt = dialect_insert(session, Paper).on_conflict_do_nothing(index_elements=["arxiv_id"])
-    returned = session.execute(stmt.returning(Paper.id, Paper.arxiv_id), rows).all()
+    # render_nulls: rows with and without comments/DOI share one multi-row INSERT statement.
+    returned = session.execute(
+        stmt.returning(Paper.id, Paper.arxiv_id), rows, execution_options={"render_nulls": True}
+    ).all()
     ids.update({arxiv_id: pk for pk, arxiv_id in returned})
     changed.extend(arxiv_id for _, arxiv_id in returned)
     missing = [row["arxiv_id"] for row in rows if row["arxiv_id"] not in ids]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from fastapi import Request
@@ -119,6 +121,46 @@ templates.env.filters["abs_url"] = paper_abs_url
 templates.env.globals["version"] = __version__
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
+
+
+_INDEX, _PDF, _KIMI = "\ue000i\ue000", "\ue000p\ue000", "\ue000k\ue000"  # private-use: never in text
+FRAGMENTS_MAX = 20_000  # ~3 KB each: ~60 MB at most
+_fragments: OrderedDict[tuple[object, ...], str] = OrderedDict()
+_fragments_lock = threading.Lock()
+
+
+def _fragment_key(paper: Paper) -> tuple[object, ...]:
+    # Everything the markup shows: a new version, or details filled in later, make a new key.
+    return (paper.id, paper.version, paper.title, paper.abstract, paper.comments, paper.journal_ref,
+            tuple(paper.authors), tuple(paper.categories), paper.published_at)  # fmt: skip
+
+
+def paper_html(paper: Paper, index: int | None, counts: dict[int, dict[str, int]]) -> Markup:
+    """A paper's listing markup, rendered once per content and reused (the listing's hot path).
+
+    The number and the counters differ per page and per minute, so the cached fragment holds
+    placeholders for them.
+    """
+    key = _fragment_key(paper)
+    with _fragments_lock:
+        html = _fragments.get(key)
+        if html is not None:
+            _fragments.move_to_end(key)
+    if html is None:
+        macro = templates.env.get_template("_paper.html").module.paper_div  # type: ignore[attr-defined]
+        html = str(macro(paper, _INDEX, None, None, {paper.id: {"pdf": _PDF, "kimi": _KIMI}}))
+        with _fragments_lock:
+            _fragments[key] = html
+            while len(_fragments) > FRAGMENTS_MAX:
+                _fragments.popitem(last=False)
+    stars = counts.get(paper.id, {})
+    html = html.replace(_INDEX, str(index) if index is not None else "").replace(
+        _PDF, str(stars.get("pdf", 0))
+    )
+    return Markup(html.replace(_KIMI, str(stars.get("kimi", 0))))  # noqa: S704 - rendered by the autoescaping template
+
+
+templates.env.globals["paper_html"] = paper_html
 
 
 def render_error(request: Request, *, status: int, detail: str) -> HTMLResponse:

@@ -1,0 +1,1 @@
+"""Ranking a day's papers: arXiv order, popularity, publish time, and "for you"."""
