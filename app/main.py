@@ -19,6 +19,7 @@ from app import __version__
 from app.api import admin as api_admin
 from app.api import listings as api_listings
 from app.api import papers as api_papers
+from app.api import rank as api_rank
 from app.api import search as api_search
 from app.api import status as api_status
 from app.api import summaries as api_summaries
@@ -57,6 +58,7 @@ def create_app() -> FastAPI:
     app.include_router(api_search.router, prefix="/api/v1")  # before papers: /papers/{id}/related
     app.include_router(api_summaries.router, prefix="/api/v1")  # and /papers/{id}/summary
     app.include_router(api_papers.router, prefix="/api/v1")
+    app.include_router(api_rank.router, prefix="/api/v1")
     app.include_router(api_status.router, prefix="/api/v1")
     app.include_router(api_admin.router, prefix="/api/v1")
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")

@@ -76,7 +76,7 @@ def rank_for_you(
     for row, cand in enumerate(candidates):
         if cand.paper_id in vectors:
             matrix[row], has_vector[row] = vectors[cand.paper_id], True
-    stars = np.array([vectors[s] for s in starred if s in vectors], dtype=np.float32).reshape(-1, dim)
+    stars = np.array([vectors[s] for s in starred if s in vectors], dtype=np.float32).reshape(-1, max(dim, 1))
     starred_set = set(starred)
     mask = np.array([c.paper_id in starred_set for c in candidates])
     sim = similarity_scores(matrix, stars, mask) * has_vector

@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Date,
     DateTime,
     ForeignKey,
@@ -154,3 +155,23 @@ class Counter(Base):
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # kimi | pdf
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class BackfillState(Base):
+    """Where a bulk import (a snapshot file, an OAI-PMH harvest) stands: saved with every batch."""
+
+    __tablename__ = "backfill_states"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the source and its filters
+    kind: Mapped[str] = mapped_column(String(16))  # snapshot | oai
+    source: Mapped[str] = mapped_column(Text)  # what the key was made of, for people
+    position: Mapped[int] = mapped_column(BigInteger, default=0)  # bytes of the (decompressed) file done
+    line: Mapped[int] = mapped_column(BigInteger, default=0)  # lines of the file done
+    token: Mapped[str | None] = mapped_column(Text)  # OAI-PMH: the next page's resumption token
+    total: Mapped[int | None] = mapped_column(BigInteger)  # file size, or OAI completeListSize
+    counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    skipped_lines: Mapped[list[int]] = mapped_column(JSON, default=list)  # malformed lines, first ones
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

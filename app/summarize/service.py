@@ -220,3 +220,17 @@ def _claim_expired(row: Summary, settings: Settings, now: dt.datetime) -> bool:
 
 def _utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def cached_faqs(
+    session: Session, paper_ids: list[int], *, lang: str = "en"
+) -> dict[int, list[dict[str, str]]]:
+    """Ready summaries of these papers (any model; the newest), for feeds."""
+    if not paper_ids:
+        return {}
+    rows = session.execute(
+        select(Summary.paper_id, Summary.content)
+        .where(Summary.paper_id.in_(paper_ids), Summary.status == "ready", Summary.lang == lang)
+        .order_by(Summary.updated_at)
+    )
+    return {paper_id: list(content or []) for paper_id, content in rows}

@@ -7,11 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from sqlalchemy.orm import Session
 
 from app.arxiv.ids import is_arxiv_id, split_arxiv_id
 from app.config import get_settings
 from app.deps import SearcherDep, SessionDep
 from app.errors import NotFoundError
+from app.ranking.foryou import sort_papers
 from app.search.hybrid import Searcher
 from app.store.categories import note_categories_opened
 from app.store.counters import counter_totals
@@ -24,13 +26,16 @@ from app.store.listings import (
     read_listing,
 )
 from app.store.lookup import fetch_paper
+from app.store.models import Paper
 from app.store.papers import get_papers
+from app.summarize.service import cached_faqs
 from app.web.templating import templates
 from workers.status import pipeline_status
 
 router = APIRouter(include_in_schema=False)
 MAX_SHOW = 5000
 MAX_FETCHED = 5  # unknown ids fetched from arXiv for one page
+SORT_TITLES = {"popular": "Most opened first", "time": "Newest first"}
 SECTION_TITLES = {"new": "New submissions", "cross": "Cross-lists", "replace": "Replacements"}
 
 
@@ -47,6 +52,12 @@ def index(request: Request, session: SessionDep) -> Response:
     return templates.TemplateResponse(request, "index.html", {"followed": followed, "others": others})
 
 
+@router.get("/stars", response_class=HTMLResponse)
+def stars_page(request: Request) -> Response:
+    """Starred papers: the list lives in the browser, which fetches their markup from /arxiv/{ids}."""
+    return templates.TemplateResponse(request, "stars.html", {})
+
+
 @router.get("/status", response_class=HTMLResponse)
 def status_page(request: Request, session: SessionDep) -> Response:
     status = pipeline_status(session, get_settings())
@@ -59,11 +70,8 @@ def search_feed(
 ) -> Response:
     """A search as an Atom feed: subscribe to it and it works as a keyword alert."""
     result = searcher.search(query, limit=50, offset=0)
-    return _atom(
-        request,
-        "feed.xml",
-        {"cats": f"search: {query}", "papers": [h.paper for h in result.hits], "listing": None},
-    )
+    papers = [h.paper for h in result.hits]
+    return _atom(request, searcher.session, papers, {"cats": f"search: {query}", "listing": None})
 
 
 @router.get("/arxiv/search", response_class=HTMLResponse)
@@ -115,13 +123,23 @@ def arxiv_page(
         session.commit()
     context = {"cats": spec, "listing": listing, "show": show, "skip": skip, "sort": sort}
     if feed:
-        return _atom(request, "feed.xml", {**context, "papers": [p.paper for p in listing.papers]})
-    shown = _sections(listing, show, skip)
-    counts = counter_totals(session, [p.paper.id for p in listing.papers[skip : skip + show]])
+        return _atom(request, session, [p.paper for p in listing.papers], context)
+    shown = _sections(listing, show, skip, sort=sort, session=session)
+    counts = counter_totals(session, [paper.id for _, _, papers in shown["sections"] for paper in papers])  # type: ignore[attr-defined]
     return templates.TemplateResponse(request, "listing.html", {**context, **shown, "counts": counts})
 
 
-def _sections(listing: ListingDay, show: int, skip: int) -> dict[str, object]:
+def _sections(
+    listing: ListingDay, show: int, skip: int, *, sort: str, session: SessionDep
+) -> dict[str, object]:
+    sort = sort.strip()
+    if sort not in ("", "arxiv", "foryou"):  # one list in the asked order instead of sections
+        ordered = sort_papers(
+            session, [p.paper for p in listing.papers], sort=sort, model=get_settings().embed_model
+        )
+        title = SORT_TITLES.get(sort, f"Sorted by keywords: {sort}")
+        return {"sections": [("sorted", title, ordered[skip : skip + show])], "sizes": {"sorted": len(ordered)},
+                "total": len(listing.papers)}  # fmt: skip
     window = listing.papers[skip : skip + show]
     sections = [
         (name, SECTION_TITLES[name], [p.paper for p in window if p.section == name]) for name in SECTIONS
@@ -143,12 +161,15 @@ def _papers_page(
     if not papers:
         raise NotFoundError(f"{', '.join(ids)} is not in this instance")
     if feed:
-        return _atom(request, "feed.xml", {"cats": ",".join(ids), "papers": papers, "listing": None})
+        return _atom(request, session, papers, {"cats": ",".join(ids), "listing": None})
     related = searcher.related(papers[0], k=10) if len(papers) == 1 else None
     counts = counter_totals(session, [p.id for p in papers])
     context = {"papers": papers, "ids": ids, "related": related, "counts": counts}
     return templates.TemplateResponse(request, "papers.html", context)
 
 
-def _atom(request: Request, name: str, context: dict[str, object]) -> Response:
-    return templates.TemplateResponse(request, name, context, media_type="application/atom+xml")
+def _atom(request: Request, session: Session, papers: list[Paper], context: dict[str, object]) -> Response:
+    """An Atom feed of papers; each entry carries the abstract and, when cached, the FAQ."""
+    faqs = cached_faqs(session, [p.id for p in papers])
+    context = {**context, "papers": papers, "faqs": faqs}
+    return templates.TemplateResponse(request, "feed.xml", context, media_type="application/atom+xml")

@@ -99,6 +99,17 @@ def highlight(text: str, terms: list[str] | None) -> Markup:
     return Markup("".join(parts))  # noqa: S704 - every part was escaped above
 
 
+_REPO_RE = re.compile(
+    r"https?://(?:www\.)?(?:github\.com|gitlab\.com|huggingface\.co|bitbucket\.org|codeberg\.org)/[\w.\-]+(?:/[\w.\-]+)?"
+)
+
+
+def code_url(paper: Paper) -> str | None:
+    """The first code repository an abstract or comment links, for the "code" badge."""
+    match = _REPO_RE.search(f"{paper.abstract} {paper.comments or ''}")
+    return match.group(0).rstrip(".") if match else None
+
+
 def utc_stamp(value: dt.datetime | None) -> str:
     value = as_utc(value)
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if value else ""
@@ -114,6 +125,7 @@ def paper_abs_url(paper: Paper) -> str:
 
 templates.env.filters["key_terms"] = key_terms
 templates.env.filters["highlight"] = highlight
+templates.env.filters["code_url"] = code_url
 templates.env.filters["markdown"] = render_markdown
 templates.env.filters["utc_stamp"] = utc_stamp
 templates.env.filters["pdf_url"] = paper_pdf_url

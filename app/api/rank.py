@@ -1,0 +1,46 @@
+"""POST /api/v1/rank: order papers for a reader from their stars and keywords (kept by the browser)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field, StringConstraints
+
+from app.api.papers import normalise_id
+from app.api.schemas import Page
+from app.deps import SessionDep, SettingsDep
+from app.ranking.foryou import rank_papers
+from app.store.papers import get_papers
+
+router = APIRouter(tags=["rank"])
+ArxivId = Annotated[str, StringConstraints(min_length=4, max_length=64)]
+Keyword = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class RankIn(BaseModel):
+    papers: list[ArxivId] = Field(min_length=1, max_length=5000, description="the papers to order")
+    stars: list[ArxivId] = Field(
+        default_factory=list, max_length=2000, description="the reader's starred papers"
+    )
+    keywords: list[Keyword] = Field(
+        default_factory=list, max_length=50, description="words the reader prefers"
+    )
+
+
+class RankedOut(BaseModel):
+    arxiv_id: str
+    score: float
+
+
+@router.post("/rank")
+def rank(body: RankIn, session: SessionDep, settings: SettingsDep) -> Page[RankedOut]:
+    """Best first: similarity to the starred papers (centroid, or a linear SVM from 5 stars) plus keywords.
+
+    Nothing is stored: the stars and keywords live in the reader's browser.
+    """
+    papers = get_papers(session, list(dict.fromkeys(normalise_id(i) for i in body.papers)))
+    starred = [p.id for p in get_papers(session, list(dict.fromkeys(normalise_id(i) for i in body.stars)))]
+    ranked = rank_papers(session, papers, model=settings.embed_model, starred=starred, keywords=body.keywords)
+    items = [RankedOut(arxiv_id=p.arxiv_id, score=score) for p, score in ranked]
+    return Page[RankedOut](items=items, total=len(items), limit=len(items), offset=0)

@@ -1,0 +1,160 @@
+"""Where a bulk import stands, saved in `backfill_states` with every batch, and what it reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.errors import CoolPapersError
+from app.store.models import BackfillState
+
+SKIPPED_LINES_KEPT = 10_000  # line numbers of malformed records remembered (to resume exactly)
+SKIPPED = "skipped:"  # prefix of the per-reason counters
+
+
+class BackfillConflictError(CoolPapersError):
+    """Another process moved the same import on meanwhile: this batch is rolled back."""
+
+
+@dataclass
+class Progress:
+    """The in-memory copy of a `BackfillState` row."""
+
+    state_id: int
+    position: int  # snapshot: bytes of the decompressed file done; OAI: records harvested
+    line: int  # snapshot: lines of the file done; OAI: pages done
+    token: str | None
+    total: int | None
+    counts: Counter[str]
+    skipped_lines: list[int]
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    resumed: bool  # this run continues an earlier, interrupted one
+
+    @property
+    def skipped(self) -> int:
+        return sum(n for key, n in self.counts.items() if key.startswith(SKIPPED))
+
+    @property
+    def skipped_lines_complete(self) -> bool:
+        """Whether every malformed line is listed in `skipped_lines`."""
+        return len(self.skipped_lines) >= self.skipped
+
+
+@dataclass(frozen=True, slots=True)
+class BatchDone:
+    """Told after each committed batch: the papers to embed and how far the import is."""
+
+    paper_ids: tuple[int, ...]  # inserted or changed papers' ids
+    done: int  # bytes of the file read (of the compressed file for .gz), or records harvested
+    total: int | None  # file size, or the OAI completeListSize when the server gives one
+    counts: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillReport:
+    """What an import did, over all its runs (the counts survive interruptions)."""
+
+    kind: str  # snapshot | oai
+    counts: Mapping[str, int]
+    finished_at: dt.datetime | None
+    already_finished: bool = False  # nothing done: an earlier run had finished it
+    resumed: bool = False
+    seconds: float = 0.0
+    records_this_run: int = 0
+    reasons: Mapping[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        c = self.counts
+        pages = f"{c.get('pages', 0)} pages, " if self.kind == "oai" else ""
+        body = (
+            f"{pages}{c.get('records', 0)} records read: {c.get('new', 0)} new, "
+            f"{c.get('updated', 0)} updated, {c.get('unchanged', 0)} unchanged, "
+            f"{c.get('filtered', 0)} filtered out, {sum(self.reasons.values())} skipped as malformed"
+        )
+        if self.already_finished and self.finished_at is not None:
+            return f"backfill already finished on {self.finished_at:%Y-%m-%d %H:%M} UTC: {body}"
+        return f"backfill {'finished' if self.finished_at else 'stopped'}: {body}"
+
+    def reason_lines(self) -> list[str]:
+        """One line per kind of malformed record, most frequent first."""
+        ranked = sorted(self.reasons.items(), key=lambda item: (-item[1], item[0]))
+        return [f"  skipped ({reason}): {count}" for reason, count in ranked]
+
+
+def source_key(kind: str, parts: Mapping[str, object]) -> tuple[str, str]:
+    """(key, source): the sha256 of what identifies an import, and that description itself."""
+    source = json.dumps({"kind": kind, **parts}, sort_keys=True, default=str)
+    return hashlib.sha256(source.encode()).hexdigest(), source
+
+
+def open_progress(
+    session: Session, *, kind: str, key: str, source: str, total: int | None, restart: bool
+) -> Progress:
+    """The saved state of this import, created when new, reset to the start when `restart`."""
+    now = dt.datetime.now(dt.UTC)
+    row = session.scalar(select(BackfillState).where(BackfillState.key == key))
+    if row is None:
+        row = BackfillState(key=key, kind=kind, source=source, started_at=now)
+        session.add(row)
+    if row.id is None or restart:
+        row.position, row.line, row.token, row.total = 0, 0, None, total
+        row.counts, row.skipped_lines = {}, []
+        row.started_at, row.updated_at, row.finished_at = now, now, None
+    session.flush()
+    return Progress(
+        state_id=row.id,
+        position=row.position,
+        line=row.line,
+        token=row.token,
+        total=row.total,
+        counts=Counter(row.counts),
+        skipped_lines=list(row.skipped_lines),
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        resumed=row.line > 0 and row.finished_at is None,
+    )
+
+
+def save_progress(session: Session, *, before: Progress, after: Progress) -> None:
+    """Store `after` in the same transaction as its batch; refuse if someone else moved on."""
+    saved = session.execute(
+        update(BackfillState)
+        .where(BackfillState.id == before.state_id, BackfillState.line == before.line)
+        .values(
+            position=after.position,
+            line=after.line,
+            token=after.token,
+            total=after.total,
+            counts=dict(after.counts),
+            skipped_lines=after.skipped_lines[:SKIPPED_LINES_KEPT],
+            updated_at=dt.datetime.now(dt.UTC),
+            finished_at=after.finished_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if saved.rowcount != 1:  # type: ignore[attr-defined]
+        raise BackfillConflictError(
+            "another backfill of the same source moved on meanwhile: run only one at a time"
+        )
+
+
+def report_of(kind: str, progress: Progress, **extra: object) -> BackfillReport:
+    reasons = {
+        key.removeprefix(SKIPPED): n for key, n in progress.counts.items() if key.startswith(SKIPPED) and n
+    }
+    return BackfillReport(
+        kind=kind,
+        counts={k: n for k, n in progress.counts.items() if not k.startswith(SKIPPED)},
+        finished_at=progress.finished_at,
+        resumed=progress.resumed,
+        reasons=reasons,
+        **extra,  # type: ignore[arg-type]
+    )

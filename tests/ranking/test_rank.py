@@ -1,0 +1,121 @@
+"""Ranking for a reader: for you (centroid / SVM + keywords), popularity, time; the rank API and sorts."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.arxiv.parse import parse_feed
+from app.ranking.rank import Candidate, keyword_scores, rank_for_you, rank_popular
+from app.search.embed import embed_missing
+from app.store.counters import bump_counter
+from app.store.ingest import ingest_feed
+from app.store.papers import get_paper
+from tests.conftest import DATA
+from tests.fakes import FakeEmbedder
+
+API100 = DATA / "api" / "api-2025-cs-100-entries.xml"
+
+
+def _unit(v: list[float]) -> np.ndarray:
+    a = np.array(v, dtype=np.float32)
+    return a / np.linalg.norm(a)
+
+
+def test_centroid_ranks_neighbours_of_stars_first() -> None:
+    cands = [Candidate(i, f"t{i}", "", ()) for i in range(1, 5)]
+    vectors = {
+        1: _unit([1, 0]),
+        2: _unit([0, 1]),
+        3: _unit([0.9, 0.1]),
+        4: _unit([-1, 0]),
+        9: _unit([1, 0.05]),
+    }
+    ranked = rank_for_you(cands, vectors=vectors, starred=[9], keywords=[])
+    assert [pid for pid, _ in ranked] == [1, 3, 2, 4]
+
+
+def test_svm_from_five_stars_separates_the_cluster() -> None:
+    rng = np.random.default_rng(0)
+    liked = [_unit(list(rng.normal([3, 0, 0], 0.3))) for _ in range(6)]
+    others = [_unit(list(rng.normal([0, 3, 0], 0.3))) for _ in range(30)]
+    near = _unit([2.5, 0.3, 0.1])
+    vectors = {i + 1: v for i, v in enumerate(liked + others)} | {100: near}
+    cands = [Candidate(pid, "", "", ()) for pid in vectors]
+    ranked = [pid for pid, _ in rank_for_you(cands, vectors=vectors, starred=[1, 2, 3, 4, 5], keywords=[])]
+    assert set(ranked[:7]) == {1, 2, 3, 4, 5, 6, 100}
+
+
+def test_keywords_count_title_double_and_whole_words() -> None:
+    cands = [
+        Candidate(1, "Diffusion models for video", "", ()),
+        Candidate(2, "Graphs", "we use diffusion here", ()),
+        Candidate(3, "Confusion matrices", "nothing", ()),
+    ]
+    scores = keyword_scores(cands, ["diffusion"])
+    assert scores.tolist() == [1.0, 0.5, 0.0]
+    ranked = rank_for_you(cands, vectors={}, starred=[], keywords=["Diffusion"])
+    assert [pid for pid, _ in ranked] == [1, 2, 3]
+
+
+def test_popular_keeps_order_on_ties() -> None:
+    assert rank_popular([1, 2, 3, 4], {3: {"pdf": 2}, 4: {"kimi": 1, "pdf": 1}, 1: {}}) == [3, 4, 1, 2]
+
+
+@pytest.fixture
+def day(session: Session) -> Session:
+    feed = parse_feed(API100.read_bytes())
+    ingest_feed(session, feed=feed, categories=["cs.CV"], day=dt.date(2025, 12, 15))
+    embed_missing(session, FakeEmbedder(name="all-MiniLM-L6-v2"))
+    return session
+
+
+def test_rank_api_puts_starred_like_papers_first(client: TestClient, day: Session) -> None:
+    listing = client.get("/api/v1/listings/cs.CV", params={"limit": 1000}).json()
+    ids = [p["arxiv_id"] for p in listing["items"]]
+    assert len(ids) > 10
+    star = ids[-1]
+    ranked = client.post("/api/v1/rank", json={"papers": ids, "stars": [star], "keywords": []}).json()
+    assert ranked["items"][0]["arxiv_id"] == star
+    assert ranked["total"] == len(ids)
+    scores = [item["score"] for item in ranked["items"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"papers": []},
+        {"papers": ["x" * 100]},
+        {"papers": ["2512.13685"] * 5001},
+        {"papers": ["2512.13685"], "keywords": [""]},
+    ],
+)
+def test_rank_api_bad_bodies_are_422(client: TestClient, body: dict[str, object]) -> None:
+    response = client.post("/api/v1/rank", json=body)
+    assert response.status_code == 422
+    assert isinstance(response.json()["detail"], str)
+
+
+def test_listing_sorts(client: TestClient, day: Session) -> None:
+    def order(sort: str) -> list[str]:
+        soup = BeautifulSoup(client.get("/arxiv/cs.CV", params={"sort": sort}).text, "html.parser")
+        return [p["id"] for p in soup.select("div.paper")]
+
+    arxiv = order("arxiv")
+    last = get_paper(day, arxiv[-1])
+    assert last is not None
+    bump_counter(day, paper_id=last.id, kind="pdf", day=dt.date.today(), delta=1)
+    assert order("popular")[0] == last.arxiv_id
+    assert sorted(order("popular")) == sorted(arxiv)
+    by_keyword = order("3D")
+    assert "3d" in (get_paper(day, by_keyword[0]).title + get_paper(day, by_keyword[0]).abstract).lower()  # type: ignore[union-attr]
+    published = [get_paper(day, i).published_at for i in order("time")]  # type: ignore[union-attr]
+    assert published == sorted(published, reverse=True)
+    assert order("foryou") == arxiv  # the browser sorts "for you" itself
