@@ -7,16 +7,20 @@ generation does not depend on the reader's connection.
 
 from __future__ import annotations
 
+import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
+from app.store.db import session_scope
+from app.store.listings import CategoryQuery, day_listing
 from app.store.models import Paper
 from app.summarize.generate import generate_summary
 from app.summarize.service import (
     FaqView,
+    SummaryLimitError,
     client_key,
     extractive_view,
     llm_configured,
@@ -63,3 +67,28 @@ def open_faq(
     if enqueue:
         dispatch_summary(settings, row.id, priority=priority)
     return view_of(session, row, prompt_for(settings, lang))
+
+
+def pregenerate_summaries(settings: Settings, *, category: str, day: dt.date) -> int:
+    """Queue FAQs for the first SUMMARY_PREGENERATE_TOP new papers of a day (off by default).
+
+    They count against the daily budget like any generation; returns how many were queued.
+    """
+    top = settings.summary_pregenerate_top
+    if not top or not llm_configured(settings):
+        return 0
+    queued: list[int] = []
+    with session_scope(settings) as session:
+        listed = [p for p in day_listing(session, CategoryQuery((category,)), day=day) if p.section == "new"]
+        for item in listed[:top]:
+            try:
+                row, enqueue = request_summary(
+                    session, settings, paper=item.paper, lang="en", requester="pregenerate", per_client=False
+                )
+            except SummaryLimitError:
+                break
+            if enqueue:
+                queued.append(row.id)
+    for summary_id in queued:
+        dispatch_summary(settings, summary_id, priority=0)
+    return len(queued)

@@ -20,6 +20,7 @@ from app.store.categories import categories_to_fetch
 from app.store.db import session_scope
 from app.store.ingest import fetch_details, ingest_live
 from workers.celery_app import app
+from workers.summaries import pregenerate_summaries
 
 log = logging.getLogger(__name__)
 TRANSIENT_STATUSES = frozenset({None, 429, 500, 502, 503, 504})
@@ -64,6 +65,8 @@ def fetch_category(self: Task, category: str, day: str | None = None) -> dict[st
     if report.changed:
         fetch_details_task.delay(list(report.changed))
         embed_papers.delay(None)  # everything unembedded: cheap when nothing is, and catches up after a crash
+    if report.day is not None and report.new:
+        pregenerate_summaries(settings, category=category, day=report.day)
     return {"category": category, "summary": report.summary(), "day": str(report.day or "")}
 
 

@@ -120,7 +120,7 @@ def find_summary(session: Session, settings: Settings, *, paper: Paper, lang: st
 
 
 def request_summary(
-    session: Session, settings: Settings, *, paper: Paper, lang: str, requester: str
+    session: Session, settings: Settings, *, paper: Paper, lang: str, requester: str, per_client: bool = True
 ) -> tuple[Summary, bool]:
     """The summary row for this paper, created if new (within the limits); and whether to enqueue it.
 
@@ -129,7 +129,7 @@ def request_summary(
     now = dt.datetime.now(dt.UTC)
     row = find_summary(session, settings, paper=paper, lang=lang)
     if row is None:
-        check_limits(session, settings, requester=requester, now=now)
+        check_limits(session, settings, requester=requester if per_client else None, now=now)
         return _create(session, settings, paper=paper, lang=lang, requester=requester, now=now), True
     if row.status == "failed":
         if failed_retry_after(row, now) > 0:
@@ -173,7 +173,7 @@ def _create(
     return row
 
 
-def check_limits(session: Session, settings: Settings, *, requester: str, now: dt.datetime) -> None:
+def check_limits(session: Session, settings: Settings, *, requester: str | None, now: dt.datetime) -> None:
     """Raise SummaryLimitError when today's new generations reach the global or per-client limit."""
     midnight = dt.datetime.combine(now.date(), dt.time(), dt.UTC)
     retry = int((midnight + dt.timedelta(days=1) - now).total_seconds()) + 1
@@ -182,8 +182,8 @@ def check_limits(session: Session, settings: Settings, *, requester: str, now: d
         raise SummaryLimitError(
             "the daily budget of new summaries is spent; cached ones stay available", retry_after=retry
         )
-    mine = session.scalar(today.where(Summary.requester == requester)) or 0
-    if mine >= settings.summary_per_ip_limit:
+    mine = session.scalar(today.where(Summary.requester == requester)) or 0 if requester else 0
+    if requester and mine >= settings.summary_per_ip_limit:
         raise SummaryLimitError(
             "you have asked for many new summaries today; cached ones stay available", retry_after=retry
         )

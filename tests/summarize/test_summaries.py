@@ -282,3 +282,19 @@ def _pdf_with_text(text: str) -> bytes:
     )
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
     return out.encode("latin-1")
+
+
+def test_pregeneration_of_the_top_new_papers(
+    client: TestClient, llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime as dt
+
+    from workers.summaries import pregenerate_summaries
+
+    assert pregenerate_summaries(get_settings(), category="cs.LG", day=dt.date(2026, 9, 24)) == 0  # off
+    monkeypatch.setenv("SUMMARY_PREGENERATE_TOP", "1")
+    get_settings.cache_clear()
+    assert pregenerate_summaries(get_settings(), category="cs.LG", day=dt.date(2026, 9, 24)) == 1
+    body = wait_ready(client, PAPER)  # the first new paper of cs.LG that day
+    assert body["status"] == "ready"
+    assert pregenerate_summaries(get_settings(), category="cs.LG", day=dt.date(2026, 9, 24)) == 0  # cached
