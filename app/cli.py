@@ -123,6 +123,85 @@ def schedule(
 
 
 @cli.command()
+def backfill(
+    snapshot: Annotated[
+        Path | None, typer.Option(help="Kaggle arxiv-metadata-oai-snapshot.json (or .gz)")
+    ] = None,
+    oai: Annotated[bool, typer.Option("--oai", help="harvest OAI-PMH ListRecords instead")] = False,
+    from_day: Annotated[str | None, typer.Option("--from", help="OAI: first day, YYYY-MM-DD")] = None,
+    until_day: Annotated[str | None, typer.Option("--until", help="OAI: last day, YYYY-MM-DD")] = None,
+    set_spec: Annotated[
+        str | None, typer.Option("--set", help="OAI set: cs, math, physics:hep-th ...")
+    ] = None,
+    categories: Annotated[str | None, typer.Option(help="keep only these categories: cs.*,stat.ML")] = None,
+    since: Annotated[str | None, typer.Option(help="snapshot: keep papers updated since YYYY-MM-DD")] = None,
+    batch: Annotated[int, typer.Option(min=1, max=100_000, help="records per committed batch")] = 5000,
+    embed: Annotated[bool, typer.Option(help="queue new and changed papers for embedding")] = True,
+    restart: Annotated[bool, typer.Option(help="forget the saved progress and start over")] = False,
+) -> None:
+    """Import arXiv's history from the snapshot file or OAI-PMH; a rerun continues where one stopped."""
+    from app.store import backfill as bf
+
+    if (
+        (snapshot is None) == (not oai)
+        or (oai and not from_day)
+        or (snapshot and (from_day or until_day or set_spec))
+    ):
+        _fail("give --snapshot PATH, or --oai --from YYYY-MM-DD [--until YYYY-MM-DD] [--set SET]")
+    if oai and since:
+        _fail("--since is for --snapshot; with --oai, --from says where to start")
+    patterns = tuple(p.strip() for p in (categories or "").split(",") if p.strip())
+    day_since, day_from, day_until = (
+        _day_option(name, value)
+        for name, value in (("--since", since), ("--from", from_day), ("--until", until_day))
+    )
+    meter = bf.RunMeter()
+    with _backfill_bar(by_bytes=snapshot is not None) as bar:
+        task = bar.add_task("backfill", total=None, status="starting")
+
+        def on_batch(done: bf.BatchDone) -> None:
+            bar.update(task, completed=done.done, total=done.total, status=meter.status(done))
+            if embed and done.paper_ids:
+                from workers.tasks import embed_papers
+
+                embed_papers.delay(list(done.paper_ids))
+
+        try:
+            if snapshot is not None:
+                options = bf.SnapshotOptions(snapshot, patterns, day_since, batch, restart)
+                report = bf.import_snapshot(get_settings(), options, on_batch=on_batch)
+            else:
+                harvest = bf.OaiOptions(day_from or dt.date.min, day_until, set_spec, patterns, restart)
+                report = bf.harvest_oai(get_settings(), harvest, on_batch=on_batch)
+        except KeyboardInterrupt:
+            typer.echo("interrupted: the committed batches are kept; run the same command to go on", err=True)
+            raise typer.Exit(130) from None
+        except (CoolPapersError, OSError) as exc:
+            _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    typer.echo("\n".join([report.summary(), *report.reason_lines(), report.run_line()]))
+
+
+def _day_option(option: str, value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        _fail(f"{option} must be YYYY-MM-DD, got {value!r}")
+        return None
+
+
+def _backfill_bar(*, by_bytes: bool) -> Progress:
+    """Bytes of the snapshot file read (or OAI records harvested), rate and time left; on stderr."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, TextColumn
+
+    console = Console(stderr=True)
+    amount = DownloadColumn() if by_bytes else MofNCompleteColumn()
+    status = TextColumn("{task.fields[status]}")
+    columns = (TextColumn("backfill"), BarColumn(), amount, status)
+    return Progress(*columns, console=console, transient=True, disable=not console.is_terminal)
+
+
+@cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     llm_prompt_file: Path | None = Field(
         None, description="a custom FAQ prompt file (see app/summarize/prompts)"
     )
+    llm_price_prompt_per_mtok: float = Field(0.0, ge=0, description="price of a million prompt tokens, for /metrics")
+    llm_price_completion_per_mtok: float = Field(0.0, ge=0, description="price of a million completion tokens")
     summary_daily_limit: int = Field(500, ge=0, description="new summary generations per day, all clients")
     summary_per_ip_limit: int = Field(20, ge=0, description="new summary generations per day per client")
     summary_full_text: bool = Field(True, description="give the model the PDF's text when it can be fetched")
@@ -76,6 +78,10 @@ class Settings(BaseSettings):
     summary_pregenerate_top: int = Field(0, ge=0, description="summarise the top N papers of each day ahead")
     arxiv_pdf_url: str = Field("https://arxiv.org/pdf", description="where PDFs are fetched for full text")
 
+    rate_search_per_minute: int = Field(60, ge=1, description="searches per client per minute")
+    rate_summary_per_minute: int = Field(30, ge=1, description="FAQ requests per client per minute")
+    rate_star_per_minute: int = Field(60, ge=1, description="PDF/FAQ open counts per client per minute")
+    max_request_bytes: int = Field(1_000_000, ge=1024, description="largest request body accepted")
     admin_token: SecretStr | None = Field(None, description="bearer token of /api/v1/admin; unset: off")
     log_level: str = Field("WARNING", description="root log level (logs are JSON lines on stderr)")
 

@@ -25,8 +25,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "WARNING") -> None:
+    from app.observability import RequestIdFilter
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

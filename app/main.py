@@ -10,8 +10,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -23,7 +22,14 @@ from app.api import rank as api_rank
 from app.api import search as api_search
 from app.api import status as api_status
 from app.api import summaries as api_summaries
+from app.config import get_settings
+from app.deps import index_holder
 from app.errors import CoolPapersError, FetchError, InvalidQueryError, NotFoundError
+from app.logs import configure_logging
+from app.observability import RequestMetrics, metrics_text, readiness
+from app.ratelimit import RateLimitedError
+from app.search.index import read_meta
+from app.security import BodyLimit, SecurityHeaders
 from app.summarize.service import SummaryLimitError
 from app.web import faq, pages
 from app.web.templating import render_error
@@ -36,6 +42,7 @@ log = logging.getLogger(__name__)
 async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     # The modules and templates loaded by now live as long as the process: moving them out of
     # the collector's reach keeps full collections (100+ ms pauses, the listing's p99) rare.
+    configure_logging(get_settings().log_level)
     gc.collect()
     gc.freeze()
     # A request allocates thousands of short-lived objects (rows, dicts): collect young ones less
@@ -65,17 +72,41 @@ def create_app() -> FastAPI:
     app.include_router(faq.router)  # before pages: /arxiv/kimi is not a category
     app.include_router(pages.router)
     _add_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=lambda: get_settings().max_request_bytes)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestMetrics)
+    app.add_api_route("/metrics", _metrics, include_in_schema=False)
+    app.add_api_route("/readyz", _readyz, include_in_schema=False)
     return app
 
 
-async def _docs() -> Response:
-    return get_swagger_ui_html(
-        openapi_url="/openapi.json",
-        title="Cool Papers API",
-        swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
-        swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
-        swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+def _metrics() -> Response:
+    return Response(metrics_text(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _readyz() -> JSONResponse:
+    """Ready when the database (and Redis, when configured) answer and the index is loaded."""
+    settings = get_settings()
+    holder = index_holder(str(settings.data_dir))
+    loaded = holder.get(model=settings.embed_model) is not None
+    ready, checks = readiness(
+        settings, index_loaded=True if loaded else (False if read_meta(settings) else None)
     )
+    return JSONResponse(checks | {"ready": ready}, status_code=200 if ready else 503)
+
+
+DOCS_HTML = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Cool Papers API</title>
+<link rel="icon" href="/static/vendor/swagger-ui/favicon-32x32.png">
+<link rel="stylesheet" href="/static/vendor/swagger-ui/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/static/vendor/swagger-ui/swagger-ui-bundle.js"></script>
+<script src="/static/js/docs.js"></script></body></html>"""
+
+
+async def _docs() -> Response:
+    # Swagger UI from vendored files, started by a static script: no CDN, no inline script (CSP).
+    return HTMLResponse(DOCS_HTML)
 
 
 def _status_of(exc: Exception) -> int:
@@ -83,7 +114,7 @@ def _status_of(exc: Exception) -> int:
         return 404
     if isinstance(exc, InvalidQueryError):
         return 422
-    if isinstance(exc, SummaryLimitError):
+    if isinstance(exc, SummaryLimitError | RateLimitedError):
         return 429
     if isinstance(exc, FetchError):
         return 503

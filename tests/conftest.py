@@ -74,6 +74,16 @@ def offline_arxiv() -> Iterator[ArxivApiServer]:
     get_settings.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def fresh_rate_limits() -> Iterator[None]:
+    """Each test starts with empty per-client rate-limit windows."""
+    from app.ratelimit import _counter
+
+    _counter.cache_clear()
+    yield
+    _counter.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def db_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return _fresh_database(tmp_path_factory.mktemp("db"))

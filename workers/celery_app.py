@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from celery import Celery
+from celery.signals import task_postrun
 from kombu.entity import Queue
 
 from app.config import get_settings
@@ -71,3 +73,16 @@ def celery_config() -> dict[str, Any]:
 app = Celery("coolpapers", include=["workers.tasks", "workers.summaries"])
 # add_defaults takes a callable evaluated on first use: no settings are read at import time.
 app.add_defaults(celery_config)
+
+
+@task_postrun.connect
+def _count_task_run(task: Any = None, state: str | None = None, **_: Any) -> None:
+    """Task outcomes for /metrics, which every web process reads from Redis."""
+    settings = get_settings()
+    if not settings.redis_url or task is None:
+        return
+    try:
+        client = redis.Redis.from_url(settings.redis_url, socket_timeout=1)
+        client.hincrby("coolpapers:metrics:tasks", f"{task.name}:{(state or 'UNKNOWN').lower()}", 1)
+    except redis.RedisError:
+        pass  # metrics must never fail a task

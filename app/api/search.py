@@ -5,17 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from app.api.papers import normalise_id
 from app.api.schemas import ErrorOut, Page, PaperPublic
 from app.deps import SearcherDep, SessionDep
 from app.errors import InvalidQueryError, NotFoundError
+from app.ratelimit import rate_limit
 from app.search.hybrid import Hit, SearchFilters
 from app.store.listings import parse_category_expression
 from app.store.papers import get_paper
 
 router = APIRouter(tags=["search"])
+search_limit = Depends(rate_limit("search", lambda s: s.rate_search_per_minute))
 MAX_QUERY = 500
 
 
@@ -32,7 +34,7 @@ def scored(hits: list[Hit]) -> list[ScoredPaper]:
     return [ScoredPaper(**PaperPublic.of(h.paper).model_dump(), score=round(h.score, 6)) for h in hits]
 
 
-@router.get("/search")
+@router.get("/search", dependencies=[search_limit], responses={429: {"model": ErrorOut}})
 def search(
     searcher: SearcherDep,
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY, description="words or a question")],

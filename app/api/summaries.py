@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
@@ -14,6 +14,7 @@ from app.api.papers import normalise_id
 from app.api.schemas import ErrorOut
 from app.deps import SessionDep, SettingsDep
 from app.errors import NotFoundError
+from app.ratelimit import rate_limit
 from app.store.papers import get_paper
 from app.summarize.render import render_markdown
 from app.summarize.service import FaqView, prompt_for
@@ -21,6 +22,7 @@ from app.summarize.watch import watch_summary
 from workers.summaries import open_faq
 
 router = APIRouter(tags=["summaries"])
+summary_limit = Depends(rate_limit("summary", lambda s: s.rate_summary_per_minute))
 
 
 class AnswerOut(BaseModel):
@@ -57,6 +59,7 @@ def summary_out(view: FaqView) -> SummaryOut:
 
 @router.get(
     "/papers/{arxiv_id:path}/summary",
+    dependencies=[summary_limit],
     responses={
         202: {"model": SummaryOut},
         404: {"model": ErrorOut},

@@ -6,13 +6,14 @@ import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from app.arxiv.ids import split_arxiv_id
 from app.config import Settings
 from app.deps import SessionDep, SettingsDep
 from app.errors import FeedParseError, InvalidQueryError, NotFoundError
+from app.ratelimit import check_rate, client_address, rate_limit
 from app.store.counters import bump_counter
 from app.store.models import Paper
 from app.store.papers import get_paper
@@ -22,6 +23,8 @@ from app.web.templating import templates
 from workers.summaries import open_faq
 
 router = APIRouter(include_in_schema=False)
+summary_limit = Depends(rate_limit("summary", lambda s: s.rate_summary_per_minute))
+star_limit = Depends(rate_limit("star", lambda s: s.rate_star_per_minute))
 Lang = Literal["en", "zh"]
 
 
@@ -36,7 +39,7 @@ def _paper(session: SessionDep, raw: str) -> Paper:
     return paper
 
 
-@router.post("/arxiv/kimi")
+@router.post("/arxiv/kimi", dependencies=[summary_limit])
 def kimi(
     request: Request,
     session: SessionDep,
@@ -99,15 +102,23 @@ def progress(
     return JSONResponse(body | {"queue_position": view.queue_position, "error": view.error})
 
 
-@router.post("/arxiv/star")
+@router.post("/arxiv/star", dependencies=[star_limit])
 def star(
+    request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     paper: Annotated[str, Query(max_length=64)],
     key: Literal["pdf", "kimi"],
     delta: Annotated[int, Query(ge=1, le=1)] = 1,
 ) -> JSONResponse:
-    """Count an open of a paper's PDF or FAQ (papers.cool's URL); returns the new total."""
+    """Count an open of a paper's PDF or FAQ (papers.cool's URL); returns the new total.
+
+    A client counts once per paper, kind and day: reloading cannot pump the counters.
+    """
     found = _paper(session, paper)
+    check_rate(
+        settings, bucket=f"star1:{found.id}:{key}", client=client_address(request), limit=1, window=86_400
+    )
     total = bump_counter(session, paper_id=found.id, kind=key, day=dt.date.today(), delta=delta)
     session.commit()
     return JSONResponse({"paper": found.arxiv_id, "key": key, "count": total})

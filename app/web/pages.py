@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy.orm import Session
 
@@ -14,6 +14,7 @@ from app.config import get_settings
 from app.deps import SearcherDep, SessionDep
 from app.errors import NotFoundError
 from app.ranking.foryou import sort_papers
+from app.ratelimit import rate_limit
 from app.search.hybrid import Searcher
 from app.store.categories import note_categories_opened
 from app.store.counters import counter_totals
@@ -64,7 +65,10 @@ def status_page(request: Request, session: SessionDep) -> Response:
     return templates.TemplateResponse(request, "status.html", {"status": status})
 
 
-@router.get("/arxiv/search/feed")
+search_limit = Depends(rate_limit("search", lambda s: s.rate_search_per_minute))
+
+
+@router.get("/arxiv/search/feed", dependencies=[search_limit])
 def search_feed(
     request: Request, searcher: SearcherDep, query: Annotated[str, Query(min_length=1, max_length=500)]
 ) -> Response:
@@ -74,7 +78,7 @@ def search_feed(
     return _atom(request, searcher.session, papers, {"cats": f"search: {query}", "listing": None})
 
 
-@router.get("/arxiv/search", response_class=HTMLResponse)
+@router.get("/arxiv/search", response_class=HTMLResponse, dependencies=[search_limit])
 def search_page(
     request: Request,
     searcher: SearcherDep,

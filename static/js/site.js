@@ -25,7 +25,6 @@ function renderMath(root) {
 function togglePdf(id, url, element) {
   var view = document.getElementById("pdf-view-" + id);
   if (!view) return true;
-  if (window.event) window.event.preventDefault();
   if (!view.hidden) {
     view.hidden = true;
     view.replaceChildren();
@@ -42,7 +41,30 @@ function togglePdf(id, url, element) {
   return false;
 }
 
+// The markup keeps papers.cool's onclick="togglePdf(...)" attributes for the tools that read them
+// (RSSHub takes the PDF link from it; the CSP allows handler attributes, see app/security.py). The
+// page drops them and delegates clicks, so one handler runs, also for markup fetched later.
+function adoptInlineHandlers(root) {
+  root.querySelectorAll("[onclick]").forEach(function (el) { el.removeAttribute("onclick"); });
+}
+
+document.addEventListener("click", function (event) {
+  if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
+  var pdf = event.target.closest("a.title-pdf");
+  if (pdf) {
+    event.preventDefault();
+    togglePdf(pdf.closest("div.paper").id, pdf.getAttribute("data"), pdf);
+    return;
+  }
+  var kimi = event.target.closest("a.title-kimi");
+  if (kimi && kimi.dataset.paper) {
+    event.preventDefault();
+    toggleKimi(kimi.dataset.paper, kimi);
+  }
+});
+
 document.addEventListener("DOMContentLoaded", function () {
+  adoptInlineHandlers(document);
   renderMath(document);
 });
 
@@ -104,7 +126,6 @@ function renderFaq(view, summary) {
 function toggleKimi(id, element) {
   var view = document.getElementById("faq-view-" + id);
   if (!view) return true;
-  if (window.event) window.event.preventDefault();
   if (!view.hidden) {
     view.hidden = true;
     if (view._source) view._source.close();

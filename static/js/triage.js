@@ -255,6 +255,7 @@ function loadStarsPage() {
           // DOMParser builds an inert document: nothing in it runs. Only the papers are moved over.
           var doc = new DOMParser().parseFromString(html, "text/html");
           doc.querySelectorAll("div.papers > div.paper").forEach(function (p) { holder.append(document.adoptNode(p)); });
+          adoptInlineHandlers(holder);
         });
     });
   }, Promise.resolve()).then(function () { paintStars(); renderMath(holder); });

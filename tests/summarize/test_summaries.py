@@ -41,6 +41,7 @@ def configured(settings_env: Settings, llm: FakeLLMServer, monkeypatch: pytest.M
     monkeypatch.setenv("LLM_MODEL", "fake-llm")
     monkeypatch.setenv("SUMMARY_FULL_TEXT", "false")
     monkeypatch.setenv("LLM_RETRIES", "0")
+    monkeypatch.setenv("RATE_SUMMARY_PER_MINUTE", "100000")  # the tests poll; limits have their own test
     get_settings.cache_clear()
     settings = get_settings()
     with session_scope(settings) as session:

@@ -5,13 +5,14 @@ rerun of the same command continues after the last committed batch and nothing i
 """
 
 from app.store.backfill.oai import OaiOptions, harvest_oai
-from app.store.backfill.progress import BackfillReport, BatchDone
+from app.store.backfill.progress import BackfillReport, BatchDone, RunMeter
 from app.store.backfill.snapshot import SnapshotOptions, import_snapshot
 
 __all__ = [
     "BackfillReport",
     "BatchDone",
     "OaiOptions",
+    "RunMeter",
     "SnapshotOptions",
     "harvest_oai",
     "import_snapshot",

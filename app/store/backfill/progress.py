@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
@@ -83,10 +84,41 @@ class BackfillReport:
             return f"backfill already finished on {self.finished_at:%Y-%m-%d %H:%M} UTC: {body}"
         return f"backfill {'finished' if self.finished_at else 'stopped'}: {body}"
 
+    def run_line(self) -> str:
+        """What this run did, and how fast."""
+        if self.already_finished:
+            return "nothing to do (--restart imports it all again)"
+        rate = self.records_this_run / max(self.seconds, 1e-9)
+        resumed = ", continuing an interrupted run" if self.resumed else ""
+        return f"this run: {self.records_this_run:,} records in {self.seconds:.1f} s ({rate:,.0f}/s){resumed}"
+
     def reason_lines(self) -> list[str]:
         """One line per kind of malformed record, most frequent first."""
         ranked = sorted(self.reasons.items(), key=lambda item: (-item[1], item[0]))
         return [f"  skipped ({reason}): {count}" for reason, count in ranked]
+
+
+class RunMeter:
+    """This run's rate and time left, from its own committed batches (not a resumed run's earlier ones)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._first: tuple[float, int, int] | None = None  # (time, done, records) at the first batch
+
+    def status(self, batch: BatchDone) -> str:
+        now = self._clock()
+        records = batch.counts.get("records", 0)
+        if self._first is None:
+            self._first = (now, batch.done, records)
+        start, done, read = self._first
+        elapsed = now - start
+        if elapsed <= 0:
+            return f"{records:,} records"
+        speed = (batch.done - done) / elapsed
+        left = ""
+        if batch.total and speed > 0:
+            left = f", {dt.timedelta(seconds=round(max(batch.total - batch.done, 0) / speed))} left"
+        return f"{records:,} records, {(records - read) / elapsed:,.0f}/s{left}"
 
 
 def source_key(kind: str, parts: Mapping[str, object]) -> tuple[str, str]:

@@ -37,10 +37,9 @@ from app.store.backfill.progress import (
     Progress,
     open_progress,
     report_of,
-    save_progress,
     source_key,
 )
-from app.store.backfill.write import store_batch
+from app.store.backfill.write import BatchWriter
 from app.store.db import session_scope
 
 log = logging.getLogger(__name__)
@@ -62,6 +61,7 @@ class SnapshotOptions:
     since: dt.date | None = None  # keep records updated (or first submitted) on or after this day
     batch: int = 5000
     restart: bool = False  # forget saved progress and import from the first line
+    writers: int | None = None  # connections writing at once; default 2 on PostgreSQL, 1 on SQLite
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +94,18 @@ def import_snapshot(
         )
     if progress.finished_at is not None:
         return report_of("snapshot", progress, already_finished=True)
-    importer = _Importer(settings, options, progress, on_batch)
-    with _Source(options.path) as src:
-        importer.run(src)
+    writers = options.writers or (2 if settings.sqlalchemy_url.startswith("postgresql") else 1)
+    writer = BatchWriter(settings, progress, writers=writers, on_batch=on_batch)
+    importer = _Importer(options, progress, writer)
+    try:
+        with _Source(options.path) as src:
+            importer.run(src)
+        writer.drain()
+    finally:
+        writer.close()
     return report_of(
         "snapshot",
-        importer.committed,
+        writer.committed,
         seconds=time.perf_counter() - started,
         records_this_run=importer.records_this_run,
     )
@@ -112,7 +118,9 @@ class _Source:
         self.path = path
         self._raw = io.BufferedReader(io.FileIO(path, "r"), buffer_size=1 << 20)  # closed in __exit__
         gzipped = self._raw.peek(2)[:2] == b"\x1f\x8b"
-        self._stream: io.BufferedIOBase = gzip.GzipFile(fileobj=self._raw, mode="rb") if gzipped else self._raw
+        self._stream: io.BufferedIOBase = (
+            gzip.GzipFile(fileobj=self._raw, mode="rb") if gzipped else self._raw
+        )
 
     def lines(self) -> Iterator[tuple[bytes | None, int]]:
         """(line, its size in bytes), the line None when it exceeds MAX_RECORD_BYTES."""
@@ -147,14 +155,11 @@ class _Source:
 class _Importer:
     """The import loop: classify, filter, batch, and commit each batch with the progress."""
 
-    def __init__(
-        self, settings: Settings, options: SnapshotOptions, progress: Progress, on_batch: OnBatch | None
-    ) -> None:
-        self.settings = settings
+    def __init__(self, options: SnapshotOptions, progress: Progress, writer: BatchWriter) -> None:
         self.options = options
         self.committed = progress
         self.working = copy.deepcopy(progress)
-        self.on_batch = on_batch
+        self.writer = writer
         self.seen: set[str] = set()  # ids of the records accepted so far: later copies are duplicates
         self.pending: list[FeedEntry] = []
         self.records_this_run = 0
@@ -255,19 +260,10 @@ class _Importer:
         )
 
     def _flush(self, line_no: int, position: int, bytes_read: int, *, finished: bool) -> None:
-        after = self.working
-        after.line, after.position = line_no, position
-        after.finished_at = dt.datetime.now(dt.UTC) if finished else None
-        with session_scope(self.settings) as session:
-            stats = store_batch(session, entries=self.pending)
-            for name in ("new", "updated", "unchanged"):
-                after.counts[name] += getattr(stats, name)
-            save_progress(session, before=self.committed, after=after)
-        self.committed = copy.deepcopy(after)
+        self.working.line, self.working.position = line_no, position
+        self.working.finished_at = dt.datetime.now(dt.UTC) if finished else None
+        self.writer.submit(self.pending, self.working, done=bytes_read)
         self.pending = []
-        if self.on_batch is not None:
-            done = BatchDone(stats.changed_ids, bytes_read, after.total, dict(after.counts))
-            self.on_batch(done)
 
 
 def _failure(raw: bytes, exc: FeedParseError) -> _Skip:

@@ -1,0 +1,66 @@
+"""Health, readiness, Prometheus metrics and request ids, on a real committed database."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.logs import JsonFormatter
+from app.observability import RequestIdFilter
+from tests.conftest import DATA
+
+
+@pytest.fixture
+def app_client(settings_env: Settings) -> TestClient:
+    from app.main import create_app
+    from app.store.ingest import ingest_file
+
+    ingest_file(
+        settings_env, path=DATA / "rss" / "atom-2024-csLG.xml", category=None, day=None, max_bytes=10**7
+    )
+    return TestClient(create_app())
+
+
+def test_healthz_and_readyz(app_client: TestClient) -> None:
+    assert app_client.get("/healthz").text == "ok"
+    ready = app_client.get("/readyz")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["database"] == "ok" and body["ready"] is True
+    assert body["index"].startswith("empty")
+
+
+def test_readyz_fails_without_database(app_client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.config import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:9/none")
+    get_settings.cache_clear()
+    response = app_client.get("/readyz")
+    assert response.status_code == 503 and response.json()["database"].startswith("error")
+
+
+def test_metrics_report_requests_and_shared_counts(app_client: TestClient) -> None:
+    app_client.get("/arxiv/cs.LG")
+    text = app_client.get("/metrics").text
+    assert (
+        'coolpapers_http_request_duration_seconds_bucket{le="0.05",method="GET",route="/arxiv/{spec:path}",status="200"}'
+        in text
+    )
+    assert "coolpapers_papers 3.0" in text
+    assert 'coolpapers_queue_depth{queue="fetch"} 0.0' in text
+    assert "coolpapers_llm_spend 0.0" in text
+
+
+def test_request_id_in_header_and_logs(app_client: TestClient) -> None:
+    given = app_client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert given.headers["x-request-id"] == "abc-123"
+    made = app_client.get("/healthz", headers={"X-Request-ID": "<script>"})
+    assert made.headers["x-request-id"] != "<script>" and len(made.headers["x-request-id"]) == 32
+    record = logging.LogRecord("t", logging.WARNING, __file__, 1, "hello %s", ("world",), None)
+    RequestIdFilter().filter(record)
+    line = json.loads(JsonFormatter().format(record))
+    assert line["msg"] == "hello world" and "request_id" in line and line["level"] == "warning"
