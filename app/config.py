@@ -69,8 +69,12 @@ class Settings(BaseSettings):
     llm_prompt_file: Path | None = Field(
         None, description="a custom FAQ prompt file (see app/summarize/prompts)"
     )
-    llm_price_prompt_per_mtok: float = Field(0.0, ge=0, description="price of a million prompt tokens, for /metrics")
-    llm_price_completion_per_mtok: float = Field(0.0, ge=0, description="price of a million completion tokens")
+    llm_price_prompt_per_mtok: float = Field(
+        0.0, ge=0, description="price of a million prompt tokens, for /metrics"
+    )
+    llm_price_completion_per_mtok: float = Field(
+        0.0, ge=0, description="price of a million completion tokens"
+    )
     summary_daily_limit: int = Field(500, ge=0, description="new summary generations per day, all clients")
     summary_per_ip_limit: int = Field(20, ge=0, description="new summary generations per day per client")
     summary_full_text: bool = Field(True, description="give the model the PDF's text when it can be fetched")

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
 from app.deps import get_session
-from app.store.db import make_engine
+from app.store.db import get_sessionmaker, make_engine
 from app.store.migrate import alembic_config
 from tests.arxiv_api import ArxivApiServer
 
@@ -131,5 +131,8 @@ def settings_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Se
     for name in ("REDIS_URL", "LLM_BASE_URL", "LLM_API_KEY", "LLM_MODEL", "ADMIN_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     get_settings.cache_clear()
-    yield get_settings()
+    settings = get_settings()
+    yield settings
+    # Each test's database has its own pooled engine: close it, or PostgreSQL runs out of connections.
+    get_sessionmaker(settings).kw["bind"].dispose()
     get_settings.cache_clear()

@@ -15,6 +15,7 @@ install_missing() {
   local missing=()
   pg_bin >/dev/null 2>&1 || missing+=(postgresql)
   command -v redis-server >/dev/null || missing+=(redis-server)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)  # the browser tests drive Debian's Chromium
   if ((${#missing[@]})); then
     echo "installing ${missing[*]} from Debian's packages" >&2
     as_root apt-get update -qq
@@ -38,7 +39,7 @@ start_postgres() {
   [ "$(id -u)" = 0 ] && chown -R postgres "$STATE/pg" && chmod 755 "$STATE"
   as_pg "$bin/initdb" -D "$STATE/pg/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >/dev/null
   as_pg "$bin/pg_ctl" -w -D "$STATE/pg/data" -l "$STATE/pg/log" \
-    -o "-p $PG_PORT -k $STATE/pg -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start >/dev/null
+    -o "-p $PG_PORT -k $STATE/pg -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" start >/dev/null
   "$bin/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres coolpapers_test
 }
 

@@ -50,16 +50,23 @@ def pipeline_status(session: Session, settings: Settings) -> PipelineStatus:
     )
 
 
+# kombu's Redis transport keeps a queue's messages of priority p > 0 in the list "<queue>\x06\x16<p>".
+_PRIORITY_KEYS = ("", *(f"\x06\x16{p}" for p in range(1, 10)))
+
+
 def queue_depths(settings: Settings) -> dict[str, int | None]:
-    """Messages waiting in each queue (Redis lists named after the queues)."""
+    """Messages waiting in each queue (Redis lists named after the queues, one per priority)."""
     if not settings.redis_url:
         return dict.fromkeys(QUEUES, 0)
     try:
         client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
         with client.pipeline() as pipe:
             for name in QUEUES:
-                pipe.llen(name)
-            return {name: int(depth) for name, depth in zip(QUEUES, pipe.execute(), strict=True)}
+                for suffix in _PRIORITY_KEYS:
+                    pipe.llen(name + suffix)
+            depths = [int(depth) for depth in pipe.execute()]
+        step = len(_PRIORITY_KEYS)
+        return {name: sum(depths[i * step : (i + 1) * step]) for i, name in enumerate(QUEUES)}
     except redis.RedisError:
         return dict.fromkeys(QUEUES)
 

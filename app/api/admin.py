@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from celery.result import AsyncResult
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from app.api.schemas import ADMIN_REFUSED, BAD_BODY, INVALID_INPUT, IsoDate
 from app.deps import AdminDep
 from app.store.ingest import checked_category
 from workers.celery_app import app as celery_app
 from workers.tasks import fetch_category, reindex_task
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[AdminDep])
+router = APIRouter(
+    prefix="/admin", tags=["admin"], dependencies=[AdminDep], responses=INVALID_INPUT | ADMIN_REFUSED
+)
 
 
 class IngestIn(BaseModel):
     category: str = Field(min_length=1, max_length=40, examples=["cs.CL"])
-    date: dt.date | None = Field(None, description="refuse the feed unless it announces this day")
+    date: IsoDate | None = Field(
+        None, description="refuse the feed unless it announces this day (YYYY-MM-DD)"
+    )
 
 
 class TaskOut(BaseModel):
@@ -39,7 +43,7 @@ def _task_out(result: AsyncResult) -> TaskOut:
     )
 
 
-@router.post("/ingest", status_code=202)
+@router.post("/ingest", status_code=202, responses=BAD_BODY)
 def enqueue_ingest(body: IngestIn) -> TaskOut:
     """Queue `fetch.category` for one category (today's feed); returns the task to follow."""
     category = checked_category(body.category)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.api.schemas import CategoryPublic, ListedPaperPublic, ListingPage, PaperPublic
+from app.api.schemas import (
+    INVALID_INPUT,
+    CategoryPublic,
+    IsoDate,
+    ListedPaperPublic,
+    ListingPage,
+    PaperPublic,
+)
 from app.deps import SessionDep
 from app.store.listings import category_days, parse_category_expression, read_listing
 
-router = APIRouter(tags=["listings"])
+router = APIRouter(tags=["listings"], responses=INVALID_INPUT)
 
 
 @router.get("/categories")
@@ -26,7 +32,7 @@ def list_categories(session: SessionDep) -> list[CategoryPublic]:
 def get_listing(
     session: SessionDep,
     cats: str,
-    date: Annotated[dt.date | None, Query(description="announcement day; default the latest")] = None,
+    date: Annotated[IsoDate | None, Query(description="announcement day; default the latest")] = None,
     skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ListingPage:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy.orm import Session
 
-from app.api.schemas import ErrorOut, Page, PaperPublic
+from app.api.schemas import INVALID_INPUT, ErrorOut, Page, PaperPublic
 from app.arxiv.ids import split_arxiv_id
 from app.config import Settings
 from app.deps import SessionDep, SettingsDep
@@ -16,7 +16,7 @@ from app.store.lookup import fetch_paper
 from app.store.models import Paper
 from app.store.papers import get_paper, get_papers
 
-router = APIRouter(tags=["papers"])
+router = APIRouter(tags=["papers"], responses=INVALID_INPUT)
 MAX_IDS = 200
 
 

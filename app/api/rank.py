@@ -8,12 +8,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field, StringConstraints
 
 from app.api.papers import normalise_id
-from app.api.schemas import Page
+from app.api.schemas import BAD_BODY, INVALID_INPUT, Page
 from app.deps import SessionDep, SettingsDep
 from app.ranking.foryou import rank_papers
 from app.store.papers import get_papers
 
-router = APIRouter(tags=["rank"])
+router = APIRouter(tags=["rank"], responses=INVALID_INPUT)
 ArxivId = Annotated[str, StringConstraints(min_length=4, max_length=64)]
 Keyword = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
@@ -33,7 +33,7 @@ class RankedOut(BaseModel):
     score: float
 
 
-@router.post("/rank")
+@router.post("/rank", responses=BAD_BODY)
 def rank(body: RankIn, session: SessionDep, settings: SettingsDep) -> Page[RankedOut]:
     """Best first: similarity to the starred papers (centroid, or a linear SVM from 5 stars) plus keywords.
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
 from app.api.papers import normalise_id
-from app.api.schemas import ErrorOut, Page, PaperPublic
+from app.api.schemas import INVALID_INPUT, ErrorOut, IsoDate, Page, PaperPublic
 from app.deps import SearcherDep, SessionDep
 from app.errors import InvalidQueryError, NotFoundError
 from app.ratelimit import rate_limit
@@ -16,7 +15,7 @@ from app.search.hybrid import Hit, SearchFilters
 from app.store.listings import parse_category_expression
 from app.store.papers import get_paper
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], responses=INVALID_INPUT)
 search_limit = Depends(rate_limit("search", lambda s: s.rate_search_per_minute))
 MAX_QUERY = 500
 
@@ -40,8 +39,8 @@ def search(
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY, description="words or a question")],
     mode: Literal["hybrid", "keyword", "semantic"] = "hybrid",
     category: Annotated[str | None, Query(max_length=200, examples=["cs.CL", "cs.AI+cs.LG-cs.CY"])] = None,
-    date_from: Annotated[dt.date | None, Query(alias="from")] = None,
-    date_to: Annotated[dt.date | None, Query(alias="to")] = None,
+    date_from: Annotated[IsoDate | None, Query(alias="from")] = None,
+    date_to: Annotated[IsoDate | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     offset: Annotated[int, Query(ge=0, le=1800)] = 0,
 ) -> SearchPage:

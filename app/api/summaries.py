@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
 from app.api.papers import normalise_id
-from app.api.schemas import ErrorOut
+from app.api.schemas import INVALID_INPUT, ErrorOut
 from app.deps import SessionDep, SettingsDep
 from app.errors import NotFoundError
 from app.ratelimit import rate_limit
@@ -21,7 +21,7 @@ from app.summarize.service import FaqView, prompt_for
 from app.summarize.watch import watch_summary
 from workers.summaries import open_faq
 
-router = APIRouter(tags=["summaries"])
+router = APIRouter(tags=["summaries"], responses=INVALID_INPUT)
 summary_limit = Depends(rate_limit("summary", lambda s: s.rate_summary_per_minute))
 
 

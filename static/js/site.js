@@ -2,23 +2,57 @@
 // titles and abstracts arrive escaped, and KaTeX runs in safe mode (trust: false).
 "use strict";
 
+var MATH_OPTIONS = {
+  delimiters: [
+    { left: "$$", right: "$$", display: true },
+    { left: "$", right: "$", display: false },
+    { left: "\\(", right: "\\)", display: false },
+    { left: "\\[", right: "\\]", display: true },
+  ],
+  throwOnError: false,
+  trust: false,
+  strict: "ignore",
+  maxExpand: 200,
+  maxSize: 20,
+};
+var MATH_FIELDS = ".title-link, .summary, .faq-a";
+var MATH_HINT = /\$|\\\(|\\\[/;
+var EAGER_MATH_PAPERS = 40; // more papers than this: their math is rendered as they come into view
+
+// Render the TeX of titles, abstracts and FAQ answers under `root`. Keyword marks are taken out first
+// (a formula split by a <mark> would stay raw); "coolpapers:math" tells triage.js to mark again.
 function renderMath(root) {
   if (typeof renderMathInElement !== "function") return;
-  root.querySelectorAll(".title-link, .summary").forEach(function (el) {
-    renderMathInElement(el, {
-      delimiters: [
-        { left: "$$", right: "$$", display: true },
-        { left: "$", right: "$", display: false },
-        { left: "\\(", right: "\\)", display: false },
-        { left: "\\[", right: "\\]", display: true },
-      ],
-      throwOnError: false,
-      trust: false,
-      strict: "ignore",
-      maxExpand: 200,
-      maxSize: 20,
-    });
+  var done = false;
+  root.querySelectorAll(MATH_FIELDS).forEach(function (el) {
+    if (!MATH_HINT.test(el.textContent)) return;
+    var marks = el.querySelectorAll("mark.kw");
+    if (marks.length) {
+      marks.forEach(function (mark) { mark.replaceWith(mark.textContent); });
+      el.normalize();
+    }
+    renderMathInElement(el, MATH_OPTIONS);
+    done = true;
   });
+  if (done) root.dispatchEvent(new CustomEvent("coolpapers:math", { bubbles: true }));
+}
+
+// A day of 1,000 papers carries thousands of formulas: rendered all at once they held the page's
+// scripts (and so its buttons) for seconds. Papers near the viewport are rendered as they come.
+function renderMathLazily(root) {
+  var papers = root.querySelectorAll("div.paper");
+  if (papers.length <= EAGER_MATH_PAPERS || !("IntersectionObserver" in window)) {
+    renderMath(root);
+    return;
+  }
+  var observer = new IntersectionObserver(function (entries) {
+    entries.forEach(function (entry) {
+      if (!entry.isIntersecting) return;
+      observer.unobserve(entry.target);
+      renderMath(entry.target);
+    });
+  }, { rootMargin: "1500px 0px" });
+  papers.forEach(function (paper) { observer.observe(paper); });
 }
 
 // papers.cool's name and signature: the tools built for it call togglePdf(id, url, element).
@@ -65,7 +99,7 @@ document.addEventListener("click", function (event) {
 
 document.addEventListener("DOMContentLoaded", function () {
   adoptInlineHandlers(document);
-  renderMath(document);
+  renderMathLazily(document);
 });
 
 // Count an open of a paper's PDF or FAQ (papers.cool's POST /arxiv/star) and show the new total.

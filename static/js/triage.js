@@ -28,6 +28,7 @@ function paintStars() {
   var stars = new Set(starredIds());
   document.querySelectorAll("a.title-star").forEach(function (a) {
     var on = stars.has(a.dataset.paper);
+    if (a.classList.contains("starred") === on) return; // as served (☆) or as painted: 1,000 writes saved
     a.textContent = on ? "★" : "☆";
     a.classList.toggle("starred", on);
     a.setAttribute("aria-pressed", on ? "true" : "false");
@@ -36,12 +37,22 @@ function paintStars() {
   if (count) count.textContent = stars.size ? "(" + stars.size + ")" : "";
 }
 
+// Text with each rendered formula back as its TeX source ($...$), not KaTeX's MathML and HTML twice.
+function plainText(el) {
+  var copy = el.cloneNode(true);
+  copy.querySelectorAll(".katex").forEach(function (math) {
+    var tex = math.querySelector('annotation[encoding="application/x-tex"]');
+    math.replaceWith(tex ? "$" + tex.textContent + "$" : math.textContent);
+  });
+  return copy.textContent.trim();
+}
+
 function paperText(id) {
   var paper = document.getElementById(id);
   if (!paper) return "";
-  var title = paper.querySelector(".title-link").textContent.trim();
+  var title = plainText(paper.querySelector(".title-link"));
   var authors = Array.from(paper.querySelectorAll("a.author")).map(function (a) { return a.textContent; }).join(", ");
-  var abstract = paper.querySelector(".summary").textContent.trim();
+  var abstract = plainText(paper.querySelector(".summary"));
   return title + "\n" + authors + "\n\n" + abstract + "\n\nhttps://arxiv.org/abs/" + id + "\n";
 }
 
@@ -77,9 +88,9 @@ function splitWords(text) {
 function escapeRegExp(text) { return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); }
 
 function clearMarks(root) {
-  root.querySelectorAll("mark.kw").forEach(function (mark) {
-    mark.replaceWith(document.createTextNode(mark.textContent));
-  });
+  var marks = root.querySelectorAll("mark.kw");
+  if (!marks.length) return;
+  marks.forEach(function (mark) { mark.replaceWith(document.createTextNode(mark.textContent)); });
   root.normalize();
 }
 
@@ -112,11 +123,25 @@ function markWords(root, pattern) {
   });
 }
 
+function keywordPattern(include) {
+  return include.length ? new RegExp("(" + include.map(escapeRegExp).join("|") + ")", "gi") : null;
+}
+
 function applyKeywords() {
   var state = keywordState();
   var include = splitWords(state.include);
   var exclude = splitWords(state.exclude);
-  var pattern = include.length ? new RegExp("(" + include.map(escapeRegExp).join("|") + ")", "gi") : null;
+  var pattern = keywordPattern(include);
+  var count = document.getElementById("kw-count");
+  if (!include.length && !exclude.length) { // nothing asked: undo an earlier call, leave the rest alone
+    clearMarks(document.body);
+    document.querySelectorAll("div.paper[hidden], div.paper.kw-match").forEach(function (paper) {
+      paper.hidden = false;
+      paper.classList.remove("kw-match");
+    });
+    if (count) count.textContent = "";
+    return;
+  }
   var shown = 0, total = 0;
   document.querySelectorAll("div.paper").forEach(function (paper) {
     total++;
@@ -132,9 +157,18 @@ function applyKeywords() {
     paper.classList.toggle("kw-match", include.length > 0 && matches);
     if (!hide) shown++;
   });
-  var count = document.getElementById("kw-count");
-  if (count) count.textContent = (include.length || exclude.length) ? shown + " / " + total : "";
+  if (count) count.textContent = shown + " / " + total;
 }
+
+// site.js took the marks out of fields whose math it just rendered: mark them again.
+document.addEventListener("coolpapers:math", function (event) {
+  var pattern = keywordPattern(splitWords(keywordState().include));
+  if (!pattern || !event.target.querySelectorAll) return;
+  event.target.querySelectorAll(".title-link, .summary").forEach(function (field) {
+    clearMarks(field);
+    markWords(field, pattern);
+  });
+});
 
 function setupKeywordBar() {
   var bar = document.getElementById("keyword-bar");
@@ -254,7 +288,11 @@ function loadStarsPage() {
         .then(function (html) {
           // DOMParser builds an inert document: nothing in it runs. Only the papers are moved over.
           var doc = new DOMParser().parseFromString(html, "text/html");
-          doc.querySelectorAll("div.papers > div.paper").forEach(function (p) { holder.append(document.adoptNode(p)); });
+          // Only the starred papers, in star order: a one-paper page also lists related papers.
+          batch.forEach(function (id) {
+            var p = doc.getElementById(id);
+            if (p && p.matches("div.paper") && !document.getElementById(id)) holder.append(document.adoptNode(p));
+          });
           adoptInlineHandlers(holder);
         });
     });

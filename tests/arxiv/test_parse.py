@@ -41,7 +41,8 @@ def all_documents() -> list[str]:
     return sorted(
         str(p.relative_to(DATA))
         for p in DATA.rglob("*")
-        if p.is_file() and p.suffix in {".xml", ".json", ".jsonl"}
+        if p.is_file()
+        and p.suffix in {".xml", ".json", ".jsonl"}
         and "feedparser-illformed" not in p.parts  # feedparser's own corpus: test_illformed_corpus.py
     )
 

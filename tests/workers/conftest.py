@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+from unittest import mock
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -33,9 +34,10 @@ from celery.result import AsyncResult
 from sqlalchemy import func, select
 
 from app.config import Settings, get_settings
-from app.store.db import session_scope
-from app.store.models import FetchLog, Listing, Paper
+from app.store.db import get_sessionmaker, session_scope
+from app.store.models import Embedding, FetchLog, Listing, Paper
 from tests.conftest import DATA
+from tests.fakes import FakeEmbedder
 from tests.loopback import LoopbackServer, Reply
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,13 +46,14 @@ FEED = RSS2.read_bytes()
 FEED_IDS = ("2609.26811", "2609.26820", "2205.06398", "2009.13987")
 FEED_DAY = "2026-09-24"
 # What the API answers for ids it does not know yet: a valid, empty Atom feed (recorded).
-EMPTY_API = json.loads((DATA / "api/arxiv.py-recorded/id_0000.0000_s0_m100_8b51d9633a68.json").read_text())[
-    "body"
-].encode()
+_RECORDED_EMPTY = DATA / "api/arxiv.py-recorded/id_0000.0000_s0_m100_8b51d9633a68.json"
+EMPTY_API = json.loads(_RECORDED_EMPTY.read_text())["body"].encode()
 # A weekend: arXiv serves the channel with no items.
 EMPTY_FEED = re.sub(rb"<item>.*?</item>\s*", b"", FEED, flags=re.DOTALL)
 HTML_PAGE = b"<!DOCTYPE html><html><head><title>arXiv is down for maintenance</title></head></html>"
-WORKER_QUEUES = "fetch,summarize,embed"
+# The production `worker` service's queues. `embed` is the embedder's (tested with the real model in
+# tests/search): a test worker loading torch would only slow these tests down.
+WORKER_QUEUES = "fetch,summarize"
 T = TypeVar("T")
 _redis_numbers = itertools.count()
 
@@ -65,6 +68,11 @@ def counts(settings: Settings) -> tuple[int, int]:
         papers = session.scalar(select(func.count()).select_from(Paper)) or 0
         listings = session.scalar(select(func.count()).select_from(Listing)) or 0
     return papers, listings
+
+
+def embedded(settings: Settings) -> int:
+    with session_scope(settings) as session:
+        return session.scalar(select(func.count()).select_from(Embedding)) or 0
 
 
 def stored_ids(settings: Settings) -> list[str]:
@@ -89,6 +97,14 @@ def wait_for(probe: Callable[[], T | None], *, timeout: float, what: str, logs: 
         time.sleep(0.05)
 
 
+@pytest.fixture(autouse=True)
+def fake_embedder(monkeypatch: pytest.MonkeyPatch) -> FakeEmbedder:
+    """In-process `embed.papers` (queued after each ingest) uses the fake: no model load here."""
+    embedder = FakeEmbedder()
+    monkeypatch.setattr("app.search.refresh.get_embedder", lambda settings: embedder)
+    return embedder
+
+
 @pytest.fixture
 def arxiv(settings_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackServer]:
     """rss.arxiv.org and export.arxiv.org on loopback: cs.LG's day, and an API that knows nothing yet.
@@ -103,6 +119,12 @@ def arxiv(settings_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[L
         get_settings.cache_clear()
         yield server
     get_settings.cache_clear()
+    dispose_engine(settings_env)
+
+
+def dispose_engine(settings: Settings) -> None:
+    """Close the pooled connections of the test's own database (each test has a new one)."""
+    get_sessionmaker(settings).kw["bind"].dispose()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,11 +250,11 @@ class Cluster:
         return "\n".join(f"----- {p.name} (pid {p.pid}) -----\n{p.tail()}" for p in self.procs)
 
     def stop_all(self) -> None:
-        """SIGTERM to every group at once (warm shutdowns overlap), then `stop` each."""
+        """SIGKILL to every process group: nothing a test started outlives it (and no test waits
+        for warm shutdowns: their Redis database and SQL database are thrown away)."""
         for proc in self.procs:
-            if proc.alive():
-                proc.kill_tree(signal.SIGTERM)
-        for proc in reversed(self.procs):
+            proc.kill_tree(signal.SIGKILL)
+        for proc in self.procs:
             proc.stop()
 
 
@@ -261,12 +283,8 @@ def client_app(settings: Settings) -> Celery:
     """A Celery client configured like the workers (routes, serializers, transport options)."""
     from workers import celery_app as module
 
-    original = module.get_settings
-    module.get_settings = lambda: settings  # type: ignore[assignment]
-    try:
+    with mock.patch.object(module, "get_settings", return_value=settings):
         config = module.celery_config()
-    finally:
-        module.get_settings = original  # type: ignore[assignment]
     app = Celery("coolpapers-test-client", set_as_current=False)
     app.conf.update(config)
     return app
@@ -283,6 +301,7 @@ def cluster(settings_env: Settings, redis_url: str, tmp_path: Path) -> Iterator[
     finally:
         cluster.stop_all()
         cluster.client.close()
+        dispose_engine(settings_env)
 
 
 # ---------------------------------------------------------------------------------------------

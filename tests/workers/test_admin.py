@@ -31,6 +31,8 @@ def _auth(token: str = TOKEN) -> dict[str, str]:
 def test_admin_is_off_without_a_token(arxiv: LoopbackServer) -> None:
     with TestClient(create_app()) as client:
         response = client.post("/api/v1/admin/ingest", json={"category": "cs.LG"}, headers=_auth())
+        assert client.post("/api/v1/admin/reindex", headers=_auth()).status_code == 403
+        assert client.get("/api/v1/admin/tasks/x", headers=_auth()).status_code == 403
     assert response.status_code == 403
     assert "ADMIN_TOKEN" in response.json()["detail"]
     assert counts(get_settings()) == (0, 0)
@@ -74,6 +76,17 @@ def test_admin_ingest_failure_is_the_task_state(api: TestClient, arxiv: Loopback
     assert (task["state"], task["result"]) == ("FAILURE", None)
     assert "HTML page" in task["error"]
     assert counts(get_settings()) == (0, 0)
+
+
+def test_admin_reindex_rebuilds_from_the_embeddings(api: TestClient) -> None:
+    assert api.post("/api/v1/admin/reindex").status_code == 401
+    api.post("/api/v1/admin/ingest", json={"category": "cs.LG"}, headers=_auth())  # embeds 4 papers
+    response = api.post("/api/v1/admin/reindex", headers=_auth())
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["state"], body["result"]["count"]) == ("SUCCESS", 4)
+    task = api.get(f"/api/v1/admin/tasks/{body['task_id']}", headers=_auth()).json()
+    assert task["result"] == body["result"]
 
 
 def test_admin_unknown_task_is_pending(api: TestClient) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from app.config import Settings
 from tests.workers.conftest import ROOT
@@ -118,5 +118,5 @@ def test_password_is_required(tmp_path: Path) -> None:
 def test_every_setting_reaches_the_containers() -> None:
     """The settings anchor passes each Settings field through: a new setting must be added there."""
     source = yaml.safe_load(COMPOSE.read_text())
-    passed = set(source["x-settings"])
-    assert {name.upper() for name in Settings.model_fields} - passed == set()
+    missing = {name.upper() for name in Settings.model_fields} - set(source["x-settings"])
+    assert not missing, f"add {sorted(missing)} to x-settings in docker-compose.yml"

@@ -11,11 +11,13 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import cast
 
 import pytest
 import redis
 from sqlalchemy.engine import make_url
 
+from app.arxiv.ratelimit import RedisIntervalLimiter
 from app.config import get_settings
 from tests.loopback import LoopbackServer, Reply
 from tests.workers.conftest import (
@@ -70,23 +72,24 @@ def test_whole_worker_killed_mid_fetch_is_redelivered_after_visibility_timeout(
     cluster: Cluster, arxiv: LoopbackServer, redis_url: str
 ) -> None:
     """SIGKILL of a whole worker (parent and pool): the unacked message comes back once the
-    visibility timeout (TASK_TIME_LIMIT * 3, here 9 s) has passed, and another worker does it."""
+    visibility timeout (TASK_TIME_LIMIT * 3, here 15 s) has passed, and another worker does it."""
     arxiv.script("/rss/cs.LG", Reply(200, FEED, delay=30), Reply(200, FEED))
-    short = {"TASK_TIME_LIMIT": "3", "TASK_SOFT_TIME_LIMIT": "2"}
-    w1 = cluster.worker("w1", **short)
+    w1 = cluster.worker("w1", TASK_TIME_LIMIT="5", TASK_SOFT_TIME_LIMIT="4")
     task = cluster.send("fetch.category", "cs.LG")
     wait_for(lambda: arxiv.requests_for("/rss/cs.LG"), timeout=20, what="the feed request", logs=cluster.logs)
     w1.kill_tree(signal.SIGKILL)
     w1.popen.wait(5)
     broker = redis.Redis.from_url(redis_url)
-    [(_, delivered_at)] = broker.zrange("unacked_index", 0, -1, withscores=True)
+    unacked = cast(list[tuple[bytes, float]], broker.zrange("unacked_index", 0, -1, withscores=True))
+    [(_, delivered_at)] = unacked  # w1's message, in flight when it died
     # A worker restores expired unacked messages when it starts polling: start w2 after the timeout.
-    time.sleep(max(0.0, delivered_at + 9 + 1 - time.time()))
-    cluster.worker("w2", **short)
+    time.sleep(max(0.0, delivered_at + 15 + 1 - time.time()))
+    cluster.worker("w2", TASK_TIME_LIMIT="5", TASK_SOFT_TIME_LIMIT="4")
     result = cluster.wait_done(task.id, timeout=30)
     assert (result.state, result.worker) == ("SUCCESS", "w2@test"), cluster.logs()
     assert counts(get_settings()) == EXACTLY_ONCE
-    assert broker.zcard("unacked_index") == 0
+    # Nothing left in flight once the follow-up fetch.details is done too.
+    wait_for(lambda: broker.zcard("unacked_index") == 0, timeout=20, what="no unacked", logs=cluster.logs)
     broker.close()
 
 
@@ -161,7 +164,7 @@ def test_database_unavailable_for_a_while_then_back(cluster: Cluster, arxiv: Loo
         proxy.up()
         result = cluster.wait_done(first.id)
         assert result.state == "SUCCESS", cluster.logs()
-        assert result.retries >= 2
+        assert result.retries >= 1
         assert counts(get_settings()) == EXACTLY_ONCE
 
         proxy.down()  # the worker's pooled connections are cut, and new ones refused
@@ -224,15 +227,26 @@ def test_bad_arxiv_answers_are_logged_change_nothing_and_a_retry_succeeds(
     assert "connection failed" in errors[4] and "timed out" in errors[5] and errors[6] == ""
 
 
+def test_redis_limiter_hands_out_consecutive_slots(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    slept: list[float] = []
+    limiter = RedisIntervalLimiter(client, min_interval=1.0, key="test:slot", sleep=slept.append)
+    for _ in range(3):
+        limiter.wait()
+    assert slept == [pytest.approx(1.0, abs=0.05), pytest.approx(2.0, abs=0.05)]
+    assert 0 < client.pttl("test:slot") <= 4000  # the key expires once its slot is past
+    client.close()
+
+
 def test_same_task_twice_concurrently_gives_one_result(cluster: Cluster, arxiv: LoopbackServer) -> None:
-    arxiv.script("/rss/cs.LG", Reply(200, FEED, delay=1.0))
+    arxiv.script("/rss/cs.LG", Reply(200, FEED, delay=3.0))
     cluster.workers("w1", "w2")
     tasks = [cluster.send("fetch.category", "cs.LG") for _ in range(2)]
     results = [cluster.wait_done(task.id) for task in tasks]
     assert [r.state for r in results] == ["SUCCESS", "SUCCESS"], cluster.logs()
     assert {r.worker for r in results} == {"w1@test", "w2@test"}
     first, second = arxiv.requests_for("/rss/cs.LG")
-    assert second.time - first.time < 1.0  # both were in flight at once
+    assert second.time - first.time < 3.0  # both were in flight at once
     settings = get_settings()
     assert stored_ids(settings) == sorted(FEED_IDS)
     assert counts(settings) == EXACTLY_ONCE

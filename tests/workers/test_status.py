@@ -7,9 +7,11 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.main import create_app
-from tests.loopback import LoopbackServer
+from tests.loopback import LoopbackServer, Reply
+from tests.workers.conftest import FEED, client_app
+from workers.status import queue_depths
 from workers.tasks import fetch_category
 
 
@@ -62,12 +64,30 @@ def test_status_reflects_fetch_log(api: TestClient) -> None:
 
 
 def test_status_after_a_later_success_keeps_the_last_error(api: TestClient, arxiv: LoopbackServer) -> None:
-    from tests.loopback import Reply
-    from tests.workers.conftest import FEED
-
     arxiv.script("/rss/cs.AI", Reply(404, b"no"), Reply(200, FEED))
     fetch_category.delay("cs.AI")
     fetch_category.delay("cs.AI")
     ai = {c["category"]: c for c in api.get("/api/v1/status").json()["categories"]}["cs.AI"]
     assert ai["result"] == "ok"
     assert ai["last_error"]["http_status"] == 404
+
+
+def test_queue_depths_unreachable_broker_is_unknown(settings_env: Settings) -> None:
+    settings = settings_env.model_copy(update={"redis_url": "redis://127.0.0.1:9/0"})  # nothing listens
+    assert queue_depths(settings) == {"fetch": None, "embed": None, "summarize": None}
+
+
+def test_queue_depths_count_every_priority(settings_env: Settings, redis_url: str) -> None:
+    """Tasks waiting on a real Redis, with no worker: summaries carry priorities (their own lists)."""
+    settings = settings_env.model_copy(update={"redis_url": redis_url})
+    client = client_app(settings)
+    try:
+        for category in ("cs.LG", "cs.AI"):
+            client.send_task("fetch.category", args=[category])
+        client.send_task("summarize.paper", args=[1], priority=5)
+        client.send_task("summarize.paper", args=[2], priority=0)
+        client.send_task("summarize.paper", args=[3], priority=9)
+        client.send_task("embed.papers", args=[None])
+    finally:
+        client.close()
+    assert queue_depths(settings) == {"fetch": 2, "embed": 1, "summarize": 3}

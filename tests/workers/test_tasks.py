@@ -12,7 +12,16 @@ from app.config import Settings, get_settings
 from app.store.db import session_scope
 from app.store.models import CategoryView
 from tests.loopback import LoopbackServer, Reply
-from tests.workers.conftest import EMPTY_FEED, FEED, FEED_DAY, FEED_IDS, counts, fetch_logs, stored_ids
+from tests.workers.conftest import (
+    EMPTY_FEED,
+    FEED,
+    FEED_DAY,
+    FEED_IDS,
+    counts,
+    embedded,
+    fetch_logs,
+    stored_ids,
+)
 from workers.tasks import enqueue_round, fetch_category, fetch_details_task
 
 
@@ -33,6 +42,8 @@ def test_fetch_category_stores_logs_and_asks_for_details(arxiv: LoopbackServer) 
     # fetch.details ran (eagerly) for the 4 new papers, in one API request.
     [details] = arxiv.requests_for("/api/query")
     assert sorted(details.param("id_list").split(",")) == sorted(FEED_IDS)  # type: ignore[union-attr]
+    # ... and embed.papers embedded them (with the fake model here).
+    assert embedded(settings) == len(FEED_IDS)
 
 
 def test_fetch_category_twice_is_idempotent(arxiv: LoopbackServer) -> None:

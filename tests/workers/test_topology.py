@@ -56,7 +56,8 @@ def test_beat_worker_and_web_serve_the_day(
 
     html = wait_for(listing, timeout=40, what="the listing page to show the day", logs=cluster.logs)
     assert FEED_DAY in html
-    assert {r.path for r in arxiv.requests} >= {"/rss/cs.LG", "/api/query"}  # the round, then details
+    # After the round's fetch.category, the worker asks the API for the new papers' details.
+    wait_for(lambda: arxiv.requests_for("/api/query"), timeout=20, what="fetch.details", logs=cluster.logs)
 
     status = httpx.get(f"{base}/api/v1/status", timeout=5).json()
     assert status["mode"] == "celery"

@@ -156,10 +156,19 @@ def open_progress(
 
 
 def save_progress(session: Session, *, before: Progress, after: Progress) -> None:
-    """Store `after` in the same transaction as its batch; refuse if someone else moved on."""
-    saved = session.execute(
+    """Store `after` in the same transaction as its batch; refuse if the row is not at `before`.
+
+    The row is locked first (SELECT .. FOR UPDATE waits for a concurrent batch's commit and then
+    reads what it committed), so batches written at once still save their progress in order.
+    """
+    locked = select(BackfillState.line).where(BackfillState.id == before.state_id).with_for_update()
+    if session.scalar(locked) != before.line:
+        raise BackfillConflictError(
+            "another backfill of the same source moved on meanwhile: run only one at a time"
+        )
+    session.execute(
         update(BackfillState)
-        .where(BackfillState.id == before.state_id, BackfillState.line == before.line)
+        .where(BackfillState.id == before.state_id)
         .values(
             position=after.position,
             line=after.line,
@@ -172,13 +181,17 @@ def save_progress(session: Session, *, before: Progress, after: Progress) -> Non
         )
         .execution_options(synchronize_session=False)
     )
-    if saved.rowcount != 1:  # type: ignore[attr-defined]
-        raise BackfillConflictError(
-            "another backfill of the same source moved on meanwhile: run only one at a time"
-        )
 
 
-def report_of(kind: str, progress: Progress, **extra: object) -> BackfillReport:
+def report_of(
+    kind: str,
+    progress: Progress,
+    *,
+    already_finished: bool = False,
+    seconds: float = 0.0,
+    records_this_run: int = 0,
+) -> BackfillReport:
+    """The report of an import as `progress` (committed) leaves it."""
     reasons = {
         key.removeprefix(SKIPPED): n for key, n in progress.counts.items() if key.startswith(SKIPPED) and n
     }
@@ -186,7 +199,9 @@ def report_of(kind: str, progress: Progress, **extra: object) -> BackfillReport:
         kind=kind,
         counts={k: n for k, n in progress.counts.items() if not k.startswith(SKIPPED)},
         finished_at=progress.finished_at,
+        already_finished=already_finished,
         resumed=progress.resumed,
+        seconds=seconds,
+        records_this_run=records_this_run,
         reasons=reasons,
-        **extra,  # type: ignore[arg-type]
     )

@@ -15,6 +15,7 @@ import gzip
 import io
 import json
 import logging
+import os
 import re
 import time
 import zlib
@@ -61,7 +62,7 @@ class SnapshotOptions:
     since: dt.date | None = None  # keep records updated (or first submitted) on or after this day
     batch: int = 5000
     restart: bool = False  # forget saved progress and import from the first line
-    writers: int | None = None  # connections writing at once; default 2 on PostgreSQL, 1 on SQLite
+    writers: int | None = None  # connections writing at once (default_writers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,7 @@ def import_snapshot(
         )
     if progress.finished_at is not None:
         return report_of("snapshot", progress, already_finished=True)
-    writers = options.writers or (2 if settings.sqlalchemy_url.startswith("postgresql") else 1)
+    writers = options.writers or default_writers(settings)
     writer = BatchWriter(settings, progress, writers=writers, on_batch=on_batch)
     importer = _Importer(options, progress, writer)
     try:
@@ -109,6 +110,13 @@ def import_snapshot(
         seconds=time.perf_counter() - started,
         records_this_run=importer.records_this_run,
     )
+
+
+def default_writers(settings: Settings) -> int:
+    """SQLite has one writer at a time; PostgreSQL computes each batch's tsvectors on its own core."""
+    if not settings.sqlalchemy_url.startswith("postgresql"):
+        return 1
+    return min(4, max(2, os.cpu_count() or 2))
 
 
 class _Source:

@@ -110,7 +110,7 @@ def _copy_new(session: Session, entries: Sequence[FeedEntry]) -> dict[str, int]:
 
 @dataclass
 class _Pending:
-    future: Future[BatchDone]
+    future: Future[tuple[BatchDone, Progress]]
     totals: Future[Counter[str]]  # store counts up to and including this batch, once written
 
 
@@ -159,7 +159,7 @@ class BatchWriter:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _finish_oldest(self) -> None:
-        done = self._pending.pop(0).future.result()
+        done, self.committed = self._pending.pop(0).future.result()
         if self.on_batch is not None:
             self.on_batch(done)
 
@@ -171,7 +171,7 @@ class BatchWriter:
         previous: Future[Counter[str]],
         totals: Future[Counter[str]],
         done: int,
-    ) -> BatchDone:
+    ) -> tuple[BatchDone, Progress]:
         try:
             with session_scope(self.settings) as session:
                 stats = store_batch(session, entries=entries)
@@ -181,11 +181,10 @@ class BatchWriter:
                 for name in STORE_COUNTS:
                     after.counts[name] = running[name]
                 save_progress(session, before=before, after=after)
-                # Only now: the next batch's guarded UPDATE waits for this one's row lock (commit).
+                # Only now: the next batch's SELECT .. FOR UPDATE waits for this one's commit.
                 totals.set_result(running)
         except BaseException as exc:
             if not totals.done():
                 totals.set_exception(exc)
             raise
-        self.committed = after
-        return BatchDone(stats.changed_ids, done, after.total, dict(after.counts))
+        return BatchDone(stats.changed_ids, done, after.total, dict(after.counts)), after
