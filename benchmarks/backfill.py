@@ -6,14 +6,17 @@ different real papers mixed, so the lengths and the text are real) under a new, 
 It is written to a temporary file, then imported with `import_snapshot` (what the command runs,
 without embedding) into a fresh migrated database: SQLite in a temporary folder, and PostgreSQL
 when TEST_DATABASE_URL or --postgres-url gives a server. For each it prints the import rate
-(records/s), the total time, the database size, and the projection for all of arXiv (3.0M records).
+(records/s), the total time, the database size, the projection for all of arXiv (3.0M records),
+and the CPU time per record in this process and in the PostgreSQL server (read from /proc), which
+says what the machine can do when other processes share its cores.
 
 Target: 3.0M records in under 15 minutes on PostgreSQL (>= 3,400 records/s).
 
 Run:
     .venv/bin/python benchmarks/backfill.py --records 100000                 # SQLite only
-    SERVICES_DIR=/tmp/bf-services TEST_PG_PORT=54700 TEST_REDIS_PORT=64200 \\
+    SERVICES_DIR=/tmp/bf-services TEST_PG_PORT=54700 TEST_REDIS_PORT=64200 \
         tests/services.sh .venv/bin/python benchmarks/backfill.py          # SQLite and PostgreSQL
+Options: --records N, --batch N, --writers N (PostgreSQL connections), --postgres-only.
 """
 
 from __future__ import annotations

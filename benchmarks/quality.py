@@ -6,7 +6,8 @@ share of those neighbours with the same primary category, averaged over papers. 
 the same papers in the same run:
 
   minilm       cosine of the app's vectors (bundled all-MiniLM-L6-v2, title + abstract, the app's
-               automatic dtype: bf16 on CPUs that have it)
+               automatic dtype: bf16 on CPUs that have it), embedded in this run and saved under
+               `--cache` (search.py takes its cluster centres from them)
   tfidf        arxiv-sanity-lite's compute.py features (TfidfVectorizer: unigrams and bigrams, 10,000
                features, min_df 5, max_df 0.5, sublinear tf, English stop words, l2; title + abstract +
                authors), cosine
@@ -24,7 +25,7 @@ Target: the best method >= the tfidf baseline + 0.05.
 
 Run:
     .venv/bin/python benchmarks/quality.py
-    .venv/bin/python benchmarks/quality.py --no-svm --cache ~/.cache/coolpapers-bench
+    .venv/bin/python benchmarks/quality.py --no-svm --reuse    # vectors saved by an earlier run
 """
 
 from __future__ import annotations
@@ -151,8 +152,14 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--extra", type=Path, default=realdata.default_extra(), help="cs.DS bench file")
-    parser.add_argument("--cache", type=Path, default=None, help="folder caching MiniLM vectors (off)")
+    parser.add_argument(
+        "--extra",
+        type=realdata.optional_path,
+        default=realdata.default_extra(),
+        help="cs.DS bench file ('': none)",
+    )
+    parser.add_argument("--cache", type=Path, default=realdata.CACHE, help="folder where vectors are saved")
+    parser.add_argument("--reuse", action="store_true", help="read saved vectors instead of embedding")
     parser.add_argument("--no-svm", dest="svm", action="store_false", help="skip the exemplar-SVM ranking")
     return parser.parse_args()
 
@@ -161,7 +168,7 @@ def main() -> None:
     args = parse_args()
     print(*realdata.context_lines(), sep="\n")
     papers = realdata.load_papers(args.extra)
-    vectors, origin = realdata.embed_texts([p.text for p in papers], cache=args.cache)
+    vectors, origin = realdata.embed_texts([p.text for p in papers], cache=args.cache, reuse=args.reuse)
     print(f"minilm vectors: {origin}\nneighbours among all {len(papers)} papers:")
     full = evaluate(papers, vectors, svm=args.svm)
     keep = [i for i, p in enumerate(papers) if p.source != "csDS"]

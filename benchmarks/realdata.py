@@ -45,6 +45,11 @@ class Paper:
         return paper_text(self.title, self.abstract)
 
 
+def optional_path(value: str) -> Path | None:
+    """argparse type of `--extra`: an empty value means none."""
+    return Path(value) if value else None
+
+
 def default_extra() -> Path | None:
     """The shared cs.DS bench file when this checkout sits beside ../shared, else None."""
     return DEFAULT_EXTRA if DEFAULT_EXTRA.exists() else None
@@ -130,15 +135,16 @@ def wrap_entries(data: bytes) -> bytes:
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True)
 
 
-def embed_texts(texts: list[str], *, cache: Path | None) -> tuple[np.ndarray, str]:
+def embed_texts(texts: list[str], *, cache: Path | None, reuse: bool = True) -> tuple[np.ndarray, str]:
     """The app's embedder (bundled model, automatic dtype) on `texts`, and where the vectors came from.
 
-    With `cache`, vectors are kept in a .npy file named by a hash of the model, dtype and texts.
+    With `cache`, vectors are saved in a .npy file named by a hash of the model, dtype and texts, and
+    read from it next time when `reuse`.
     """
     embedder = SentenceEmbedder(BUNDLED_MODEL, batch_size=64)
     key = hashlib.sha256("\x00".join([BUNDLED_MODEL, cpu_dtype(), *texts]).encode()).hexdigest()[:16]
     path = cache / f"vectors-{key}.npy" if cache is not None else None
-    if path is not None and path.exists():
+    if reuse and path is not None and path.exists():
         return np.load(path), f"cached in {path}"
     started = time.perf_counter()
     vectors = embedder.embed(texts)

@@ -21,9 +21,15 @@ _CATEGORY_RE = re.compile(r"^[a-z][a-z\-]*(?:\.[A-Za-z\-]+)?$")
 _UTC = dt.UTC
 
 
+_CONTROL = dict.fromkeys([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F], " ")
+
+
 def clean_text(text: str | None) -> str:
-    """Collapse runs of whitespace (newlines included) to one space and strip the ends."""
-    return " ".join(text.split()) if text else ""
+    """Collapse runs of whitespace (newlines included) to one space and strip the ends.
+
+    Control characters (NUL above all, which PostgreSQL text refuses) become spaces first.
+    """
+    return " ".join(text.translate(_CONTROL).split()) if text else ""
 
 
 def clean_optional(text: str | None) -> str | None:

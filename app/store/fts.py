@@ -23,6 +23,7 @@ def keyword_search(
     terms = query_terms(query)
     if not terms:
         return []
+    query = query.replace("\x00", " ")  # PostgreSQL text cannot hold NUL: it is no search syntax either
     if session.get_bind().dialect.name == "postgresql":
         # websearch_to_tsquery accepts any text ("phrases", -not, or) without a syntax error; the
         # any-word form joins \w+ terms with |, which cannot inject tsquery syntax either.
