@@ -12,6 +12,7 @@ directly with the project's client, and the service's by reading the summary's e
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -32,13 +33,16 @@ def model_ttft(base_url: str, runs: int) -> list[float]:
     times = []
     with OpenAICompatibleClient(base_url=base_url, model="fake-llm") as client:
         for _ in range(runs):
-            start, first = time.perf_counter(), []
-            client.stream(
-                [{"role": "user", "content": "hi"}],
-                on_delta=lambda _d: first.append(time.perf_counter()) if not first else None,
-            )
+            first: list[float] = []
+            start = time.perf_counter()
+            client.stream([{"role": "user", "content": "hi"}], on_delta=functools.partial(_first, first))
             times.append((first[0] - start) * 1000)
     return times
+
+
+def _first(seen: list[float], _delta: str) -> None:
+    if not seen:
+        seen.append(time.perf_counter())
 
 
 def service_ttft(client, paper: str) -> float:  # type: ignore[no-untyped-def]
