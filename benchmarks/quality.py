@@ -21,7 +21,9 @@ a pool without the cs.DS file, every method (TF-IDF fit included) run again on i
 file's 2,060 papers are mostly cs.DS, which inflates agreement. The `chance` row is the precision of
 neighbours drawn at random from the same pool.
 
-Target: the best method >= the tfidf baseline + 0.05.
+Target: the best method >= the tfidf baseline + 0.05, judged on all papers and on the pool without
+the cs.DS file (on all papers, random neighbours already share the category ~42% of the time, which
+squeezes every difference); "above chance" is (precision - chance) / (1 - chance).
 
 Run:
     .venv/bin/python benchmarks/quality.py
@@ -179,12 +181,22 @@ def main() -> None:
     headers, rows = table_rows(papers, full, rest)
     print(f"\nprecision@{K} (same primary category), load {realdata.load_average()}\n")
     print(harness.table(["method", *headers], rows))
-    scores = {name: float(values.mean()) for name, values in full.items() if name != "chance"}
-    best = max((n for n in scores if n != "tfidf"), key=scores.__getitem__)
+    print()
+    verdict(f"all {len(papers)} papers", full)
+    if rest is not None:
+        verdict(f"the {len(keep)} papers outside the cs.DS file", rest)
+
+
+def verdict(pool: str, results: dict[str, np.ndarray]) -> None:
+    """The best method against the tfidf baseline, raw and above chance ((p - chance) / (1 - chance))."""
+    scores = {name: float(values.mean()) for name, values in results.items()}
+    lift = {name: (v - scores["chance"]) / (1 - scores["chance"]) for name, v in scores.items()}
+    best = max((n for n in scores if n not in ("tfidf", "chance")), key=scores.__getitem__)
     gain = scores[best] - scores["tfidf"]
-    verdict = "meets" if gain >= TARGET_GAIN else "misses"
     print(
-        f"\nbest: {best} {scores[best]:.3f} vs tfidf {scores['tfidf']:.3f}: {gain:+.3f} ({verdict} +{TARGET_GAIN})"
+        f"{pool}: best {best} {scores[best]:.3f} vs tfidf {scores['tfidf']:.3f}: {gain:+.3f} "
+        f"({'meets' if gain >= TARGET_GAIN else 'misses'} +{TARGET_GAIN}); above chance "
+        f"{lift[best]:.3f} vs {lift['tfidf']:.3f}"
     )
 
 
