@@ -15,12 +15,15 @@ Endpoint: papers recombined from real titles and abstract sentences (new ids) st
 migrated SQLite database through `upsert_papers`, synthetic vectors through `add_embeddings`, the
 index built by `rebuild_index` (once as the app picks it, exact up to 100k, once forced to HNSW),
 then `GET /api/v1/search?q=` through TestClient(create_app()) with the real bundled model, warm
-(the first query loads it and is not timed); modes hybrid, keyword and semantic.
+(the first query loads it and is not timed); modes hybrid, keyword and semantic, with faiss and torch
+on their default threads (one per CPU) and on one thread (`--endpoint-threads`); `(embed q)` rows
+time the query's embedding alone.
 
 Targets on 2 cores: kNN p99 < 5 ms at recall@20 >= 0.95; hybrid endpoint p99 < 50 ms.
 
 Run:
     .venv/bin/python benchmarks/search.py                                   # 100k and 1M, endpoint 100k
+    .venv/bin/python benchmarks/search.py --sizes '' --endpoint-size 1000000 --endpoint-kinds hnsw
     .venv/bin/python benchmarks/search.py --sizes 100000 --endpoint-size 20000
 """
 
@@ -335,22 +338,39 @@ def bench_endpoint(size: int, centres: np.ndarray, args: argparse.Namespace) -> 
             f"\nendpoint database: {size:,} papers stored in {papers_s:.0f} s, vectors in {vectors_s:.0f} s"
         )
         print(f"(at this rate 1M papers would take ~{per_million:.0f} min to store, before the index build)")
-        rows = [row for kind in args.endpoint_kinds.split(",") for row in endpoint_rows(kind, queries)]
-        embed_ms = time_query_embedding(queries)
-    p50, p99 = harness.median(embed_ms), harness.percentile(embed_ms, 99)
-    rows.append(["(query embedding alone)", "-", f"{p50:.1f}", f"{p99:.1f}", "-", "-"])
+        threads = args.endpoint_threads.split(",")
+        rows = [
+            row for kind in args.endpoint_kinds.split(",") for row in endpoint_rows(kind, queries, threads)
+        ]
     print(f"\nGET /api/v1/search, {len(queries)} queries each, load {realdata.load_average()}\n")
-    print(harness.table(["papers, index", "mode", "p50 ms", "p99 ms", "mean total", "p99 < 50 ms"], rows))
+    headers = ["papers, index, threads", "mode", "p50 ms", "p99 ms", "mean total", "p99 < 50 ms"]
+    print(harness.table(headers, rows))
 
 
-def endpoint_rows(kind: str, queries: Sequence[str]) -> list[list[object]]:
+def endpoint_rows(kind: str, queries: Sequence[str], threads: Sequence[str]) -> list[list[object]]:
     meta, seconds = rebuild(kind)
     print(f"index {meta.kind} over {meta.count:,} vectors built by rebuild_index in {seconds:.1f} s")
     rows = []
-    for mode in ("hybrid", "keyword", "semantic"):
-        times, total = time_endpoint(queries, mode)
-        rows.append(_endpoint_row(f"{meta.count:,} {meta.kind}", mode, times, total))
+    for setting in threads:
+        use_threads(setting)
+        name = f"{meta.count:,} {meta.kind}, {setting}"
+        for mode in ("hybrid", "keyword", "semantic"):
+            times, total = time_endpoint(queries, mode)
+            rows.append(_endpoint_row(name, mode, times, total))
+        embed_ms = time_query_embedding(queries)
+        p50, p99 = harness.median(embed_ms), harness.percentile(embed_ms, 99)
+        rows.append([name, "(embed q)", f"{p50:.1f}", f"{p99:.1f}", "-", "-"])
     return rows
+
+
+def use_threads(setting: str) -> None:
+    """faiss (OpenMP) and torch threads of this process: `auto` is their default, one per CPU."""
+    import faiss
+    import torch
+
+    count = (os.cpu_count() or 1) if setting == "auto" else int(setting)
+    faiss.omp_set_num_threads(count)
+    torch.set_num_threads(count)
 
 
 def _endpoint_row(name: str, mode: str, times: list[float], total: float) -> list[object]:
@@ -376,6 +396,11 @@ def parse_args() -> argparse.Namespace:
         "--endpoint-size", type=int, default=100_000, help="papers in the endpoint run; 0: skip"
     )
     parser.add_argument("--endpoint-kinds", default="flat,hnsw", help="index kinds for the endpoint run")
+    parser.add_argument(
+        "--endpoint-threads",
+        default="auto,1",
+        help="faiss and torch threads in the endpoint run (auto: 1 per CPU)",
+    )
     parser.add_argument("--endpoint-queries", type=int, default=300, help="queries per endpoint mode")
     parser.add_argument("--centres", choices=("real", "random"), default="real", help="cluster centres")
     parser.add_argument(

@@ -14,7 +14,6 @@ from html.parser import HTMLParser
 
 from app.arxiv.tex import decode_tex_accents
 
-_INNER_PARENS_RE = re.compile(r"\([^()]*\)")
 _AND_RE = re.compile(r"\s+and\s+|^and\s+", re.IGNORECASE)
 _SUFFIX_RE = re.compile(r"^(?:Jr|Sr|II|III|IV|V)\.?$", re.IGNORECASE)
 _CATEGORY_RE = re.compile(r"^[a-z][a-z\-]*(?:\.[A-Za-z\-]+)?$")
@@ -68,11 +67,25 @@ def strip_html(text: str | None) -> str:
 
 
 def drop_parenthesised(text: str) -> str:
-    """Remove ``(...)`` groups, nested ones included; an unclosed ``(`` drops the rest of the text."""
-    previous = None
-    while previous != text:
-        previous, text = text, _INNER_PARENS_RE.sub(" ", text)
-    return text.split("(", 1)[0]
+    """Remove ``(...)`` groups, nested ones included; an unclosed ``(`` drops the rest of the text.
+
+    One pass with a stack of open positions (a regex pass per nesting level was quadratic on
+    deeply nested input): a closed group becomes one space, an unmatched ``)`` is kept.
+    """
+    out: list[str] = []
+    opened: list[int] = []
+    for char in text:
+        if char == "(":
+            opened.append(len(out))
+            out.append(char)
+        elif char == ")" and opened:
+            del out[opened.pop() :]
+            out.append(" ")
+        else:
+            out.append(char)
+    if opened:
+        del out[opened[0] :]
+    return "".join(out)
 
 
 def split_authors(text: str | None) -> tuple[str, ...]:

@@ -57,10 +57,11 @@ _HTML_TITLE_RE = re.compile(rb"<title[^>]*>(.{0,200}?)</title>", re.IGNORECASE |
 # "arXiv:2609.26811v1 Announce Type: new \nAbstract: ..." at the head of a 2024+ daily description.
 _ANNOUNCE_RE = re.compile(r"^\s*arXiv:(?P<id>\S+)\s+Announce Type:\s*(?P<type>[\w-]+)\s*(?:Abstract:)?\s*")
 # "Title. (arXiv:1805.09166v1 [hep-ex] CROSS LISTED)" in the legacy RSS 1.0 feed.
-_RSS1_TITLE_RE = re.compile(
-    r"^(?P<title>.*?)\.?\s*\(arXiv:(?P<id>\S+)\s*\[(?P<cat>[^\]]+)\]"
-    r"\s*(?P<flag>CROSS LISTED|UPDATED)?\s*\)\s*$",
-    re.DOTALL,
+# Matched from the last "(arXiv:" only: a lazy title group before it backtracked quadratically on
+# a title repeating the marker.
+_RSS1_MARKER = "(arXiv:"
+_RSS1_MARKER_RE = re.compile(
+    r"\(arXiv:(?P<id>\S+)\s*\[(?P<cat>[^\]]+)\]\s*(?P<flag>CROSS LISTED|UPDATED)?\s*\)\s*$"
 )
 _RSS1_FLAGS = {None: "new", "CROSS LISTED": "cross", "UPDATED": "replace"}
 
@@ -335,7 +336,8 @@ def _parse_rss1(root: ET.Element) -> Feed:
 
 def _rss1_entry(item: ET.Element) -> FeedEntry:
     raw_title = f.clean_text(_text(item, f"{_RSS1}title"))
-    parts = _RSS1_TITLE_RE.match(raw_title)
+    at = raw_title.rfind(_RSS1_MARKER)
+    parts = _RSS1_MARKER_RE.match(raw_title, at) if at >= 0 else None
     ident = _identify(
         parts.group("id") if parts else None, _text(item, f"{_RSS1}link"), item.get(f"{_RDF}about")
     )
@@ -345,13 +347,19 @@ def _rss1_entry(item: ET.Element) -> FeedEntry:
     return FeedEntry(
         arxiv_id=ident[0],
         version=ident[1],
-        title=f.clean_title(parts.group("title") if parts else raw_title),
+        title=f.clean_title(_rss1_title(raw_title[:at]) if parts else raw_title),
         abstract=f.strip_html(_text(item, f"{_RSS1}description")),
         authors=f.split_authors(f.strip_html(_text(item, f"{_DC}creator"))),
         primary_category=categories[0] if categories else None,
         categories=categories,
         announce_type=_RSS1_FLAGS[parts.group("flag")] if parts else None,
     )
+
+
+def _rss1_title(head: str) -> str:
+    """The title before the marker, without the full stop that ends it ("Title. (arXiv:...)")."""
+    head = head.rstrip()
+    return head[:-1] if head.endswith(".") else head
 
 
 # --- OAI-PMH ----------------------------------------------------------------------------------
