@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     rate_summary_per_minute: int = Field(30, ge=1, description="FAQ requests per client per minute")
     rate_star_per_minute: int = Field(60, ge=1, description="PDF/FAQ open counts per client per minute")
     max_request_bytes: int = Field(1_000_000, ge=1024, description="largest request body accepted")
+    page_cache_mb: int = Field(
+        64, ge=0, description="rendered listing pages kept per web process, MB; 0: off"
+    )
     admin_token: SecretStr | None = Field(None, description="bearer token of /api/v1/admin; unset: off")
     log_level: str = Field("WARNING", description="root log level (logs are JSON lines on stderr)")
 

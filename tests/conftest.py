@@ -76,12 +76,19 @@ def offline_arxiv() -> Iterator[ArxivApiServer]:
 
 @pytest.fixture(autouse=True)
 def fresh_rate_limits() -> Iterator[None]:
-    """Each test starts with empty per-client rate-limit windows."""
+    """Each test starts with empty per-client rate-limit windows and no cached pages.
+
+    Pages must go: a rolled-back test's rows get their ids again in the next test, so two tests'
+    days can have equal stamps.
+    """
     from app.ratelimit import _counter
+    from app.web.pages import _pages
 
     _counter.cache_clear()
+    _pages.clear()
     yield
     _counter.cache_clear()
+    _pages.clear()
 
 
 @pytest.fixture(scope="session")

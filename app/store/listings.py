@@ -231,3 +231,42 @@ def read_listing(session: Session, query: CategoryQuery, *, day: dt.date | None 
         prev_day=latest_day(session, query, before=day),
         next_day=next_day(session, query, after=day),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DayStamp:
+    """What a day's rendered listing depends on, read in one aggregate: equal stamps, equal pages.
+
+    A new listing row changes the count and the id sum; an updated paper its revision; a paper
+    deleted and stored again its ingestion time; a new day before or after the neighbours.
+    """
+
+    day: dt.date
+    count: int
+    listing_ids: int
+    revisions: int
+    last_ingested: dt.datetime | None
+    prev_day: dt.date | None
+    next_day: dt.date | None
+
+
+def day_stamp(session: Session, query: CategoryQuery, *, day: dt.date) -> DayStamp:
+    count, listing_ids, revisions, last_ingested = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(Listing.id), 0),
+            func.coalesce(func.sum(Paper.revision), 0),
+            func.max(Paper.ingested_at),
+        )
+        .join(Paper, Listing.paper_id == Paper.id)
+        .where(query.listing_filter(), Listing.announced_on == day)
+    ).one()
+    return DayStamp(
+        day=day,
+        count=int(count),
+        listing_ids=int(listing_ids),
+        revisions=int(revisions),
+        last_ingested=last_ingested,
+        prev_day=latest_day(session, query, before=day),
+        next_day=next_day(session, query, after=day),
+    )

@@ -52,6 +52,8 @@ class Paper(Base):
     published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     ingested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Bumped by every update of a stored paper: pages cached from its text know they are stale.
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     listings: Mapped[list[Listing]] = relationship(back_populates="paper", passive_deletes=True)
 

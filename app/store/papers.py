@@ -71,7 +71,7 @@ def _upsert_chunk(
             ids[entry.arxiv_id] = paper.id
             changes = _changes(paper, entry)
             if changes:
-                updates.append({"id": paper.id, **changes})
+                updates.append({"id": paper.id, **changes, "revision": (paper.revision or 0) + 1})
                 changed.append(entry.arxiv_id)
     inserted = _insert_new(session, inserts, ids, changed) if inserts else 0
     if updates:

@@ -21,8 +21,11 @@ from app.store.counters import counter_totals
 from app.store.fts import query_terms
 from app.store.listings import (
     SECTIONS,
+    CategoryQuery,
     ListingDay,
     category_days,
+    day_stamp,
+    latest_day,
     parse_category_expression,
     read_listing,
 )
@@ -30,6 +33,7 @@ from app.store.lookup import fetch_paper
 from app.store.models import Paper
 from app.store.papers import get_papers
 from app.summarize.service import cached_faqs
+from app.web.pagecache import CachedPage, CounterSlots, PageCache
 from app.web.templating import templates
 from workers.status import pipeline_status
 
@@ -38,6 +42,7 @@ MAX_SHOW = 5000
 MAX_FETCHED = 5  # unknown ids fetched from arXiv for one page
 SORT_TITLES = {"popular": "Most opened first", "time": "Newest first"}
 SECTION_TITLES = {"new": "New submissions", "cross": "Cross-lists", "replace": "Replacements"}
+_pages = PageCache(max_bytes=0)  # rendered listings of this process, sized by PAGE_CACHE_MB
 
 
 @router.get("/healthz")
@@ -121,16 +126,44 @@ def arxiv_page(
     if parts and all(is_arxiv_id(part) for part in parts):
         return _papers_page(request, session, searcher, parts, feed=feed)
     query = parse_category_expression(spec)
-    listing = read_listing(session, query, day=date)
-    if listing.papers:  # only categories that exist: a crawler must not grow the fetch schedule
+    if feed:
+        listing = read_listing(session, query, day=date)
+        context = {"cats": spec, "listing": listing}
+        return _atom(request, session, [p.paper for p in listing.papers], context)
+    day = date or latest_day(session, query)
+    stamp = day_stamp(session, query, day=day) if day else None
+    if stamp and stamp.count:  # only categories that exist: a crawler must not grow the fetch schedule
         note_categories_opened(session, query.include, today=dt.date.today())
         session.commit()
-    context = {"cats": spec, "listing": listing, "show": show, "skip": skip, "sort": sort}
-    if feed:
-        return _atom(request, session, [p.paper for p in listing.papers], context)
-    shown = _sections(listing, show, skip, sort=sort, session=session)
-    counts = counter_totals(session, [paper.id for _, _, papers in shown["sections"] for paper in papers])  # type: ignore[attr-defined]
-    return templates.TemplateResponse(request, "listing.html", {**context, **shown, "counts": counts})
+    # Popularity order changes with every counter: that sort is rendered each time.
+    key = ("listing", spec, stamp, show, skip, sort.strip()) if stamp and sort.strip() != "popular" else None
+    page = _pages.get(key) if key else None
+    if page is None:
+        page = _render_listing(request, session, query, day, cats=spec, show=show, skip=skip, sort=sort)
+        if key:
+            _pages.max_bytes = get_settings().page_cache_mb * 2**20
+            _pages.put(key, page)
+    html = page.render(counter_totals(session, page.paper_ids))
+    return Response(html, media_type="text/html; charset=utf-8")
+
+
+def _render_listing(
+    request: Request,
+    session: Session,
+    query: CategoryQuery,
+    day: dt.date | None,
+    *,
+    cats: str,
+    show: int,
+    skip: int,
+    sort: str,
+) -> CachedPage:
+    """The listing page rendered with its counters left open (filled per request)."""
+    listing = read_listing(session, query, day=day)
+    sections = _sections(listing, show, skip, sort=sort, session=session)
+    context = {"request": request, "cats": cats, "listing": listing, "show": show, "skip": skip,
+               "sort": sort, **sections, "counts": CounterSlots()}  # fmt: skip
+    return CachedPage.from_html(templates.get_template("listing.html").render(context))
 
 
 def _sections(

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
 
 from fastapi import Request
@@ -147,11 +148,11 @@ def _fragment_key(paper: Paper) -> tuple[object, ...]:
             tuple(paper.authors), tuple(paper.categories), paper.published_at)  # fmt: skip
 
 
-def paper_html(paper: Paper, index: int | None, counts: dict[int, dict[str, int]]) -> Markup:
+def paper_html(paper: Paper, index: int | None, counts: Mapping[int, Mapping[str, object]]) -> Markup:
     """A paper's listing markup, rendered once per content and reused (the listing's hot path).
 
     The number and the counters differ per page and per minute, so the cached fragment holds
-    placeholders for them.
+    placeholders for them. `counts` may be `CounterSlots`, for a page cached whole (pagecache).
     """
     key = _fragment_key(paper)
     with _fragments_lock:

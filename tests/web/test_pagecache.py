@@ -1,0 +1,114 @@
+"""The listing page cache: served again while the day is unchanged, fresh counters every time."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.arxiv.types import Feed, FeedEntry
+from app.store.counters import bump_counter
+from app.store.ingest import ingest_feed
+from app.store.models import Paper
+from app.web.pagecache import CachedPage, PageCache, counter_slot
+from app.web.pages import _pages
+
+DAY = dt.date(2026, 3, 2)
+
+
+def _entry(number: int, **changes: object) -> FeedEntry:
+    entry = FeedEntry(
+        arxiv_id=f"2603.{number:05d}",
+        version=1,
+        title=f"Paper number {number}",
+        abstract=f"Abstract of paper {number}.",
+        authors=("Ada Lovelace",),
+        primary_category="cs.LG",
+        categories=("cs.LG",),
+        announce_type="new",
+    )
+    return dataclasses.replace(entry, **changes)  # type: ignore[arg-type]
+
+
+def _ingest(session: Session, *entries: FeedEntry, day: dt.date = DAY) -> None:
+    ingest_feed(
+        session, feed=Feed(kind="rss2", title="t", entries=entries, announced_on=day), categories=["cs.LG"]
+    )
+    session.commit()
+
+
+def _papers(client: TestClient, url: str = "/arxiv/cs.LG") -> dict[str, dict[str, str]]:
+    soup = BeautifulSoup(client.get(url).text, "html.parser")
+    return {
+        div["id"]: {
+            "title": div.select_one("a.title-link").text,
+            "pdf": div.select_one("sup[id^=pdf-stars]").text,
+            "kimi": div.select_one("sup[id^=kimi-stars]").text,
+        }
+        for div in soup.select("div.paper")
+    }
+
+
+def test_cached_page_fills_counters_per_request(client: TestClient, session: Session) -> None:
+    _ingest(session, _entry(1), _entry(2))
+    assert _papers(client)["2603.00001"]["pdf"] == "0"
+    assert len(_pages) == 1
+    paper_id = session.scalar(select(Paper.id).where(Paper.arxiv_id == "2603.00001"))
+    assert paper_id is not None
+    bump_counter(session, paper_id=paper_id, kind="pdf", day=DAY, delta=3)
+    bump_counter(session, paper_id=paper_id, kind="kimi", day=DAY)
+    session.commit()
+    papers = _papers(client)
+    assert papers["2603.00001"] == {"title": "Paper number 1", "pdf": "3", "kimi": "1"}
+    assert papers["2603.00002"]["pdf"] == "0"
+    assert len(_pages) == 1  # the same page, counters filled in
+
+
+def test_updated_paper_and_new_listing_rows_make_a_new_page(client: TestClient, session: Session) -> None:
+    _ingest(session, _entry(1), _entry(2))
+    assert _papers(client)["2603.00001"]["title"] == "Paper number 1"
+    _ingest(session, _entry(1, version=2, title="Paper number 1, revised"))
+    assert _papers(client)["2603.00001"]["title"] == "Paper number 1, revised"
+    _ingest(session, _entry(3))  # a late item of the same day
+    assert sorted(_papers(client)) == ["2603.00001", "2603.00002", "2603.00003"]
+
+
+def test_a_new_day_shows_in_the_older_days_navigation(client: TestClient, session: Session) -> None:
+    _ingest(session, _entry(1))
+    soup = BeautifulSoup(client.get(f"/arxiv/cs.LG?date={DAY}").text, "html.parser")
+    assert soup.select_one("a.next-day") is None
+    _ingest(session, _entry(5), day=DAY + dt.timedelta(days=1))
+    soup = BeautifulSoup(client.get(f"/arxiv/cs.LG?date={DAY}").text, "html.parser")
+    link = soup.select_one("a.next-day")
+    assert link is not None and link["href"] == f"/arxiv/cs.LG?date={DAY + dt.timedelta(days=1)}"
+
+
+def test_popular_sort_is_not_cached(client: TestClient, session: Session) -> None:
+    _ingest(session, _entry(1), _entry(2))
+    assert list(_papers(client, "/arxiv/cs.LG?sort=popular")) == ["2603.00001", "2603.00002"]
+    paper_id = session.scalar(select(Paper.id).where(Paper.arxiv_id == "2603.00002"))
+    assert paper_id is not None
+    bump_counter(session, paper_id=paper_id, kind="kimi", day=DAY)
+    session.commit()
+    assert list(_papers(client, "/arxiv/cs.LG?sort=popular")) == ["2603.00002", "2603.00001"]
+    assert len(_pages) == 0
+
+
+def test_cached_page_splits_around_counter_slots() -> None:
+    html = f"<a>{counter_slot(7, 'pdf')}</a><b>{counter_slot(7, 'kimi')}</b>é{counter_slot(9, 'pdf')}"
+    page = CachedPage.from_html(html)
+    assert page.paper_ids == (7, 9)
+    assert page.render({7: {"pdf": 12}}) == "<a>12</a><b>0</b>é0".encode()
+
+
+def test_page_cache_is_bounded_by_bytes() -> None:
+    cache = PageCache(max_bytes=10)
+    for key in "abc":
+        cache.put(key, CachedPage.from_html("x" * 4))
+    assert len(cache) == 2 and cache.get("a") is None and cache.get("c") is not None
+    cache.put("big", CachedPage.from_html("y" * 11))
+    assert cache.get("big") is None
