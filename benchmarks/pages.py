@@ -8,7 +8,10 @@ normalised 384-d vector per paper, stored with `add_embeddings` under the config
    `POST /api/v1/rank` (the day's 1,000 ids, 50 stars among them, two keywords, as the page's
    "for you" sends them) are requested 20 times to warm up and 300 times measured, in-process through
    `fastapi.testclient.TestClient` (the app's own code path) and over real HTTP against
-   `uvicorn app.main:app` on a loopback port (`--no-http` skips it).
+   `uvicorn app.main:app` on a loopback port (`--no-http` skips it). The listing is timed with
+   LISTING_FRESH_SECONDS=0 (each request reads the day's stamp and counters, the page itself comes
+   from the page cache after the first) and, in-process, also at the default (a URL asked again
+   within a second gets the same answer without the database: the row "again within 1 s").
    Targets: listing page p99 < 30 ms; rank p99 < 20 ms.
 2. Browser: Debian's Chromium (/usr/bin/chromium) driven by Playwright loads the listing from that
    uvicorn 10 times with the HTTP cache disabled ("cold") and 10 times with it on ("warm"); the
@@ -62,6 +65,7 @@ from app.store.models import Paper
 
 CATEGORY = "cs.LG"
 PAGE = f"/arxiv/{CATEGORY}"
+PAGE_REPEAT = f"{PAGE} (again within 1 s)"
 RANK = "/api/v1/rank"
 RANK_LABEL = f"POST {RANK}"
 TARGET_P99_MS = {PAGE: 30.0, RANK_LABEL: 20.0}
@@ -169,7 +173,7 @@ def api_path(size: int) -> str:
 def check_response(label: str, response: httpx.Response, papers: int) -> None:
     """Refuse to time a page that is wrong: every paper of the day must be on it."""
     assert response.status_code == 200, f"{label}: HTTP {response.status_code} {response.text[:300]}"
-    if label == PAGE:
+    if label in (PAGE, PAGE_REPEAT):
         found = response.text.count('<div class="paper"')
     else:  # the listing API pages by at most 1,000; the ranking orders all it is sent
         found = len(json.loads(response.content)["items"])
@@ -199,11 +203,34 @@ def time_all(
     """The listing page, its JSON twin and the ranking, one after the other."""
     options = {"mode": mode, "papers": args.size, "warmup": args.warmup, "runs": args.runs}
     body = day.rank_body()
+    repeat = []
+    if mode == "in-process":  # the default: a URL served again as it is within LISTING_FRESH_SECONDS
+        with listing_fresh_seconds(None):
+            repeat = [time_request(lambda: client.get(PAGE), PAGE_REPEAT, **options)]
+    with listing_fresh_seconds("0"):  # every request reads the day's stamp and counters
+        page = time_request(lambda: client.get(PAGE), PAGE, **options)
     return [
-        time_request(lambda: client.get(PAGE), PAGE, **options),
+        page,
+        *repeat,
         time_request(lambda: client.get(api_path(args.size)), api_path(args.size), **options),
         time_request(lambda: client.post(RANK, json=body), RANK_LABEL, **options),
     ]
+
+
+@contextmanager
+def listing_fresh_seconds(value: str | None) -> Iterator[None]:
+    """This process's LISTING_FRESH_SECONDS for a while (None: the setting's default)."""
+    before = os.environ.pop("LISTING_FRESH_SECONDS", None)
+    if value is not None:
+        os.environ["LISTING_FRESH_SECONDS"] = value
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        os.environ.pop("LISTING_FRESH_SECONDS", None)
+        if before is not None:
+            os.environ["LISTING_FRESH_SECONDS"] = before
+        get_settings.cache_clear()
 
 
 def free_port() -> int:
@@ -216,7 +243,8 @@ def free_port() -> int:
 def uvicorn_server(url: str, data_dir: Path) -> Iterator[str]:
     """`uvicorn app.main:app` on a free loopback port, serving the database at `url`."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": str(data_dir)}
+    # Every request reads the database (the conservative figure; see listing_fresh_seconds).
+    env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": str(data_dir), "LISTING_FRESH_SECONDS": "0"}
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--log-level", "warning", "--no-access-log"]
     process = subprocess.Popen(command, cwd=ROOT, env=env)

@@ -23,6 +23,10 @@ from app.store.db import get_sessionmaker, make_engine
 from app.store.migrate import alembic_config
 from tests.arxiv_api import ArxivApiServer
 
+# Tests change a day and look at it at once: listings are not answered from the last response.
+# (test_pagecache.py turns it on to test that answer.)
+os.environ.setdefault("LISTING_FRESH_SECONDS", "0")
+
 DATA = Path(__file__).parent / "data"
 _databases = itertools.count()
 
@@ -76,19 +80,20 @@ def offline_arxiv() -> Iterator[ArxivApiServer]:
 
 @pytest.fixture(autouse=True)
 def fresh_rate_limits() -> Iterator[None]:
-    """Each test starts with empty per-client rate-limit windows and no cached pages.
+    """Each test starts with empty per-client rate-limit windows, no cached pages or rankings.
 
-    Pages must go: a rolled-back test's rows get their ids again in the next test, so two tests'
-    days can have equal stamps.
+    The caches must go: a rolled-back test's rows get their ids (and, within a second, their
+    ingestion times) again in the next test, so two tests' days can have equal stamps.
     """
+    from app.ranking.foryou import _ready
     from app.ratelimit import _counter
-    from app.web.pages import _pages
+    from app.web.pages import _pages, _served
 
-    _counter.cache_clear()
-    _pages.clear()
+    for clear in (_counter.cache_clear, _pages.clear, _served.clear, _ready.clear):
+        clear()
     yield
-    _counter.cache_clear()
-    _pages.clear()
+    for clear in (_counter.cache_clear, _pages.clear, _served.clear, _ready.clear):
+        clear()
 
 
 @pytest.fixture(scope="session")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, StringConstraints
 
 from app.api.papers import normalise_id
 from app.api.schemas import BAD_BODY, INVALID_INPUT, Page
 from app.deps import SessionDep, SettingsDep
-from app.ranking.foryou import rank_papers
-from app.store.papers import get_papers
+from app.ranking.foryou import rank_arxiv_ids
 
 router = APIRouter(tags=["rank"], responses=INVALID_INPUT)
 ArxivId = Annotated[str, StringConstraints(min_length=4, max_length=64)]
@@ -33,14 +32,20 @@ class RankedOut(BaseModel):
     score: float
 
 
-@router.post("/rank", responses=BAD_BODY)
-def rank(body: RankIn, session: SessionDep, settings: SettingsDep) -> Page[RankedOut]:
+@router.post("/rank", response_model=Page[RankedOut], responses=BAD_BODY)
+def rank(body: RankIn, session: SessionDep, settings: SettingsDep) -> Response:
     """Best first: similarity to the starred papers (centroid, or a linear SVM from 5 stars) plus keywords.
 
     Nothing is stored: the stars and keywords live in the reader's browser.
     """
-    papers = get_papers(session, list(dict.fromkeys(normalise_id(i) for i in body.papers)))
-    starred = [p.id for p in get_papers(session, list(dict.fromkeys(normalise_id(i) for i in body.stars)))]
-    ranked = rank_papers(session, papers, model=settings.embed_model, starred=starred, keywords=body.keywords)
-    items = [RankedOut(arxiv_id=p.arxiv_id, score=score) for p, score in ranked]
-    return Page[RankedOut](items=items, total=len(items), limit=len(items), offset=0)
+    ranked = rank_arxiv_ids(
+        session,
+        [normalise_id(i) for i in body.papers],
+        model=settings.embed_model,
+        stars=list(dict.fromkeys(normalise_id(i) for i in body.stars)),
+        keywords=body.keywords,
+    )
+    items = [RankedOut(arxiv_id=arxiv_id, score=score) for arxiv_id, score in ranked]
+    page = Page[RankedOut](items=items, total=len(items), limit=len(items), offset=0)
+    # Serialised here by pydantic-core: FastAPI's generic encoding of 1,000 items costs ~4 ms more.
+    return Response(page.model_dump_json(), media_type="application/json")

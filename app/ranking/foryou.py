@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.ranking.rank import Candidate, rank_for_you, rank_popular
+from app.ranking.rank import Candidate, Prepared, rank_for_you, rank_popular
 from app.store.counters import counter_totals
 from app.store.embeddings import vectors_for
-from app.store.models import Paper
+from app.store.models import Embedding, Paper
 
 SORTS = ("arxiv", "popular", "time", "foryou")
 
@@ -19,10 +23,92 @@ def rank_papers(
 ) -> list[tuple[Paper, float]]:
     """`papers` best first for a reader with these starred paper ids and preferred keywords."""
     by_id = {p.id: p for p in papers}
-    vectors = vectors_for(session, paper_ids=list({*by_id, *starred}), model=model) if starred else {}
     candidates = [Candidate(p.id, p.title, p.abstract, p.authors) for p in papers]
-    ranked = rank_for_you(candidates, vectors=vectors, starred=starred, keywords=keywords)
+    ranked = _rank(session, candidates, model=model, starred=starred, keywords=keywords)
     return [(by_id[pid], score) for pid, score in ranked]
+
+
+def rank_arxiv_ids(
+    session: Session, arxiv_ids: Sequence[str], *, model: str, stars: Sequence[str], keywords: Sequence[str]
+) -> list[tuple[str, float]]:
+    """The known ones of `arxiv_ids` best first, for a reader with these starred arXiv ids.
+
+    Every reader of a day sends the same ids: the candidates' texts and vectors are prepared once
+    (see `_prepared`), and a request reads only its stars' vectors.
+    """
+    wanted = tuple(dict.fromkeys(arxiv_ids))
+    prepared, arxiv_of = _prepared(session, wanted, model=model)
+    found = select(Paper.id, Paper.arxiv_id).where(Paper.arxiv_id.in_(stars))
+    star_ids = dict(session.execute(found).tuples().all()) if stars else {}
+    star_vectors = vectors_for(session, paper_ids=list(star_ids), model=model) if star_ids else {}
+    ranked = prepared.rank(stars=star_vectors, keywords=keywords, starred=star_ids.keys())
+    return [(arxiv_of[pid], score) for pid, score in ranked]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    stamp: tuple[object, ...]
+    prepared: Prepared
+    arxiv_of: dict[int, str]
+
+
+PREPARED_MAX = 8  # days (or id sets) kept ready, ~3-4 MB each at 1,000 papers
+_ready: OrderedDict[tuple[str, tuple[str, ...]], _Entry] = OrderedDict()
+_ready_lock = threading.Lock()
+
+
+def _prepared(session: Session, arxiv_ids: tuple[str, ...], *, model: str) -> tuple[Prepared, dict[int, str]]:
+    """The candidates ready to rank, reused while none changed and no vector was added or dropped."""
+    key = (model, arxiv_ids)
+    stamp = _stamp(session, arxiv_ids, model=model)
+    with _ready_lock:
+        entry = _ready.get(key)
+        if entry is not None and entry.stamp == stamp:
+            _ready.move_to_end(key)
+            return entry.prepared, entry.arxiv_of
+    columns = (Paper.id, Paper.arxiv_id, Paper.title, Paper.abstract, Paper.authors)
+    found = {
+        row.arxiv_id: row for row in session.execute(select(*columns).where(Paper.arxiv_id.in_(arxiv_ids)))
+    }
+    rows = [found[a] for a in arxiv_ids if a in found]
+    candidates = [Candidate(r.id, r.title, r.abstract, r.authors) for r in rows]
+    vectors = vectors_for(session, paper_ids=[r.id for r in rows], model=model)
+    entry = _Entry(stamp, Prepared.of(candidates, vectors), {r.id: r.arxiv_id for r in rows})
+    with _ready_lock:
+        _ready[key] = entry
+        while len(_ready) > PREPARED_MAX:
+            _ready.popitem(last=False)
+    return entry.prepared, entry.arxiv_of
+
+
+def _stamp(session: Session, arxiv_ids: tuple[str, ...], *, model: str) -> tuple[object, ...]:
+    # Papers found, their revisions (a new text) and ingestion times, and how many have a vector.
+    known = select(Paper.id).where(Paper.arxiv_id.in_(arxiv_ids)).scalar_subquery()
+    row = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(Paper.revision), 0),
+            func.max(Paper.ingested_at),
+            select(func.count())
+            .select_from(Embedding)
+            .where(Embedding.model == model, Embedding.paper_id.in_(known))
+            .scalar_subquery(),
+        ).where(Paper.arxiv_id.in_(arxiv_ids))
+    ).one()
+    return tuple(row)
+
+
+def _rank(
+    session: Session,
+    candidates: list[Candidate],
+    *,
+    model: str,
+    starred: Sequence[int],
+    keywords: Sequence[str],
+) -> list[tuple[int, float]]:
+    ids = list(dict.fromkeys([*(c.paper_id for c in candidates), *starred]))
+    vectors = vectors_for(session, paper_ids=ids, model=model) if starred else {}
+    return rank_for_you(candidates, vectors=vectors, starred=starred, keywords=keywords)
 
 
 def sort_papers(session: Session, papers: Sequence[Paper], *, sort: str, model: str) -> list[Paper]:

@@ -96,5 +96,6 @@ def vectors_for(session: Session, *, paper_ids: Sequence[int], model: str) -> di
                 Embedding.model == model, Embedding.paper_id.in_(paper_ids[start : start + 1000])
             )
         )
-        out.update({pid: np.frombuffer(raw, dtype="<f4").astype(np.float32) for pid, raw in rows})
+        # Read-only views of the stored bytes: little-endian float32 is float32 here, nothing to copy.
+        out.update({pid: np.frombuffer(raw, dtype="<f4").astype(np.float32, copy=False) for pid, raw in rows})
     return out

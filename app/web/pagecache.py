@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 # A counter left open in a rendered page: private-use characters, never in text (see templating).
 SLOT_MARK = "\ue001"
@@ -66,23 +67,43 @@ class CachedPage:
         return b"".join(out)
 
 
-class PageCache:
+@dataclass(frozen=True, slots=True)
+class ServedPage:
+    """A page as last served, counters filled: answered again as it is for a second or so."""
+
+    body: bytes
+    at: float  # time.monotonic() when it was made
+
+    @property
+    def size(self) -> int:
+        return len(self.body)
+
+
+class _Sized(Protocol):
+    @property
+    def size(self) -> int: ...
+
+
+T = TypeVar("T", bound=_Sized)
+
+
+class PageCache(Generic[T]):
     """A least-recently-used map of pages, bounded by their total size in bytes (thread-safe)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._pages: OrderedDict[Hashable, CachedPage] = OrderedDict()
+        self._pages: OrderedDict[Hashable, T] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable) -> CachedPage | None:
+    def get(self, key: Hashable) -> T | None:
         with self._lock:
             page = self._pages.get(key)
             if page is not None:
                 self._pages.move_to_end(key)
             return page
 
-    def put(self, key: Hashable, page: CachedPage) -> None:
+    def put(self, key: Hashable, page: T) -> None:
         if page.size > self.max_bytes:
             return  # larger than the whole cache: served, not kept
         with self._lock:

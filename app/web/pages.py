@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -33,7 +34,7 @@ from app.store.lookup import fetch_paper
 from app.store.models import Paper
 from app.store.papers import get_papers
 from app.summarize.service import cached_faqs
-from app.web.pagecache import CachedPage, CounterSlots, PageCache
+from app.web.pagecache import CachedPage, CounterSlots, PageCache, ServedPage
 from app.web.templating import templates
 from workers.status import pipeline_status
 
@@ -42,7 +43,9 @@ MAX_SHOW = 5000
 MAX_FETCHED = 5  # unknown ids fetched from arXiv for one page
 SORT_TITLES = {"popular": "Most opened first", "time": "Newest first"}
 SECTION_TITLES = {"new": "New submissions", "cross": "Cross-lists", "replace": "Replacements"}
-_pages = PageCache(max_bytes=0)  # rendered listings of this process, sized by PAGE_CACHE_MB
+# Rendered listings of this process (sized by PAGE_CACHE_MB), and the last answer to each URL.
+_pages: PageCache[CachedPage] = PageCache(max_bytes=0)
+_served: PageCache[ServedPage] = PageCache(max_bytes=0)
 
 
 @router.get("/healthz")
@@ -125,6 +128,11 @@ def arxiv_page(
     parts = [part.strip() for part in spec.split(",") if part.strip()]
     if parts and all(is_arxiv_id(part) for part in parts):
         return _papers_page(request, session, searcher, parts, feed=feed)
+    # Under load most requests repeat one a moment old: answer them without the database.
+    asked = ("served", spec, date, show, skip, sort, feed)
+    served = _served.get(asked)
+    if served is not None and time.monotonic() - served.at < get_settings().listing_fresh_seconds:
+        return Response(served.body, media_type="text/html; charset=utf-8")
     query = parse_category_expression(spec)
     if feed:
         listing = read_listing(session, query, day=date)
@@ -144,6 +152,9 @@ def arxiv_page(
             _pages.max_bytes = get_settings().page_cache_mb * 2**20
             _pages.put(key, page)
     html = page.render(counter_totals(session, page.paper_ids))
+    if key:
+        _served.max_bytes = _pages.max_bytes // 2
+        _served.put(asked, ServedPage(html, time.monotonic()))
     return Response(html, media_type="text/html; charset=utf-8")
 
 

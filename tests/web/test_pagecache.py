@@ -5,17 +5,19 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.arxiv.types import Feed, FeedEntry
+from app.config import get_settings
 from app.store.counters import bump_counter
 from app.store.ingest import ingest_feed
 from app.store.models import Paper
 from app.web.pagecache import CachedPage, PageCache, counter_slot
-from app.web.pages import _pages
+from app.web.pages import _pages, _served
 
 DAY = dt.date(2026, 3, 2)
 
@@ -112,3 +114,24 @@ def test_page_cache_is_bounded_by_bytes() -> None:
     assert len(cache) == 2 and cache.get("a") is None and cache.get("c") is not None
     cache.put("big", CachedPage.from_html("y" * 11))
     assert cache.get("big") is None
+
+
+def test_a_listing_just_served_is_answered_again_without_the_database(
+    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LISTING_FRESH_SECONDS", "60")
+    get_settings.cache_clear()
+    try:
+        _ingest(session, _entry(1))
+        first = client.get("/arxiv/cs.LG")
+        paper_id = session.scalar(select(Paper.id).where(Paper.arxiv_id == "2603.00001"))
+        assert paper_id is not None
+        bump_counter(session, paper_id=paper_id, kind="pdf", day=DAY)
+        session.commit()
+        again = client.get("/arxiv/cs.LG")
+        assert again.content == first.content  # the answer of a moment ago, counter not read again
+        assert client.get("/arxiv/cs.LG?show=5").text != first.text  # another URL is another answer
+        _served.clear()
+        assert _papers(client)["2603.00001"]["pdf"] == "1"
+    finally:
+        get_settings.cache_clear()
