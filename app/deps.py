@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
@@ -17,20 +18,29 @@ from app.search.index import IndexHolder
 from app.store.db import get_sessionmaker
 
 
-def get_session() -> Iterator[Session]:
-    """One session per request; the request's use case commits, anything raised rolls back."""
+async def get_session() -> AsyncIterator[Session]:
+    """One session per request; the request's use case commits, anything raised rolls back.
+
+    Async, so that FastAPI does not hop to a worker thread to enter it: making a Session does no
+    I/O (it connects on first use); rolling back and closing do, so they run in the threadpool.
+    """
     session = get_sessionmaker()()
     try:
         yield session
     except BaseException:
-        session.rollback()
+        await run_in_threadpool(session.rollback)
         raise
     finally:
-        session.close()
+        await run_in_threadpool(session.close)
+
+
+async def current_settings() -> Settings:
+    """The settings (cached after the first read): async, so no worker-thread hop per request."""
+    return get_settings()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(current_settings)]
 
 
 def require_admin(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Response
@@ -45,7 +46,8 @@ def rank(body: RankIn, session: SessionDep, settings: SettingsDep) -> Response:
         stars=list(dict.fromkeys(normalise_id(i) for i in body.stars)),
         keywords=body.keywords,
     )
-    items = [RankedOut(arxiv_id=arxiv_id, score=score) for arxiv_id, score in ranked]
-    page = Page[RankedOut](items=items, total=len(items), limit=len(items), offset=0)
-    # Serialised here by pydantic-core: FastAPI's generic encoding of 1,000 items costs ~4 ms more.
-    return Response(page.model_dump_json(), media_type="application/json")
+    # Written here, in the shape of Page[RankedOut]: pydantic objects for 1,000 items cost ~2 ms and
+    # FastAPI's generic encoding of them ~4 ms more.
+    items = [{"arxiv_id": arxiv_id, "score": score} for arxiv_id, score in ranked]
+    page = {"items": items, "total": len(items), "limit": len(items), "offset": 0}
+    return Response(json.dumps(page, allow_nan=False, separators=(",", ":")), media_type="application/json")

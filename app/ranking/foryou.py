@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.config import get_settings
 from app.ranking.rank import Candidate, Prepared, rank_for_you, rank_popular
 from app.store.counters import counter_totals
 from app.store.embeddings import vectors_for
@@ -39,17 +41,18 @@ def rank_arxiv_ids(
     wanted = tuple(dict.fromkeys(arxiv_ids))
     prepared, arxiv_of = _prepared(session, wanted, model=model)
     found = select(Paper.id, Paper.arxiv_id).where(Paper.arxiv_id.in_(stars))
-    star_ids = dict(session.execute(found).tuples().all()) if stars else {}
+    star_ids: dict[int, str] = dict(session.execute(found).all()) if stars else {}
     star_vectors = vectors_for(session, paper_ids=list(star_ids), model=model) if star_ids else {}
     ranked = prepared.rank(stars=star_vectors, keywords=keywords, starred=star_ids.keys())
     return [(arxiv_of[pid], score) for pid, score in ranked]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Entry:
     stamp: tuple[object, ...]
     prepared: Prepared
     arxiv_of: dict[int, str]
+    checked: float  # time.monotonic() of the last stamp check
 
 
 PREPARED_MAX = 8  # days (or id sets) kept ready, ~3-4 MB each at 1,000 papers
@@ -60,12 +63,17 @@ _ready_lock = threading.Lock()
 def _prepared(session: Session, arxiv_ids: tuple[str, ...], *, model: str) -> tuple[Prepared, dict[int, str]]:
     """The candidates ready to rank, reused while none changed and no vector was added or dropped."""
     key = (model, arxiv_ids)
-    stamp = _stamp(session, arxiv_ids, model=model)
     with _ready_lock:
         entry = _ready.get(key)
-        if entry is not None and entry.stamp == stamp:
+    # Checked a moment ago: the same freshness rule as a listing page's (LISTING_FRESH_SECONDS).
+    if entry is not None and time.monotonic() - entry.checked < get_settings().listing_fresh_seconds:
+        return entry.prepared, entry.arxiv_of
+    stamp = _stamp(session, arxiv_ids, model=model)
+    if entry is not None and entry.stamp == stamp:
+        entry.checked = time.monotonic()
+        with _ready_lock:
             _ready.move_to_end(key)
-            return entry.prepared, entry.arxiv_of
+        return entry.prepared, entry.arxiv_of
     columns = (Paper.id, Paper.arxiv_id, Paper.title, Paper.abstract, Paper.authors)
     found = {
         row.arxiv_id: row for row in session.execute(select(*columns).where(Paper.arxiv_id.in_(arxiv_ids)))
@@ -73,7 +81,9 @@ def _prepared(session: Session, arxiv_ids: tuple[str, ...], *, model: str) -> tu
     rows = [found[a] for a in arxiv_ids if a in found]
     candidates = [Candidate(r.id, r.title, r.abstract, r.authors) for r in rows]
     vectors = vectors_for(session, paper_ids=[r.id for r in rows], model=model)
-    entry = _Entry(stamp, Prepared.of(candidates, vectors), {r.id: r.arxiv_id for r in rows})
+    entry = _Entry(
+        stamp, Prepared.of(candidates, vectors), {r.id: r.arxiv_id for r in rows}, time.monotonic()
+    )
     with _ready_lock:
         _ready[key] = entry
         while len(_ready) > PREPARED_MAX:
@@ -83,17 +93,17 @@ def _prepared(session: Session, arxiv_ids: tuple[str, ...], *, model: str) -> tu
 
 def _stamp(session: Session, arxiv_ids: tuple[str, ...], *, model: str) -> tuple[object, ...]:
     # Papers found, their revisions (a new text) and ingestion times, and how many have a vector.
-    known = select(Paper.id).where(Paper.arxiv_id.in_(arxiv_ids)).scalar_subquery()
+    with_vector = Embedding.paper_id.is_not(None)
     row = session.execute(
         select(
-            func.count(),
+            func.count(Paper.id),
             func.coalesce(func.sum(Paper.revision), 0),
             func.max(Paper.ingested_at),
-            select(func.count())
-            .select_from(Embedding)
-            .where(Embedding.model == model, Embedding.paper_id.in_(known))
-            .scalar_subquery(),
-        ).where(Paper.arxiv_id.in_(arxiv_ids))
+            func.count(Embedding.paper_id).filter(with_vector),
+        )
+        .select_from(Paper)
+        .outerjoin(Embedding, (Embedding.paper_id == Paper.id) & (Embedding.model == model))
+        .where(Paper.arxiv_id.in_(arxiv_ids))
     ).one()
     return tuple(row)
 

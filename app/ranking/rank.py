@@ -160,7 +160,8 @@ class Prepared:
         starred = set(starred) | stars.keys()
         mask = np.fromiter((pid in starred for pid in self.ids), dtype=bool, count=len(self.ids))
         sim = similarity_scores(self.matrix, star_matrix, mask) * self.has_vector if dim else 0.0
-        score = np.round(sim + KEYWORD_WEIGHT * self.texts.keyword_scores(keywords), 6)
+        score = sim + KEYWORD_WEIGHT * self.texts.keyword_scores(keywords)
+        score = np.round(np.nan_to_num(score, nan=0.0, posinf=0.0, neginf=0.0), 6)  # a broken vector
         order = np.argsort(-score, kind="stable")  # stable: ties keep the arXiv order
         values = score.tolist()
         return [(self.ids[i], values[i]) for i in order.tolist()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
@@ -29,7 +30,16 @@ _MD = _markdown()
 
 
 def render_markdown(text: str) -> Markup:
-    """Markdown to HTML; `$...$` math is shielded from Markdown and rendered by KaTeX in the browser."""
+    """Markdown to HTML; `$...$` math is shielded from Markdown and rendered by KaTeX in the browser.
+
+    A ready answer never changes and every reader of a paper asks for the same six: the HTML of
+    recent texts is kept (a cached FAQ is then served without rendering Markdown again).
+    """
+    return Markup(_render(text))  # noqa: S704 - see _render
+
+
+@lru_cache(maxsize=4096)
+def _render(text: str) -> str:
     shelf: list[str] = []
 
     def shelve(match: re.Match[str]) -> str:
@@ -38,8 +48,8 @@ def render_markdown(text: str) -> Markup:
 
     html = _MD.render(_MATH_RE.sub(shelve, text))
     html = re.sub(r"⟦M(\d+)⟧", lambda m: _unshelve(shelf, int(m.group(1))), html)
-    html = html.replace("<a href=", '<a rel="nofollow noopener noreferrer" target="_blank" href=')
-    return Markup(html)  # noqa: S704 - markdown-it with html=False escapes all text; links are checked
+    # markdown-it with html=False escapes all text; links are checked
+    return html.replace("<a href=", '<a rel="nofollow noopener noreferrer" target="_blank" href=')
 
 
 def _unshelve(shelf: list[str], index: int) -> str:
