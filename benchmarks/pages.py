@@ -116,6 +116,7 @@ class Sample:
     size: int  # bytes of the response body
     load: str  # 1-minute load average when the series ended
     gc: list[tuple[int, float]] | None = None  # (generation, ms) of each collection, in-process only
+    server_ms: list[float] | None = None  # the app's own time to the response (its Server-Timing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,14 +188,15 @@ def time_request(
     for _ in range(max(1, warmup)):
         response = send()
     check_response(label, response, papers)
-    times = []
+    times, server = [], []
     with harness.gc_pauses() as pauses:
         for _ in range(runs):
             started = time.perf_counter()
-            send()
+            response = send()
             times.append((time.perf_counter() - started) * 1000)
+            server.append(float(response.headers["server-timing"].partition(";dur=")[2]))
     gc = pauses if mode == "in-process" else None
-    return Sample(label, mode, times, len(response.content), harness.load_now(), gc)
+    return Sample(label, mode, times, len(response.content), harness.load_now(), gc, server)
 
 
 def time_all(
@@ -356,13 +358,8 @@ def measure(url: str, data_dir: Path, day: Day, args: argparse.Namespace) -> Mea
 
 def result_table(samples: list[Sample]) -> str:
     rows = []
-    for s in samples:
-        figures = [harness.percentile(s.times_ms, q) for q in (50, 90, 99)] + [max(s.times_ms)]
-        target = TARGET_P99_MS.get(s.path)
-        verdict = ("ok" if figures[2] < target else "MISSED") if target else ""
-        pauses = _full_collections(s.gc) if s.gc is not None else "-"
-        size, goal = f"{s.size / 1024:.0f} KiB", f"p99 < {target:g}" if target else ""
-        rows.append([s.path, s.mode, *(f"{v:.1f}" for v in figures), size, pauses, s.load, goal, verdict])
+    for sample in samples:
+        rows += _rows(sample)
     headers = [
         "path",
         "served",
@@ -377,6 +374,21 @@ def result_table(samples: list[Sample]) -> str:
         "",
     ]
     return harness.table(headers, rows)
+
+
+def _rows(s: Sample) -> list[list[object]]:
+    """The client's round trip and, below it, the server's own time (Server-Timing) of a series."""
+    rows = []
+    for mode, times in ((s.mode, s.times_ms), (f"{s.mode}, server", s.server_ms or [])):
+        if not times:
+            continue
+        figures = [harness.percentile(times, q) for q in (50, 90, 99)] + [max(times)]
+        target = TARGET_P99_MS.get(s.path)
+        verdict = ("ok" if figures[2] < target else "MISSED") if target else ""
+        pauses = _full_collections(s.gc) if s.gc is not None else "-"
+        size, goal = f"{s.size / 1024:.0f} KiB", f"p99 < {target:g}" if target else ""
+        rows.append([s.path, mode, *(f"{v:.1f}" for v in figures), size, pauses, s.load, goal, verdict])
+    return rows
 
 
 def browser_table(series: list[PageLoads]) -> str:

@@ -60,6 +60,8 @@ def test_request_id_in_header_and_logs(app_client: TestClient) -> None:
     assert given.headers["x-request-id"] == "abc-123"
     made = app_client.get("/healthz", headers={"X-Request-ID": "<script>"})
     assert made.headers["x-request-id"] != "<script>" and len(made.headers["x-request-id"]) == 32
+    name, _, duration = made.headers["server-timing"].partition(";dur=")
+    assert name == "app" and float(duration) >= 0
     record = logging.LogRecord("t", logging.WARNING, __file__, 1, "hello %s", ("world",), None)
     RequestIdFilter().filter(record)
     line = json.loads(JsonFormatter().format(record))

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+
+from app.ranking.svm import DaySvm
 
 SVM_MIN_STARS = 5
 KEYWORD_WEIGHT = 0.5  # a keyword in the title moves a paper about as much as a close neighbour does
@@ -99,27 +103,15 @@ def _nul_positions(text: str) -> Iterator[int]:
         at = text.find("\x00", at + 1)
 
 
-def similarity_scores(
-    candidate_vectors: NDArray[np.float32], star_vectors: NDArray[np.float32], starred_mask: NDArray[np.bool_]
+def centroid_scores(
+    candidate_vectors: NDArray[np.float32], star_vectors: NDArray[np.float32]
 ) -> NDArray[np.float64]:
-    """Per candidate, roughly in [-1, 1]: centroid cosine, or an SVM margin once there are enough stars."""
+    """Per candidate, in [-1, 1]: the cosine to the starred papers' centroid."""
     if len(star_vectors) == 0 or len(candidate_vectors) == 0:
         return np.zeros(len(candidate_vectors))
-    if len(star_vectors) < SVM_MIN_STARS or starred_mask.all():
-        centroid = star_vectors.mean(axis=0)
-        centroid /= np.linalg.norm(centroid) or 1.0
-        return np.asarray(candidate_vectors @ centroid, dtype=np.float64)
-    from sklearn.svm import LinearSVC
-
-    negatives = candidate_vectors[~starred_mask]
-    features = np.vstack([star_vectors, negatives])
-    labels = np.concatenate([np.ones(len(star_vectors)), np.zeros(len(negatives))])
-    # The dual solver at tol 1e-2 ranks like tol 1e-3 here (correlation 1.00, same top 50) in ~70 % of
-    # the time; the ranking is what counts, not the last digits of the margins.
-    svm = LinearSVC(class_weight="balanced", C=0.1, tol=1e-2, dual=True, max_iter=2000)
-    svm.fit(features, labels)
-    margins = svm.decision_function(candidate_vectors)
-    return np.asarray(np.tanh(margins), dtype=np.float64)  # squashed to the cosine's range for blending
+    centroid = star_vectors.mean(axis=0)
+    centroid /= np.linalg.norm(centroid) or 1.0
+    return np.asarray(candidate_vectors @ centroid, dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +122,7 @@ class Prepared:
     matrix: NDArray[np.float32]  # one row per candidate; zeros where it has no vector yet
     has_vector: NDArray[np.bool_]
     texts: CandidateTexts
+    day_svm: DaySvm  # the candidates with a vector, for the SVM (its eigenbasis made on first use)
 
     @classmethod
     def of(cls, candidates: Sequence[Candidate], vectors: Mapping[int, NDArray[np.float32]]) -> Prepared:
@@ -139,7 +132,8 @@ class Prepared:
         for row, cand in enumerate(candidates):
             if cand.paper_id in vectors:
                 matrix[row], has_vector[row] = vectors[cand.paper_id], True
-        return cls(tuple(c.paper_id for c in candidates), matrix, has_vector, CandidateTexts.of(candidates))
+        ids, texts = tuple(c.paper_id for c in candidates), CandidateTexts.of(candidates)
+        return cls(ids, matrix, has_vector, texts, DaySvm.of(matrix[has_vector]))
 
     def rank(
         self,
@@ -154,17 +148,42 @@ class Prepared:
         """
         if not self.ids:
             return []
-        dim = self.matrix.shape[1]
-        star_rows = [v for v in stars.values() if v.shape[0] == dim]
-        star_matrix = np.array(star_rows, dtype=np.float32).reshape(-1, max(dim, 1))
         starred = set(starred) | stars.keys()
         mask = np.fromiter((pid in starred for pid in self.ids), dtype=bool, count=len(self.ids))
-        sim = similarity_scores(self.matrix, star_matrix, mask) * self.has_vector if dim else 0.0
-        score = sim + KEYWORD_WEIGHT * self.texts.keyword_scores(keywords)
-        score = np.round(np.nan_to_num(score, nan=0.0, posinf=0.0, neginf=0.0), 6)  # a broken vector
+        blended = self._similarity(stars, mask) + KEYWORD_WEIGHT * self.texts.keyword_scores(keywords)
+        score = np.round(np.nan_to_num(blended, nan=0.0, posinf=0.0, neginf=0.0), 6)  # a broken vector
         order = np.argsort(-score, kind="stable")  # stable: ties keep the arXiv order
         values = score.tolist()
         return [(self.ids[i], values[i]) for i in order.tolist()]
+
+    def _similarity(
+        self, stars: Mapping[int, NDArray[np.float32]], starred: NDArray[np.bool_]
+    ) -> NDArray[np.float64]:
+        """Per candidate: centroid cosine, or (from SVM_MIN_STARS stars) a linear SVM's margin."""
+        dim = self.matrix.shape[1]
+        star_matrix = np.array([v for v in stars.values() if v.shape[0] == dim], dtype=np.float32)
+        sim = np.zeros(len(self.ids))
+        if not dim or not len(star_matrix):
+            return sim
+        with _one_blas_thread():  # small products: threads only oversubscribe a busy web process
+            if len(star_matrix) < SVM_MIN_STARS or (starred | ~self.has_vector).all():
+                sim[self.has_vector] = centroid_scores(self.matrix[self.has_vector], star_matrix)
+            else:
+                starred_rows = np.flatnonzero(starred[self.has_vector])
+                margins = self.day_svm.margins(star_matrix, starred_rows)
+                sim[self.has_vector] = np.tanh(margins)  # squashed to the cosine's range for blending
+        return sim
+
+
+@cache
+def _blas() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _one_blas_thread() -> Any:
+    return _blas().limit(limits=1, user_api="blas")
 
 
 def rank_for_you(
