@@ -12,7 +12,7 @@
 # each endpoint is warmed up, then driven by `wrk -t$LOAD_THREADS -c$LOAD_CONNECTIONS -d$LOAD_SECONDS
 # --latency --timeout $LOAD_TIMEOUT`: the listing page /arxiv/cs.LG, a paper page (50 papers in
 # turn), the search page (8 queries in turn, hybrid: keyword + the real embedding model) and
-# /api/v1/listings/cs.LG. One line per endpoint: the p50 of one connection alone (the service
+# /api/v1/listings/cs.LG, each request with `Accept-Encoding: gzip` as browsers send it. One line per endpoint: the p50 of one connection alone (the service
 # time: 5 s of `wrk -c1`), then under load requests/s, p50/p99 latency, requests, non-2xx answers,
 # socket errors, timeouts, errors the server logged, and the 1-minute load average (other
 # processes on a small machine skew every figure).

@@ -86,7 +86,10 @@ def load(url: str, size: int) -> tuple[str, dict[str, list[str]]]:
 
 
 def write_scripts(folder: Path, endpoints: dict[str, list[str]]) -> None:
-    """`<endpoint>.lua`: wrk asks for the endpoint's paths in turn (each thread from its own start)."""
+    """`<endpoint>.lua`: wrk asks for the endpoint's paths in turn (each thread from its own start).
+
+    Each request says `Accept-Encoding: gzip`, as every browser's and feed reader's does.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     for name, paths in endpoints.items():
         quoted = ", ".join(json.dumps(path) for path in paths)
@@ -95,7 +98,7 @@ def write_scripts(folder: Path, endpoints: dict[str, list[str]]) -> None:
             "local i = math.random(#paths)\n"
             "request = function()\n"
             "  i = i % #paths + 1\n"
-            '  return wrk.format("GET", paths[i])\n'
+            '  return wrk.format("GET", paths[i], {["Accept-Encoding"] = "gzip"})\n'
             "end\n"
         )
         (folder / f"{name}.first").write_text(paths[0] + "\n")

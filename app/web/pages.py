@@ -132,7 +132,7 @@ def arxiv_page(
     asked = ("served", spec, date, show, skip, sort, feed)
     served = _served.get(asked)
     if served is not None and time.monotonic() - served.at < get_settings().listing_fresh_seconds:
-        return Response(served.body, media_type="text/html; charset=utf-8")
+        return _served_response(request, served)
     query = parse_category_expression(spec)
     if feed:
         listing = read_listing(session, query, day=date)
@@ -155,7 +155,15 @@ def arxiv_page(
     if key:
         _served.max_bytes = _pages.max_bytes // 2
         _served.put(asked, ServedPage(html, time.monotonic()))
-    return Response(html, media_type="text/html; charset=utf-8")
+    return Response(html, media_type="text/html; charset=utf-8", headers={"Vary": "Accept-Encoding"})
+
+
+def _served_response(request: Request, served: ServedPage) -> Response:
+    headers = {"Vary": "Accept-Encoding"}
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(served.gzipped(), media_type="text/html; charset=utf-8", headers=headers)
+    return Response(served.body, media_type="text/html; charset=utf-8", headers=headers)
 
 
 def _render_listing(

@@ -130,6 +130,9 @@ def test_a_listing_just_served_is_answered_again_without_the_database(
         session.commit()
         again = client.get("/arxiv/cs.LG")
         assert again.content == first.content  # the answer of a moment ago, counter not read again
+        assert again.headers["content-encoding"] == "gzip"  # httpx asks for it, and decodes it
+        plain = client.get("/arxiv/cs.LG", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.content == first.content
         assert client.get("/arxiv/cs.LG?show=5").text != first.text  # another URL is another answer
         _served.clear()
         assert _papers(client)["2603.00001"]["pdf"] == "1"
