@@ -134,6 +134,22 @@ def test_keyword_search_finds_title_words(searcher: Searcher) -> None:
     assert "alzheimer" in (result.hits[0].paper.title + result.hits[0].paper.abstract).lower()
 
 
+def test_keyword_search_plans_agree_and_rank_only_the_newest(
+    loaded: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.store import fts
+
+    narrow = fts.keyword_search(loaded, "language models", limit=20)
+    assert narrow
+    monkeypatch.setattr(fts, "BROAD_MATCHES", -1)  # as if the planner expected a broad query
+    assert fts.keyword_search(loaded, "language models", limit=20) == narrow
+    if loaded.get_bind().dialect.name != "postgresql":
+        return  # FTS5 ranks every match (bm25 is cheap there)
+    monkeypatch.setattr(fts, "RANKED", 3)  # only the 3 newest matches are ranked (at least `limit`)
+    newest = {pid for pid, _ in fts.keyword_search(loaded, "language models", limit=2)}
+    assert newest and newest <= set(sorted((pid for pid, _ in narrow), reverse=True)[:3])
+
+
 def test_semantic_and_hybrid_find_paraphrase(searcher: Searcher, loaded: Session) -> None:
     paper = get_paper(loaded, "2512.13685")
     assert paper is not None
