@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -47,15 +47,49 @@ class Settings(BaseSettings):
     embed_model: str = Field(
         "all-MiniLM-L6-v2", description="sentence-transformers name or path (bundled default)"
     )
+    embed_backend: Literal["auto", "torch", "onnx"] = Field(
+        "auto",
+        description="torch, or onnx (int8 graph on CPU, built once into DATA_DIR/models); "
+        "auto: onnx on CPU when onnxruntime is installed and EMBED_DTYPE is auto, else torch",
+    )
     embed_device: str = Field("auto", description="cpu, cuda, cuda:1 ...; auto picks CUDA when present")
     embed_dtype: str = Field(
         "auto", description="float32, bfloat16, float16; auto: fp16 on CUDA, bf16 where fast"
     )
     embed_batch_size: int = Field(64, ge=1, le=4096, description="texts per forward pass")
-    index_exact_max: int = Field(100_000, ge=0, description="above this many vectors, an HNSW index")
+    index_kind: Literal["auto", "flat", "hnsw", "ivfpq"] = Field(
+        "auto", description="FAISS index kind; auto: flat, then HNSW, then IVF-PQ as the corpus grows"
+    )
+    index_exact_max: int = Field(
+        100_000, ge=0, description="up to this many vectors, an exact (flat) index; above, HNSW (auto kind)"
+    )
+    index_pq_min: int = Field(
+        2_000_000, ge=1, description="from this many vectors, an IVF-PQ index re-ranked exactly (auto kind)"
+    )
     index_hnsw_m: int = Field(32, ge=4, le=128, description="HNSW graph degree")
     index_hnsw_ef_construction: int = Field(80, ge=8, description="HNSW build beam width")
     index_hnsw_ef_search: int = Field(96, ge=8, description="HNSW search beam width (recall vs speed)")
+    index_ivf_nlist: int = Field(
+        0, ge=0, description="IVF-PQ inverted lists; 0: 4 x sqrt(vectors), at most vectors / 39"
+    )
+    index_ivf_nprobe: int = Field(64, ge=1, description="IVF-PQ lists searched per query (recall vs speed)")
+    index_pq_m: int = Field(
+        48,
+        ge=1,
+        description="IVF-PQ bytes per vector (8-bit sub-quantizers; lowered to a divisor of the dim)",
+    )
+    index_pq_train_size: int = Field(
+        0, ge=0, description="IVF-PQ training sample, vectors; 0: 50 per list, at least 10,000"
+    )
+    index_pq_rerank: int = Field(
+        10, ge=1, description="IVF-PQ candidates per wanted result, re-scored exactly from the database"
+    )
+    index_pq_rerank_max: int = Field(
+        1000, ge=1, description="most IVF-PQ candidates re-scored per query (never fewer than asked for)"
+    )
+    index_gpu: Literal["auto", "off"] = Field(
+        "auto", description="auto: build IVF-PQ on the GPU when faiss-gpu sees one; off: CPU only"
+    )
     index_reload_seconds: float = Field(2.0, ge=0, description="how often web processes look for a new index")
 
     llm_base_url: str | None = Field(

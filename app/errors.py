@@ -39,6 +39,10 @@ class InvalidQueryError(CoolPapersError):
     """A user-supplied parameter is well-typed but meaningless (bad category expression...)."""
 
 
+class EmbedderError(CoolPapersError):
+    """The embedding model cannot run as configured (a backend that does not fit the model)."""
+
+
 class LLMError(CoolPapersError):
     """The language model could not produce an answer. `transient` errors are worth a retry."""
 

@@ -41,4 +41,15 @@ def env_example() -> str:
     for name, field in Settings.model_fields.items():
         lines.append(f"# {field.description or ''}")
         lines.append(f"# {name.upper()}={_default(name)}")
+    lines += [
+        "",
+        "# docker compose only (the database container, not the app):",
+        "# POSTGRES_PASSWORD is required; the others have these defaults",
+        "POSTGRES_PASSWORD=",
+        "# POSTGRES_USER=coolpapers",
+        "# POSTGRES_DB=coolpapers",
+        "# PostgreSQL's cache: ~25 % of the server's RAM (a million papers are ~4 GB on disk)",
+        "# PG_SHARED_BUFFERS=1GB",
+        "# PG_EFFECTIVE_CACHE_SIZE=4GB",
+    ]
     return "\n".join(lines) + "\n"

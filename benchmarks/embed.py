@@ -5,9 +5,11 @@ all-MiniLM-L6-v2 at batch sizes 32/64/128 along these paths, each on `--threads`
 
   torch-fp32     the app's SentenceEmbedder (sentence-transformers on torch), float32
   torch-bf16     the same in bfloat16 (fast only where the CPU has AVX512-BF16 or AMX)
-  onnx-int8      the transformer exported with torch.onnx (eager attention), fused by onnxruntime's
-                 BERT optimizer, int8 dynamic quantization (per-channel QInt8 weights: the `avx512_vnni`
-                 config of sentence-transformers' export_dynamic_quantized_onnx_model), onnxruntime
+  onnx-int8      the app's OnnxEmbedder (app/search/onnx_embed.py, EMBED_BACKEND=onnx, the CPU default):
+                 the transformer exported with torch.onnx (eager attention), fused by onnxruntime's
+                 BERT optimizer, int8 dynamic quantization of the matrix products (per-channel QInt8
+                 weights: the `avx512_vnni` config of sentence-transformers'
+                 export_dynamic_quantized_onnx_model; two FFN down-projections stay fp32), onnxruntime
   openvino-int8  the same ONNX graph, int8 static post-training quantization with nncf (what
                  export_static_quantized_openvino_model does, calibrated on other real abstracts, not GLUE)
   onnx-fp32, openvino-fp32  (with --paths) the exported graphs without quantization
@@ -17,10 +19,10 @@ so load from other work on a shared machine hits all paths alike (slowest and fa
 
 sentence-transformers' own `backend="onnx"` / `backend="openvino"` need optimum / optimum-intel, and
 pip resolves those to transformers 4.57 (a downgrade from 5.x) / to another torch with CUDA wheels and
-transformers 5.5, so they are not installed: the exports are done here with
-onnxruntime, onnx, openvino and nncf directly (none of them touches transformers or torch), from the
-bundled model folder into a temporary folder, offline. A path whose packages are missing is reported
-and skipped. Agreement: row-wise cosine (dot product of normalised vectors) with torch-fp32, mean and
+transformers 5.5, so they are not installed: the exports are done with onnxruntime, onnx,
+openvino and nncf directly (none of them touches transformers or torch) by the functions of
+app/search/onnx_embed.py, from the bundled model folder into a temporary folder, offline. A path
+whose packages are missing is reported and skipped. Agreement: row-wise cosine (dot product of normalised vectors) with torch-fp32, mean and
 min, and the share of each abstract's 10 nearest neighbours (among the measured ones) that fp32 finds too;
 |norm-1| is the largest distance from unit length of the vectors a path returns (the app stores them).
 
@@ -38,8 +40,7 @@ import importlib.util
 import random
 import tempfile
 import time
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,17 +49,18 @@ import harness
 import numpy as np
 import realdata
 
+from app.search import onnx_embed
 from app.search.embed import BUNDLED_MODEL, SentenceEmbedder, resolve_model
+from app.search.onnx_embed import OnnxEmbedder
 
 TARGET_RATE = 40.0
 TARGET_AGREEMENT = 0.99
-INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 DEFAULT_PATHS = ("torch-fp32", "torch-bf16", "onnx-int8", "openvino-int8")
 NEEDS = {"onnx": ("onnx", "onnxruntime"), "openvino": ("onnx", "openvino", "nncf")}
 
 
 class Encoder(Protocol):
-    def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray: ...
+    def encode(self, texts: Sequence[str], *, batch_size: int) -> np.ndarray: ...
 
 
 @dataclass(slots=True)
@@ -73,129 +75,36 @@ class Run:
         return float(np.median(self.rates))
 
 
-class TorchEncoder:
-    """The app's own embedder with a fixed dtype."""
+class EmbedderEncoder:
+    """An app embedder (its `embed`) at the batch size asked for."""
 
-    def __init__(self, dtype: str):
-        self.embedder = SentenceEmbedder(BUNDLED_MODEL, device="cpu", dtype=dtype).load()
+    def __init__(self, embedder: Any):
+        self.embedder = embedder
 
-    def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+    def encode(self, texts: Sequence[str], *, batch_size: int) -> np.ndarray:
         self.embedder.batch_size = batch_size
-        return self.embedder.embed(texts)
+        return np.asarray(self.embedder.embed(texts))
 
 
-class GraphEncoder:
-    """Tokenise (longest first, as sentence-transformers does), run a graph, mean-pool, normalise."""
-
-    def __init__(self, run: Callable[[dict[str, np.ndarray]], np.ndarray]):
-        from transformers import AutoTokenizer
-
-        self.tokenizer = AutoTokenizer.from_pretrained(resolve_model(BUNDLED_MODEL), local_files_only=True)
-        self.max_length = _max_seq_length()
-        self.run = run
-
-    def tokens(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        enc = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
-        )
-        return {name: enc[name].astype(np.int64) for name in INPUTS}
-
-    def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        out = np.empty((len(texts), 384), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
-            rows = order[start : start + batch_size]
-            feed = self.tokens([texts[i] for i in rows])
-            out[rows] = _mean_pool(self.run(feed), feed["attention_mask"])
-        return out
-
-
-def _max_seq_length() -> int:
-    import json
-
-    config = Path(resolve_model(BUNDLED_MODEL)) / "sentence_bert_config.json"
-    return int(json.loads(config.read_text()).get("max_seq_length", 256))
-
-
-def _mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    weights = mask[..., None].astype(np.float32)
-    pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-    return pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
-
-
-def export_onnx(folder: Path) -> Path:
-    """The bundled transformer as ONNX (dynamic batch and length); eager attention fuses in onnxruntime."""
-    import torch
-    from transformers import AutoModel
-
-    model = AutoModel.from_pretrained(
-        resolve_model(BUNDLED_MODEL), local_files_only=True, attn_implementation="eager"
-    ).eval()
-
-    class Hidden(torch.nn.Module):  # the last hidden state alone, as a plain tensor output
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.model(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-
-    sample = {name: torch.ones((2, 8), dtype=torch.int64) for name in INPUTS}
-    sample["attention_mask"][1, 5:] = 0  # a padded row: the trace must keep the masking branch
-    target = folder / "model.onnx"
-    axes = {name: {0: "batch", 1: "tokens"} for name in (*INPUTS, "hidden")}
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
-        torch.onnx.export(
-            Hidden().eval(),
-            tuple(sample[name] for name in INPUTS),
-            str(target),
-            input_names=list(INPUTS),
-            output_names=["hidden"],
-            dynamic_axes=axes,
-            opset_version=17,
-            dynamo=False,
-        )
-    return target
-
-
-def onnx_session(path: Path, threads: int) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return lambda feed: session.run(None, feed)[0]
+def model_folder() -> Path:
+    return Path(resolve_model(BUNDLED_MODEL))
 
 
 def onnx_encoder(folder: Path, threads: int, *, int8: bool) -> Encoder:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.transformers import optimizer
-
-    fused = optimizer.optimize_model(
-        str(export_onnx(folder)), model_type="bert", num_heads=12, hidden_size=384
-    )
-    fused.save_model_to_file(str(folder / "fused.onnx"))
-    if not int8:
-        return GraphEncoder(onnx_session(folder / "fused.onnx", threads))
-    quantize_dynamic(
-        folder / "fused.onnx",
-        folder / "int8.onnx",
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        extra_options={"DefaultTensorType": 1},  # FLOAT, for the outputs of the fused operators
-    )
-    return GraphEncoder(onnx_session(folder / "int8.onnx", threads))
+    """int8: the app's own OnnxEmbedder, its graph exported into `folder` (as into DATA_DIR/models)."""
+    if int8:
+        embedder = OnnxEmbedder(BUNDLED_MODEL, cache_dir=folder, threads=threads).load()
+        return EmbedderEncoder(embedder)
+    exported = onnx_embed.export_onnx(model_folder(), folder / "model.onnx")
+    fused = onnx_embed.fuse_onnx(exported, folder / "fused.onnx", folder=model_folder())
+    return onnx_embed.GraphEncoder(model_folder(), onnx_embed.onnx_runner(fused, threads=threads))
 
 
 def openvino_encoder(folder: Path, threads: int, *, calibration: Sequence[str] | None) -> Encoder:
     import openvino as ov
 
     core = ov.Core()
-    model = core.read_model(str(export_onnx(folder)))
+    model = core.read_model(str(onnx_embed.export_onnx(model_folder(), folder / "model.onnx")))
     if calibration is not None:
         model = _nncf_int8(model, calibration)
     config = {
@@ -204,13 +113,13 @@ def openvino_encoder(folder: Path, threads: int, *, calibration: Sequence[str] |
         "INFERENCE_PRECISION_HINT": "f32",
     }
     compiled = core.compile_model(model, "CPU", config)
-    return GraphEncoder(lambda feed: compiled(feed)[0])
+    return onnx_embed.GraphEncoder(model_folder(), lambda feed: compiled(feed)[0])
 
 
 def _nncf_int8(model: Any, calibration: Sequence[str]) -> Any:
     import nncf
 
-    tokens = GraphEncoder(lambda feed: feed["input_ids"]).tokens
+    tokens = onnx_embed.GraphEncoder(model_folder(), lambda feed: feed["input_ids"]).tokens
     items = [tokens(calibration[i : i + 8]) for i in range(0, len(calibration), 8)]
     return nncf.quantize(
         model, nncf.Dataset(items), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(items)
@@ -224,7 +133,8 @@ def make_encoder(path: str, folder: Path, threads: int, calibration: Sequence[st
     if missing:
         raise ModuleNotFoundError(f"pip install {' '.join(missing)}")
     if family == "torch":
-        return TorchEncoder("float32" if path.endswith("fp32") else "bfloat16")
+        dtype = "float32" if path.endswith("fp32") else "bfloat16"
+        return EmbedderEncoder(SentenceEmbedder(BUNDLED_MODEL, device="cpu", dtype=dtype).load())
     if family == "onnx":
         return onnx_encoder(folder, threads, int8=path.endswith("int8"))
     return openvino_encoder(folder, threads, calibration=calibration if path.endswith("int8") else None)
@@ -234,13 +144,13 @@ def measure(encoders: dict[str, Encoder], texts: Sequence[str], args: argparse.N
     """Rounds in which every path runs every batch size in turn: load from other work hits all alike."""
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     for encoder in encoders.values():  # warm-up: first-call allocations, graph caches
-        encoder.encode(texts[: max(batch_sizes)], max(batch_sizes))
+        encoder.encode(texts[: max(batch_sizes)], batch_size=max(batch_sizes))
     runs: dict[tuple[str, int], Run] = {}
     for _ in range(args.repeats):
         for path, encoder in encoders.items():
             for batch_size in batch_sizes:
                 started = time.perf_counter()
-                vectors = encoder.encode(texts, batch_size)
+                vectors = encoder.encode(texts, batch_size=batch_size)
                 rate = len(texts) / (time.perf_counter() - started)
                 runs.setdefault((path, batch_size), Run(path, batch_size, vectors)).rates.append(rate)
     return list(runs.values())

@@ -6,14 +6,19 @@ whose centres are real abstracts embedded by the bundled model (the vectors qual
 embeddings have a low local dimension) plus a little isotropic noise. Queries are 1,000 data points
 moved a little (cosine ~0.9 to the point they came from).
 
-kNN (k=20), per size: the exact IndexFlatIP and HNSW (M=32, efConstruction=80, efSearch 32/64/96/128),
-each wrapped in IndexIDMap2 by app/search/index.py's `new_faiss_index` and searched through its
-`LoadedIndex`: build time (2 threads), memory (serialized size, process RSS delta), single-query
-latency p50/p99 with 1 and 2 OpenMP threads, recall@20 against exact.
+kNN (k=20), per size: the exact IndexFlatIP, HNSW (M=32, efConstruction=80, efSearch 32/64/96/128)
+and IVF-PQ (the app's defaults: 4 sqrt(n) lists, PQ48x8, trained on 50 vectors per list; nprobe
+16/32/64/128 with 10 candidates re-ranked per result, and re-rank 5/20 at nprobe 64), built by
+app/search/index.py's `new_faiss_index` / `trained_ivfpq` and searched through its `LoadedIndex`:
+build time (2 threads; IVF-PQ's includes training), memory (serialized size, process RSS delta),
+single-query latency p50/p99 with 1 and 2 OpenMP threads, recall@20 against exact. IVF-PQ's kNN rows
+re-rank from the vectors in memory; in the app those come from the `embeddings` table, a cost the
+endpoint rows (`--endpoint-kinds ...,ivfpq`) include.
 
 Endpoint: papers recombined from real titles and abstract sentences (new ids) stored in a fresh
 migrated SQLite database through `upsert_papers`, synthetic vectors through `add_embeddings`, the
-index built by `rebuild_index` (once as the app picks it, exact up to 100k, once forced to HNSW),
+index built by `rebuild_index` (once as the app picks it, exact up to 100k, then forced to each other
+kind of `--endpoint-kinds`),
 then `GET /api/v1/search?q=` through TestClient(create_app()) with the real bundled model, warm
 (the first query loads it and is not timed); modes hybrid, keyword and semantic, with faiss and torch
 on their default threads (one per CPU) and on one thread (`--endpoint-threads`); `(embed q)` rows
@@ -25,6 +30,7 @@ Run:
     .venv/bin/python benchmarks/search.py                                   # 100k and 1M, endpoint 100k
     .venv/bin/python benchmarks/search.py --sizes '' --endpoint-size 1000000 --endpoint-kinds hnsw
     .venv/bin/python benchmarks/search.py --sizes 100000 --endpoint-size 20000
+    .venv/bin/python benchmarks/search.py --sizes 20000 --kinds ivfpq --endpoint-size 0
 """
 
 from __future__ import annotations
@@ -46,13 +52,21 @@ import realdata
 
 from app.arxiv.types import FeedEntry
 from app.config import Settings
-from app.search.index import IndexMeta, LoadedIndex, new_faiss_index
+from app.search.index import (
+    IndexMeta,
+    LoadedIndex,
+    VectorLookup,
+    new_faiss_index,
+    trained_ivfpq,
+    training_size,
+)
 
 DIM = 384
 K = 20
 CLUSTERS = 2000
 LOCAL_DIM = 16
 EF_SEARCH = (32, 64, 96, 128)
+NPROBE_RERANK = ((16, 10), (32, 10), (64, 10), (128, 10), (64, 5), (64, 20))
 TARGET_KNN_P99_MS = 5.0
 TARGET_RECALL = 0.95
 TARGET_ENDPOINT_P99_MS = 50.0
@@ -128,14 +142,21 @@ def rss_bytes() -> int:
 
 
 def build(kind: str, data: np.ndarray, threads: int) -> Built:
-    """The app's index of `kind` over `data` with ids 1..n, added 50k rows at a time as rebuild_index does."""
+    """The app's index of `kind` over `data` with ids 1..n, added 50k rows at a time as rebuild_index does.
+
+    IVF-PQ is first trained as rebuild_index trains it: on `training_size` rows spread evenly.
+    """
     import faiss
 
     faiss.omp_set_num_threads(threads)
     settings = Settings(_env_file=None, index_hnsw_m=32, index_hnsw_ef_construction=80)  # type: ignore[call-arg]
     before = rss_bytes()
     started = time.perf_counter()
-    index = new_faiss_index(DIM, kind, settings)
+    if kind == "ivfpq":
+        rows = np.unique(np.linspace(0, len(data) - 1, training_size(len(data), settings)).astype(np.int64))
+        index = trained_ivfpq(data[rows], settings, count=len(data), gpu=None)
+    else:
+        index = new_faiss_index(DIM, kind, settings)
     for start in range(0, len(data), 50_000):
         chunk = data[start : start + 50_000]
         index.add_with_ids(chunk, np.arange(start + 1, start + 1 + len(chunk), dtype=np.int64))
@@ -143,7 +164,10 @@ def build(kind: str, data: np.ndarray, threads: int) -> Built:
     rss = rss_bytes() - before
     size = int(faiss.serialize_index(index).nbytes)
     meta = IndexMeta(MODEL, DIM, len(data), kind, "bench", "", len(data))
-    return Built(kind, LoadedIndex(index, meta), seconds, size, rss)
+    loaded = LoadedIndex(
+        index, meta, rerank=settings.index_pq_rerank, rerank_max=settings.index_pq_rerank_max
+    )
+    return Built(kind, loaded, seconds, size, rss)
 
 
 def set_ef(built: Built, ef: int) -> None:
@@ -152,7 +176,14 @@ def set_ef(built: Built, ef: int) -> None:
     faiss.downcast_index(built.loaded.index.index).hnsw.efSearch = ef
 
 
-def latencies(loaded: LoadedIndex, queries: np.ndarray, threads: int) -> tuple[list[float], list[list[int]]]:
+def in_memory(data: np.ndarray) -> VectorLookup:
+    """The vectors of ids 1..n from `data`: what IVF-PQ re-ranks with (the app reads them from the table)."""
+    return lambda ids: {pid: data[pid - 1] for pid in ids}
+
+
+def latencies(
+    loaded: LoadedIndex, queries: np.ndarray, threads: int, exact: VectorLookup | None = None
+) -> tuple[list[float], list[list[int]]]:
     """Milliseconds per single query (one call each, as the endpoint makes) and the ids found."""
     import faiss
 
@@ -160,7 +191,7 @@ def latencies(loaded: LoadedIndex, queries: np.ndarray, threads: int) -> tuple[l
     times, found = [], []
     for query in queries:
         started = time.perf_counter()
-        hits = loaded.search(query, K)
+        hits = loaded.search(query, K, exact=exact)
         times.append((time.perf_counter() - started) * 1000)
         found.append([pid for pid, _ in hits])
     return times, found
@@ -182,13 +213,31 @@ def bench_size(n: int, centres: np.ndarray, args: argparse.Namespace) -> list[li
     top = flat.loaded.index.search(queries, K)[0]
     print(f"{n:,}: exact neighbour cosine top-1 {top[:, 0].mean():.3f}, top-20 {top[:, -1].mean():.3f}")
     del flat
-    hnsw = build("hnsw", data, threads=2)
-    del data
-    for ef in EF_SEARCH:
-        set_ef(hnsw, ef)
+    if "ivfpq" in args.kinds.split(","):
+        rows.extend(ivfpq_rows(n, data, queries, truth))
+    if "hnsw" in args.kinds.split(","):
+        hnsw = build("hnsw", data, threads=2)
+        for ef in EF_SEARCH:
+            set_ef(hnsw, ef)
+            for threads in (1, 2):
+                times, found = latencies(hnsw.loaded, queries, threads)
+                rows.append(_row(n, "hnsw", f"ef={ef}", threads, hnsw, times, recall(found, truth)))
+    return rows
+
+
+def ivfpq_rows(n: int, data: np.ndarray, queries: np.ndarray, truth: list[list[int]]) -> list[list[object]]:
+    """IVF-PQ per (nprobe, re-rank factor), re-ranking from `data`."""
+    pq = build("ivfpq", data, threads=2)
+    index = pq.loaded.index
+    print(f"{n:,}: IVF-PQ, {index.nlist} lists, {index.pq.M} bytes a vector, built in {pq.seconds:.1f} s")
+    rows = []
+    for nprobe, rerank in NPROBE_RERANK:
+        index.nprobe = nprobe
+        pq.loaded.rerank = rerank
         for threads in (1, 2):
-            times, found = latencies(hnsw.loaded, queries, threads)
-            rows.append(_row(n, "hnsw", ef, threads, hnsw, times, recall(found, truth)))
+            times, found = latencies(pq.loaded, queries, threads, exact=in_memory(data))
+            name = f"nprobe={nprobe} R={rerank}"
+            rows.append(_row(n, "ivfpq", name, threads, pq, times, recall(found, truth)))
     return rows
 
 
@@ -260,16 +309,16 @@ def fill_database(url: str, papers: Sequence[realdata.Paper], vectors: np.ndarra
 
 
 def rebuild(kind: str) -> tuple[IndexMeta, float]:
-    """rebuild_index with the environment's settings; `hnsw` forces HNSW (INDEX_EXACT_MAX=0)."""
+    """rebuild_index with the environment's settings; `flat`: as the app picks, else INDEX_KIND=kind."""
     from app.config import get_settings
     from app.deps import index_holder
     from app.search.index import rebuild_index
     from app.store.db import session_scope
 
-    if kind == "hnsw":
-        os.environ["INDEX_EXACT_MAX"] = "0"
+    if kind == "flat":
+        os.environ.pop("INDEX_KIND", None)
     else:
-        os.environ.pop("INDEX_EXACT_MAX", None)
+        os.environ["INDEX_KIND"] = kind
     get_settings.cache_clear()
     index_holder.cache_clear()
     started = time.perf_counter()
@@ -392,10 +441,15 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--sizes", default="100000,1000000", help="kNN index sizes, comma-separated")
     parser.add_argument("--queries", type=int, default=1000, help="kNN queries per configuration")
+    parser.add_argument("--kinds", default="hnsw,ivfpq", help="approximate kNN kinds beside exact flat")
     parser.add_argument(
         "--endpoint-size", type=int, default=100_000, help="papers in the endpoint run; 0: skip"
     )
-    parser.add_argument("--endpoint-kinds", default="flat,hnsw", help="index kinds for the endpoint run")
+    parser.add_argument(
+        "--endpoint-kinds",
+        default="flat,hnsw,ivfpq",
+        help="index kinds for the endpoint run (flat: as the app picks)",
+    )
     parser.add_argument(
         "--endpoint-threads",
         default="auto,1",
@@ -430,7 +484,7 @@ def main() -> None:
         print(f"\nkNN k={K}, {args.queries} single queries each, load {realdata.load_average()}\n")
         headers = [
             "vectors, index",
-            "efSearch",
+            "parameters",
             "threads",
             "build s",
             "MiB",

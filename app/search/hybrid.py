@@ -7,13 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import ColumnElement, String, and_, cast, or_, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.search.embed import Embedder, paper_text
 from app.search.index import IndexHolder
-from app.store.embeddings import vector_of
+from app.store.embeddings import vector_of, vectors_for
 from app.store.fts import keyword_search, query_terms
 from app.store.listings import CategoryQuery
 from app.store.models import Paper
@@ -88,7 +90,7 @@ class Searcher:
         if mode in ("hybrid", "semantic"):
             index = self.holder.get(model=self.embedder.name)
             if index is not None:
-                found = index.search(self.embedder.embed([query])[0], pool)
+                found = index.search(self.embedder.embed([query])[0], pool, exact=self._stored_vectors)
                 rankings.append([pid for pid, _ in found])
                 scores.update(found if mode == "semantic" else {})
                 semantic = True
@@ -108,10 +110,14 @@ class Searcher:
         vector = vector_of(self.session, paper_id=paper.id, model=self.embedder.name)
         index = self.holder.get(model=self.embedder.name) if vector is not None else None
         if vector is not None and index is not None:
-            found = index.search(vector, k + 1)
+            found = index.search(vector, k + 1, exact=self._stored_vectors)
         else:
             found = keyword_search(self.session, _title_terms(paper), limit=k + 1, match_all=False)
         return self._hits([(pid, score) for pid, score in found if pid != paper.id][:k])
+
+    def _stored_vectors(self, paper_ids: Sequence[int]) -> dict[int, NDArray[np.float32]]:
+        """The exact vectors an IVF-PQ index re-ranks its candidates with, read in this session."""
+        return vectors_for(self.session, paper_ids=paper_ids, model=self.embedder.name)
 
     def _filter(self, ids: list[int], filters: SearchFilters) -> set[int]:
         if not filters.active or not ids:

@@ -81,6 +81,12 @@ def iter_vectors(
         last = int(ids[-1])
 
 
+def embedded_ids(session: Session, *, model: str) -> NDArray[np.int64]:
+    """The ids of the papers with a vector for `model`, ascending (8 bytes each: 24 MB for 3M)."""
+    stmt = select(Embedding.paper_id).where(Embedding.model == model).order_by(Embedding.paper_id)
+    return np.fromiter(session.scalars(stmt.execution_options(yield_per=100_000)), dtype=np.int64)
+
+
 def count_missing(session: Session, *, model: str) -> int:
     """Papers without a vector for `model`."""
     papers = session.scalar(select(func.count()).select_from(Paper)) or 0
