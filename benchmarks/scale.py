@@ -12,12 +12,16 @@ Loads (unless the database already holds them; `--reload` starts again):
 
 Then `uvicorn app.main:app` (one worker, LISTING_FRESH_SECONDS=0 so every listing request reads the
 database) serves it, and each endpoint is requested one at a time over HTTP on loopback after a
-warm-up: the listing page `/arxiv/cs.LG` (1,000 papers of the day), hybrid search
+warm-up pass over all its paths: the listing page `/arxiv/cs.LG` (1,000 papers of the day), hybrid search
 `/api/v1/search?q=` (queries made of real title words), `/api/v1/papers/{id}/related?k=10` and
 `/api/v1/papers/{id}` for random papers of the million. Printed: p50 / p99 per endpoint and the web
 process's resident memory (VmRSS, and VmHWM, its peak) after the run.
 
 Targets (issue "History and scale"): listing < 50 ms, search < 50 ms, related < 20 ms, paper < 10 ms.
+
+PostgreSQL needs a cache sized for the data (~4 GB at 1M papers): with the 128 MB default a broad
+keyword search reads thousands of pages from the OS for each query. The figures in the README were
+measured with shared_buffers=3GB (docker-compose.yml sets PG_SHARED_BUFFERS, default 1GB).
 
 Run (a PostgreSQL server; tests/services.sh starts a throwaway one):
     tests/services.sh .venv/bin/python benchmarks/scale.py
@@ -76,6 +80,15 @@ def scale_url(base: str) -> str:
     finally:
         admin.dispose()
     return url.set(database=DATABASE).render_as_string(hide_password=False)
+
+
+def server_setting(url: str, name: str) -> str:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return str(connection.scalar(text(f"SHOW {name}")))
+    finally:
+        engine.dispose()
 
 
 def counts(url: str) -> tuple[int, int]:
@@ -216,7 +229,7 @@ def measure(base: str, paths: dict[str, list[str]], requests: int) -> list[list[
     rows = []
     with httpx.Client(base_url=base, timeout=60) as client:
         for name, options in paths.items():
-            for path in options[:10]:  # warm-up (the first search loads the model)
+            for path in options:  # warm-up: one pass over every path (the first search loads the model)
                 assert client.get(path).status_code == 200, path
             times = []
             for i in range(requests):
@@ -271,6 +284,9 @@ def main() -> None:
         build_index(settings)
     papers, vectors = counts(url)
     print(f"database: {papers:,} papers, {vectors:,} vectors; index in {args.data_dir / 'index'}")
+    print(
+        f"postgresql: shared_buffers {server_setting(url, 'shared_buffers')} (docker-compose.yml: PG_SHARED_BUFFERS)"
+    )
     paths = endpoint_paths(url, 200)
     with web(url, args.data_dir) as (base, pid):
         rows = measure(base, paths, args.requests)
