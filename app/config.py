@@ -123,8 +123,10 @@ class Settings(BaseSettings):
     page_cache_mb: int = Field(
         64, ge=0, description="rendered listing pages kept per web process, MB; 0: off"
     )
-    listing_fresh_seconds: float = Field(
-        1.0, ge=0, description="a listing served again as it is, without the database, for this long"
+    page_fresh_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="a listing or paper page served again as it is, without the database, for this long",
     )
     admin_token: SecretStr | None = Field(None, description="bearer token of /api/v1/admin; unset: off")
     log_level: str = Field("WARNING", description="root log level (logs are JSON lines on stderr)")

@@ -9,7 +9,7 @@ normalised 384-d vector per paper, stored with `add_embeddings` under the config
    "for you" sends them) are requested 20 times to warm up and 300 times measured, in-process through
    `fastapi.testclient.TestClient` (the app's own code path) and over real HTTP against
    `uvicorn app.main:app` on a loopback port (`--no-http` skips it). The listing is timed with
-   LISTING_FRESH_SECONDS=0 (each request reads the day's stamp and counters, the page itself comes
+   PAGE_FRESH_SECONDS=0 (each request reads the day's stamp and counters, the page itself comes
    from the page cache after the first) and, in-process, also at the default (a URL asked again
    within a second gets the same answer without the database: the row "again within 1 s").
    Targets: listing page p99 < 30 ms; rank p99 < 20 ms.
@@ -206,10 +206,10 @@ def time_all(
     options = {"mode": mode, "papers": args.size, "warmup": args.warmup, "runs": args.runs}
     body = day.rank_body()
     repeat = []
-    if mode == "in-process":  # the default: a URL served again as it is within LISTING_FRESH_SECONDS
-        with listing_fresh_seconds(None):
+    if mode == "in-process":  # the default: a URL served again as it is within PAGE_FRESH_SECONDS
+        with page_fresh_seconds(None):
             repeat = [time_request(lambda: client.get(PAGE), PAGE_REPEAT, **options)]
-    with listing_fresh_seconds("0"):  # every request reads the day's stamp and counters
+    with page_fresh_seconds("0"):  # every request reads the day's stamp and counters
         page = time_request(lambda: client.get(PAGE), PAGE, **options)
     return [
         page,
@@ -220,18 +220,18 @@ def time_all(
 
 
 @contextmanager
-def listing_fresh_seconds(value: str | None) -> Iterator[None]:
-    """This process's LISTING_FRESH_SECONDS for a while (None: the setting's default)."""
-    before = os.environ.pop("LISTING_FRESH_SECONDS", None)
+def page_fresh_seconds(value: str | None) -> Iterator[None]:
+    """This process's PAGE_FRESH_SECONDS for a while (None: the setting's default)."""
+    before = os.environ.pop("PAGE_FRESH_SECONDS", None)
     if value is not None:
-        os.environ["LISTING_FRESH_SECONDS"] = value
+        os.environ["PAGE_FRESH_SECONDS"] = value
     get_settings.cache_clear()
     try:
         yield
     finally:
-        os.environ.pop("LISTING_FRESH_SECONDS", None)
+        os.environ.pop("PAGE_FRESH_SECONDS", None)
         if before is not None:
-            os.environ["LISTING_FRESH_SECONDS"] = before
+            os.environ["PAGE_FRESH_SECONDS"] = before
         get_settings.cache_clear()
 
 
@@ -245,8 +245,8 @@ def free_port() -> int:
 def uvicorn_server(url: str, data_dir: Path) -> Iterator[str]:
     """`uvicorn app.main:app` on a free loopback port, serving the database at `url`."""
     port = free_port()
-    # Every request reads the database (the conservative figure; see listing_fresh_seconds).
-    env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": str(data_dir), "LISTING_FRESH_SECONDS": "0"}
+    # Every request reads the database (the conservative figure; see page_fresh_seconds).
+    env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": str(data_dir), "PAGE_FRESH_SECONDS": "0"}
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--log-level", "warning", "--no-access-log"]
     process = subprocess.Popen(command, cwd=ROOT, env=env)

@@ -10,7 +10,7 @@ Loads (unless the database already holds them; `--reload` starts again):
    embeddings; the text of a query is embedded by the real bundled model), COPY'd into `embeddings`;
 4. the FAISS index built by `rebuild_index`, the kind the app picks for that size.
 
-Then `uvicorn app.main:app` (one worker, LISTING_FRESH_SECONDS=0 so every listing request reads the
+Then `uvicorn app.main:app` (one worker, PAGE_FRESH_SECONDS=0 so every listing request reads the
 database) serves it, and each endpoint is requested one at a time over HTTP on loopback after a
 warm-up pass over all its paths: the listing page `/arxiv/cs.LG` (1,000 papers of the day), hybrid search
 `/api/v1/search?q=` (queries made of real title words), `/api/v1/papers/{id}/related?k=10` and
@@ -162,7 +162,7 @@ def build_index(settings: Settings) -> None:
 @contextmanager
 def web(url: str, data_dir: Path) -> Iterator[tuple[str, int]]:
     port = search_free_port()
-    env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": str(data_dir), "LISTING_FRESH_SECONDS": "0",
+    env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": str(data_dir), "PAGE_FRESH_SECONDS": "0",
            "RATE_SEARCH_PER_MINUTE": "1000000000", "LOG_LEVEL": "WARNING"}  # fmt: skip
     env.pop("REDIS_URL", None)
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]

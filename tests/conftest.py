@@ -25,7 +25,7 @@ from tests.arxiv_api import ArxivApiServer
 
 # Tests change a day and look at it at once: listings are not answered from the last response.
 # (test_pagecache.py turns it on to test that answer.)
-os.environ.setdefault("LISTING_FRESH_SECONDS", "0")
+os.environ.setdefault("PAGE_FRESH_SECONDS", "0")
 
 DATA = Path(__file__).parent / "data"
 _databases = itertools.count()
@@ -85,14 +85,15 @@ def fresh_rate_limits() -> Iterator[None]:
     The caches must go: a rolled-back test's rows get their ids (and, within a second, their
     ingestion times) again in the next test, so two tests' days can have equal stamps.
     """
+    from app.answers import clear_answers
     from app.ranking.foryou import _ready
     from app.ratelimit import _counter
-    from app.web.pages import _pages, _served
+    from app.web.pages import _pages
 
-    for clear in (_counter.cache_clear, _pages.clear, _served.clear, _ready.clear):
+    for clear in (_counter.cache_clear, _pages.clear, clear_answers, _ready.clear):
         clear()
     yield
-    for clear in (_counter.cache_clear, _pages.clear, _served.clear, _ready.clear):
+    for clear in (_counter.cache_clear, _pages.clear, clear_answers, _ready.clear):
         clear()
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.orm import Session
 
+from app.answers import keep_answer, recent_answer
 from app.api.schemas import (
     INVALID_INPUT,
     CategoryPublic,
@@ -18,6 +21,7 @@ from app.deps import SessionDep
 from app.store.listings import category_days, parse_category_expression, read_listing
 
 router = APIRouter(tags=["listings"], responses=INVALID_INPUT)
+JSON = "application/json"
 
 
 @router.get("/categories")
@@ -28,15 +32,28 @@ def list_categories(session: SessionDep) -> list[CategoryPublic]:
     ]
 
 
-@router.get("/listings/{cats}")
+@router.get("/listings/{cats}", response_model=ListingPage)
 def get_listing(
+    request: Request,
     session: SessionDep,
     cats: str,
     date: Annotated[IsoDate | None, Query(description="announcement day; default the latest")] = None,
     skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> ListingPage:
-    """One announcement day of `cats` (`cs.AI`, `cs`, `cs.AI,cs.CL`, `cs.AI+cs.LG-cs.CY`)."""
+) -> Response:
+    """One announcement day of `cats` (`cs.AI`, `cs`, `cs.AI,cs.CL`, `cs.AI+cs.LG-cs.CY`).
+
+    Asked again within PAGE_FRESH_SECONDS, the same answer is given without the database.
+    """
+    asked = ("api-listing", cats, date, skip, limit)
+    if (recent := recent_answer(request, asked)) is not None:
+        return recent
+    body = _listing_page(session, cats, date=date, skip=skip, limit=limit).model_dump_json().encode()
+    keep_answer(asked, body, JSON)
+    return Response(body, media_type=JSON, headers={"Vary": "Accept-Encoding"})
+
+
+def _listing_page(session: Session, cats: str, *, date: dt.date | None, skip: int, limit: int) -> ListingPage:
     listing = read_listing(session, parse_category_expression(cats), day=date)
     items = [
         ListedPaperPublic(**PaperPublic.of(p.paper).model_dump(), section=p.section)

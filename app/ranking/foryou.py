@@ -65,8 +65,8 @@ def _prepared(session: Session, arxiv_ids: tuple[str, ...], *, model: str) -> tu
     key = (model, arxiv_ids)
     with _ready_lock:
         entry = _ready.get(key)
-    # Checked a moment ago: the same freshness rule as a listing page's (LISTING_FRESH_SECONDS).
-    if entry is not None and time.monotonic() - entry.checked < get_settings().listing_fresh_seconds:
+    # Checked a moment ago: the same freshness rule as a listing page's (PAGE_FRESH_SECONDS).
+    if entry is not None and time.monotonic() - entry.checked < get_settings().page_fresh_seconds:
         return entry.prepared, entry.arxiv_of
     stamp = _stamp(session, arxiv_ids, model=model)
     if entry is not None and entry.stamp == stamp:

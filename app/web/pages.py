@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy.orm import Session
 
+from app.answers import PageCache, keep_answer, recent_answer
 from app.arxiv.ids import is_arxiv_id, split_arxiv_id
 from app.config import get_settings
 from app.deps import SearcherDep, SessionDep
@@ -34,7 +34,7 @@ from app.store.lookup import fetch_paper
 from app.store.models import Paper
 from app.store.papers import get_papers
 from app.summarize.service import cached_faqs
-from app.web.pagecache import CachedPage, CounterSlots, PageCache, ServedPage
+from app.web.pagecache import CachedPage, CounterSlots
 from app.web.templating import templates
 from workers.status import pipeline_status
 
@@ -43,9 +43,8 @@ MAX_SHOW = 5000
 MAX_FETCHED = 5  # unknown ids fetched from arXiv for one page
 SORT_TITLES = {"popular": "Most opened first", "time": "Newest first"}
 SECTION_TITLES = {"new": "New submissions", "cross": "Cross-lists", "replace": "Replacements"}
-# Rendered listings of this process (sized by PAGE_CACHE_MB), and the last answer to each URL.
-_pages: PageCache[CachedPage] = PageCache(max_bytes=0)
-_served: PageCache[ServedPage] = PageCache(max_bytes=0)
+_pages: PageCache[CachedPage] = PageCache(max_bytes=0)  # rendered listings, sized by PAGE_CACHE_MB
+HTML = "text/html; charset=utf-8"
 
 
 @router.get("/healthz")
@@ -128,11 +127,9 @@ def arxiv_page(
     parts = [part.strip() for part in spec.split(",") if part.strip()]
     if parts and all(is_arxiv_id(part) for part in parts):
         return _papers_page(request, session, searcher, parts, feed=feed)
-    # Under load most requests repeat one a moment old: answer them without the database.
-    asked = ("served", spec, date, show, skip, sort, feed)
-    served = _served.get(asked)
-    if served is not None and time.monotonic() - served.at < get_settings().listing_fresh_seconds:
-        return _served_response(request, served)
+    asked = ("listing", spec, date, show, skip, sort)
+    if (recent := recent_answer(request, asked)) is not None:
+        return recent
     query = parse_category_expression(spec)
     if feed:
         listing = read_listing(session, query, day=date)
@@ -153,17 +150,8 @@ def arxiv_page(
             _pages.put(key, page)
     html = page.render(counter_totals(session, page.paper_ids))
     if key:
-        _served.max_bytes = _pages.max_bytes // 2
-        _served.put(asked, ServedPage(html, time.monotonic()))
-    return Response(html, media_type="text/html; charset=utf-8", headers={"Vary": "Accept-Encoding"})
-
-
-def _served_response(request: Request, served: ServedPage) -> Response:
-    headers = {"Vary": "Accept-Encoding"}
-    if "gzip" in request.headers.get("accept-encoding", ""):
-        headers["Content-Encoding"] = "gzip"
-        return Response(served.gzipped(), media_type="text/html; charset=utf-8", headers=headers)
-    return Response(served.body, media_type="text/html; charset=utf-8", headers=headers)
+        keep_answer(asked, html, HTML)
+    return Response(html, media_type=HTML, headers={"Vary": "Accept-Encoding"})
 
 
 def _render_listing(
@@ -208,6 +196,9 @@ def _papers_page(
     request: Request, session: SessionDep, searcher: Searcher, parts: list[str], *, feed: bool
 ) -> Response:
     ids = list(dict.fromkeys(split_arxiv_id(part)[0] for part in parts))
+    asked = ("papers", tuple(ids), feed)
+    if not feed and (recent := recent_answer(request, asked)) is not None:
+        return recent
     papers = get_papers(session, ids)
     missing = [i for i in ids if i not in {p.arxiv_id for p in papers}][:MAX_FETCHED]
     fetched = [fetch_paper(get_settings(), i) for i in missing]  # every one, not the first only
@@ -221,7 +212,10 @@ def _papers_page(
     related = searcher.related(papers[0], k=10) if len(papers) == 1 else None
     counts = counter_totals(session, [p.id for p in papers])
     context = {"papers": papers, "ids": ids, "related": related, "counts": counts}
-    return templates.TemplateResponse(request, "papers.html", context)
+    response = templates.TemplateResponse(request, "papers.html", context)
+    keep_answer(asked, bytes(response.body), HTML)
+    response.headers["Vary"] = "Accept-Encoding"
+    return response
 
 
 def _atom(request: Request, session: Session, papers: list[Paper], context: dict[str, object]) -> Response:

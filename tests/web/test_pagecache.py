@@ -11,13 +11,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.answers import PageCache, _answers, clear_answers
 from app.arxiv.types import Feed, FeedEntry
 from app.config import get_settings
 from app.store.counters import bump_counter
 from app.store.ingest import ingest_feed
 from app.store.models import Paper
-from app.web.pagecache import CachedPage, PageCache, counter_slot
-from app.web.pages import _pages, _served
+from app.web.pagecache import CachedPage, counter_slot
+from app.web.pages import _pages
 
 DAY = dt.date(2026, 3, 2)
 
@@ -119,7 +120,7 @@ def test_page_cache_is_bounded_by_bytes() -> None:
 def test_a_listing_just_served_is_answered_again_without_the_database(
     client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("LISTING_FRESH_SECONDS", "60")
+    monkeypatch.setenv("PAGE_FRESH_SECONDS", "60")
     get_settings.cache_clear()
     try:
         _ingest(session, _entry(1))
@@ -134,7 +135,31 @@ def test_a_listing_just_served_is_answered_again_without_the_database(
         plain = client.get("/arxiv/cs.LG", headers={"Accept-Encoding": "identity"})
         assert "content-encoding" not in plain.headers and plain.content == first.content
         assert client.get("/arxiv/cs.LG?show=5").text != first.text  # another URL is another answer
-        _served.clear()
+        clear_answers()
         assert _papers(client)["2603.00001"]["pdf"] == "1"
+    finally:
+        get_settings.cache_clear()
+
+
+def test_while_one_request_refreshes_an_old_answer_the_others_get_it(
+    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAGE_FRESH_SECONDS", "1")
+    get_settings.cache_clear()
+    try:
+        _ingest(session, _entry(1))
+        assert _papers(client)["2603.00001"]["pdf"] == "0"
+        paper_id = session.scalar(select(Paper.id).where(Paper.arxiv_id == "2603.00001"))
+        assert paper_id is not None
+        bump_counter(session, paper_id=paper_id, kind="pdf", day=DAY)
+        session.commit()
+        (answer,) = list(_answers._pages.values())
+        answer.at -= 2  # two seconds old: past the fresh window
+        assert answer.claim_refresh()  # as if another request were making the next one
+        assert _papers(client)["2603.00001"]["pdf"] == "0"  # the old answer, not a stampede
+        answer.at -= 20  # too old to serve even while another refreshes
+        assert _papers(client)["2603.00001"]["pdf"] == "1"
+        (newer,) = list(_answers._pages.values())
+        assert newer is not answer and newer.claim_refresh()  # a fresh answer, nobody refreshing it
     finally:
         get_settings.cache_clear()
