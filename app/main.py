@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app import __version__
+from app.answers import RecentAnswers
 from app.api import admin as api_admin
 from app.api import listings as api_listings
 from app.api import papers as api_papers
@@ -72,6 +73,7 @@ def create_app() -> FastAPI:
     app.include_router(faq.router)  # before pages: /arxiv/kimi is not a category
     app.include_router(pages.router)
     _add_error_handlers(app)
+    app.add_middleware(RecentAnswers)  # innermost: the others still wrap a kept answer
     app.add_middleware(BodyLimit, max_bytes=lambda: get_settings().max_request_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestMetrics)

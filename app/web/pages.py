@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy.orm import Session
 
-from app.answers import PageCache, keep_answer, recent_answer
+from app.answers import PageCache, keep_answer, request_key
 from app.arxiv.ids import is_arxiv_id, split_arxiv_id
 from app.config import get_settings
 from app.deps import SearcherDep, SessionDep
@@ -127,9 +127,6 @@ def arxiv_page(
     parts = [part.strip() for part in spec.split(",") if part.strip()]
     if parts and all(is_arxiv_id(part) for part in parts):
         return _papers_page(request, session, searcher, parts, feed=feed)
-    asked = ("listing", spec, date, show, skip, sort)
-    if (recent := recent_answer(request, asked)) is not None:
-        return recent
     query = parse_category_expression(spec)
     if feed:
         listing = read_listing(session, query, day=date)
@@ -150,7 +147,7 @@ def arxiv_page(
             _pages.put(key, page)
     html = page.render(counter_totals(session, page.paper_ids))
     if key:
-        keep_answer(asked, html, HTML)
+        keep_answer(request_key(request), html, HTML)
     return Response(html, media_type=HTML, headers={"Vary": "Accept-Encoding"})
 
 
@@ -196,9 +193,6 @@ def _papers_page(
     request: Request, session: SessionDep, searcher: Searcher, parts: list[str], *, feed: bool
 ) -> Response:
     ids = list(dict.fromkeys(split_arxiv_id(part)[0] for part in parts))
-    asked = ("papers", tuple(ids), feed)
-    if not feed and (recent := recent_answer(request, asked)) is not None:
-        return recent
     papers = get_papers(session, ids)
     missing = [i for i in ids if i not in {p.arxiv_id for p in papers}][:MAX_FETCHED]
     fetched = [fetch_paper(get_settings(), i) for i in missing]  # every one, not the first only
@@ -213,7 +207,7 @@ def _papers_page(
     counts = counter_totals(session, [p.id for p in papers])
     context = {"papers": papers, "ids": ids, "related": related, "counts": counts}
     response = templates.TemplateResponse(request, "papers.html", context)
-    keep_answer(asked, bytes(response.body), HTML)
+    keep_answer(request_key(request), bytes(response.body), HTML)
     response.headers["Vary"] = "Accept-Encoding"
     return response
 

@@ -132,6 +132,7 @@ def test_a_listing_just_served_is_answered_again_without_the_database(
         again = client.get("/arxiv/cs.LG")
         assert again.content == first.content  # the answer of a moment ago, counter not read again
         assert again.headers["content-encoding"] == "gzip"  # httpx asks for it, and decodes it
+        assert again.headers["content-security-policy"] == first.headers["content-security-policy"]
         plain = client.get("/arxiv/cs.LG", headers={"Accept-Encoding": "identity"})
         assert "content-encoding" not in plain.headers and plain.content == first.content
         assert client.get("/arxiv/cs.LG?show=5").text != first.text  # another URL is another answer
