@@ -88,12 +88,13 @@ def fresh_rate_limits() -> Iterator[None]:
     from app.answers import clear_answers
     from app.ranking.foryou import _ready
     from app.ratelimit import _counter
+    from app.search.hybrid import _query_vectors
     from app.web.pages import _pages
 
-    for clear in (_counter.cache_clear, _pages.clear, clear_answers, _ready.clear):
+    for clear in (_counter.cache_clear, _pages.clear, clear_answers, _ready.clear, _query_vectors.clear):
         clear()
     yield
-    for clear in (_counter.cache_clear, _pages.clear, clear_answers, _ready.clear):
+    for clear in (_counter.cache_clear, _pages.clear, clear_answers, _ready.clear, _query_vectors.clear):
         clear()
 
 

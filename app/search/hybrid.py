@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -24,6 +26,26 @@ Mode = Literal["hybrid", "keyword", "semantic"]
 RRF_K = 60  # the constant of Cormack et al. (2009): damps the weight of the very first ranks
 CANDIDATES = 200  # per method, before fusion and filters
 FILTERED_CANDIDATES = 2000  # when filters may drop most neighbours
+QUERY_VECTORS_MAX = 4096  # recent queries' vectors (1.5 KB each): popular queries skip the model
+_query_vectors: OrderedDict[tuple[str, str], NDArray[np.float32]] = OrderedDict()
+_query_vectors_lock = threading.Lock()
+
+
+def query_vector(embedder: Embedder, query: str) -> NDArray[np.float32]:
+    """The query's embedding, remembered for the next time someone asks the same."""
+    key = (embedder.name, query)
+    with _query_vectors_lock:
+        vector = _query_vectors.get(key)
+        if vector is not None:
+            _query_vectors.move_to_end(key)
+            return vector
+    vector = np.asarray(embedder.embed([query])[0], dtype=np.float32)
+    vector.setflags(write=False)  # shared between requests
+    with _query_vectors_lock:
+        _query_vectors[key] = vector
+        while len(_query_vectors) > QUERY_VECTORS_MAX:
+            _query_vectors.popitem(last=False)
+    return vector
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +112,7 @@ class Searcher:
         if mode in ("hybrid", "semantic"):
             index = self.holder.get(model=self.embedder.name)
             if index is not None:
-                found = index.search(self.embedder.embed([query])[0], pool, exact=self._stored_vectors)
+                found = index.search(query_vector(self.embedder, query), pool, exact=self._stored_vectors)
                 rankings.append([pid for pid, _ in found])
                 scores.update(found if mode == "semantic" else {})
                 semantic = True
