@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
 Vectors = NDArray[np.float32]
+# One model load at a time per process, whatever the backend: two threads may hold two embedders
+# (get_embedder's cache does not lock), and transformers' lazy imports fail when run concurrently.
+MODEL_LOAD_LOCK = threading.Lock()
 
 
 class Embedder(Protocol):
@@ -99,11 +102,10 @@ class SentenceEmbedder:
         self._dtype_setting = dtype
         self.batch_size = batch_size
         self._model: SentenceTransformer | None = None
-        self._lock = threading.Lock()
         self.dim = 0
 
     def _load(self) -> SentenceTransformer:
-        with self._lock:
+        with MODEL_LOAD_LOCK:
             if self._model is None:
                 import torch
                 from sentence_transformers import SentenceTransformer

@@ -38,7 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.errors import EmbedderError
-from app.search.embed import Vectors, resolve_model
+from app.search.embed import MODEL_LOAD_LOCK, Vectors, resolve_model
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -314,10 +314,9 @@ class OnnxEmbedder:
         self._cache_dir = cache_dir
         self._threads = threads
         self._encoder: GraphEncoder | None = None
-        self._lock = threading.Lock()
 
     def _load(self) -> GraphEncoder:
-        with self._lock:
+        with MODEL_LOAD_LOCK:  # see embed.py
             if self._encoder is None:
                 folder = Path(resolve_model(self.name))
                 if not supports_model(folder):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -26,6 +28,7 @@ from app.search.onnx_embed import OnnxEmbedder, cached_graph, export_key, suppor
 from tests.conftest import DATA
 
 FOLDER = Path(resolve_model(BUNDLED_MODEL))
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -167,3 +170,31 @@ def test_embed_backend_torch_gives_the_torch_path(
     assert isinstance(embedder, SentenceEmbedder)
     assert np.allclose(embedder.embed(texts[:4]), torch_model.embed(texts[:4]), atol=1e-5)
     assert not (tmp_path / "models").exists()  # nothing exported
+
+
+def test_first_uses_from_many_threads_in_a_fresh_process(models_dir: Path, onnx_model: OnnxEmbedder) -> None:
+    """A web process's first requests arrive together, on several threads and embedders at once.
+
+    transformers' lazy imports fail when two threads run them concurrently ("cannot import name
+    AutoTokenizer"): the loads must take turns. A fresh interpreter, so nothing is imported yet.
+    """
+    script = (
+        "import sys, threading\n"
+        "from pathlib import Path\n"
+        "from app.search.onnx_embed import OnnxEmbedder\n"
+        "errors = []\n"
+        "def use(embedder):\n"
+        "    try:\n"
+        "        assert embedder.embed(['graph neural networks']).shape == (1, 384)\n"
+        "    except BaseException as exc:\n"
+        "        errors.append(repr(exc))\n"
+        "models = [OnnxEmbedder('all-MiniLM-L6-v2', cache_dir=Path(sys.argv[1])) for _ in range(4)]\n"
+        "threads = [threading.Thread(target=use, args=(m,)) for m in models]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(errors)\n"
+        "sys.exit(1 if errors else 0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(models_dir)], capture_output=True, text=True, timeout=300, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
