@@ -6,7 +6,7 @@ share of those neighbours with the same primary category, averaged over papers. 
 the same papers in the same run:
 
   minilm       cosine of the app's vectors (bundled all-MiniLM-L6-v2, title + abstract, the app's
-               automatic dtype: bf16 on CPUs that have it), embedded in this run and saved under
+               default backend: the int8 ONNX graph on CPU), embedded in this run and saved under
                `--cache` (search.py takes its cluster centres from them)
   tfidf        arxiv-sanity-lite's compute.py features (TfidfVectorizer: unigrams and bigrams, 10,000
                features, min_df 5, max_df 0.5, sublinear tf, English stop words, l2; title + abstract +
