@@ -61,7 +61,7 @@ class Settings(BaseSettings):
         "auto", description="FAISS index kind; auto: flat, then HNSW, then IVF-PQ as the corpus grows"
     )
     index_exact_max: int = Field(
-        100_000, ge=0, description="up to this many vectors, an exact (flat) index; above, HNSW (auto kind)"
+        50_000, ge=0, description="up to this many vectors, an exact (flat) index; above, HNSW (auto kind)"
     )
     index_pq_min: int = Field(
         2_000_000, ge=1, description="from this many vectors, an IVF-PQ index re-ranked exactly (auto kind)"
