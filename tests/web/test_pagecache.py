@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from bs4 import BeautifulSoup
@@ -60,8 +62,7 @@ def test_cached_page_fills_counters_per_request(client: TestClient, session: Ses
     _ingest(session, _entry(1), _entry(2))
     assert _papers(client)["2603.00001"]["pdf"] == "0"
     assert len(_pages) == 1
-    paper_id = session.scalar(select(Paper.id).where(Paper.arxiv_id == "2603.00001"))
-    assert paper_id is not None
+    paper_id = _paper_id(session, "2603.00001")
     bump_counter(session, paper_id=paper_id, kind="pdf", day=DAY, delta=3)
     bump_counter(session, paper_id=paper_id, kind="kimi", day=DAY)
     session.commit()
@@ -93,9 +94,7 @@ def test_a_new_day_shows_in_the_older_days_navigation(client: TestClient, sessio
 def test_popular_sort_is_not_cached(client: TestClient, session: Session) -> None:
     _ingest(session, _entry(1), _entry(2))
     assert list(_papers(client, "/arxiv/cs.LG?sort=popular")) == ["2603.00001", "2603.00002"]
-    paper_id = session.scalar(select(Paper.id).where(Paper.arxiv_id == "2603.00002"))
-    assert paper_id is not None
-    bump_counter(session, paper_id=paper_id, kind="kimi", day=DAY)
+    bump_counter(session, paper_id=_paper_id(session, "2603.00002"), kind="kimi", day=DAY)
     session.commit()
     assert list(_papers(client, "/arxiv/cs.LG?sort=popular")) == ["2603.00002", "2603.00001"]
     assert len(_pages) == 0
@@ -117,17 +116,30 @@ def test_page_cache_is_bounded_by_bytes() -> None:
     assert cache.get("big") is None
 
 
+@contextmanager
+def fresh_seconds(monkeypatch: pytest.MonkeyPatch, value: str) -> Iterator[None]:
+    """PAGE_FRESH_SECONDS for one test (the suite runs with 0)."""
+    monkeypatch.setenv("PAGE_FRESH_SECONDS", value)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        get_settings.cache_clear()
+
+
+def _paper_id(session: Session, arxiv_id: str) -> int:
+    paper_id = session.scalar(select(Paper.id).where(Paper.arxiv_id == arxiv_id))
+    assert paper_id is not None
+    return paper_id
+
+
 def test_a_listing_just_served_is_answered_again_without_the_database(
     client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PAGE_FRESH_SECONDS", "60")
-    get_settings.cache_clear()
-    try:
+    with fresh_seconds(monkeypatch, "60"):
         _ingest(session, _entry(1))
         first = client.get("/arxiv/cs.LG")
-        paper_id = session.scalar(select(Paper.id).where(Paper.arxiv_id == "2603.00001"))
-        assert paper_id is not None
-        bump_counter(session, paper_id=paper_id, kind="pdf", day=DAY)
+        bump_counter(session, paper_id=_paper_id(session, "2603.00001"), kind="pdf", day=DAY)
         session.commit()
         again = client.get("/arxiv/cs.LG")
         assert again.content == first.content  # the answer of a moment ago, counter not read again
@@ -138,21 +150,15 @@ def test_a_listing_just_served_is_answered_again_without_the_database(
         assert client.get("/arxiv/cs.LG?show=5").text != first.text  # another URL is another answer
         clear_answers()
         assert _papers(client)["2603.00001"]["pdf"] == "1"
-    finally:
-        get_settings.cache_clear()
 
 
 def test_while_one_request_refreshes_an_old_answer_the_others_get_it(
     client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PAGE_FRESH_SECONDS", "1")
-    get_settings.cache_clear()
-    try:
+    with fresh_seconds(monkeypatch, "1"):
         _ingest(session, _entry(1))
         assert _papers(client)["2603.00001"]["pdf"] == "0"
-        paper_id = session.scalar(select(Paper.id).where(Paper.arxiv_id == "2603.00001"))
-        assert paper_id is not None
-        bump_counter(session, paper_id=paper_id, kind="pdf", day=DAY)
+        bump_counter(session, paper_id=_paper_id(session, "2603.00001"), kind="pdf", day=DAY)
         session.commit()
         (answer,) = list(_answers._pages.values())
         answer.at -= 2  # two seconds old: past the fresh window
@@ -162,5 +168,3 @@ def test_while_one_request_refreshes_an_old_answer_the_others_get_it(
         assert _papers(client)["2603.00001"]["pdf"] == "1"
         (newer,) = list(_answers._pages.values())
         assert newer is not answer and newer.claim_refresh()  # a fresh answer, nobody refreshing it
-    finally:
-        get_settings.cache_clear()
