@@ -205,6 +205,26 @@ def quantize_onnx(source: Path, target: Path) -> Path:
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    advice = _DropMessage("Please consider to run pre-processing before quantization")
+    root = logging.getLogger()
+    root.addFilter(advice)  # the quantizer's advice, logged as a root WARNING: noise for users
+    try:
+        _quantize(quantize_dynamic, QuantType, source, target)
+    finally:
+        root.removeFilter(advice)
+    return target
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefix)
+
+
+def _quantize(quantize_dynamic: Any, QuantType: Any, source: Path, target: Path) -> None:
     quantize_dynamic(
         source,
         target,
@@ -215,7 +235,6 @@ def quantize_onnx(source: Path, target: Path) -> Path:
         # FLOAT: the quantizer cannot infer the output types of the fused (com.microsoft) operators.
         extra_options={"DefaultTensorType": 1},
     )
-    return target
 
 
 def build_int8_graph(folder: Path, work: Path) -> Path:
