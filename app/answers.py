@@ -10,33 +10,29 @@ from __future__ import annotations
 import gzip
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Hashable
-from typing import Generic, Protocol, TypeVar
 
 from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import get_settings
+from app.lru import BoundedCache
 
 STALE_AT_MOST = 10  # x PAGE_FRESH_SECONDS: then every request waits for a new answer again
 ANSWERS_SHARE = 2  # of PAGE_CACHE_MB: the recent answers get half of it
 
 
 class ServedPage:
-    """A page as last served, counters filled: answered again as it is for a second or so.
-
-    Its gzip form is made on the first request that accepts it (zlib level 1: ~5x smaller for
-    ~15 ms once, where a 3 MB listing would otherwise cross the network whole to every reader).
+    """A page as last served, counters filled, with its gzip form (zlib level 1: ~5x smaller for
+    ~15 ms once per page and window, where a 3 MB listing would otherwise cross the network whole).
     """
 
-    __slots__ = ("_gzip", "_lock", "_refreshing", "at", "body", "media_type")
+    __slots__ = ("_lock", "_refreshing", "at", "body", "gzipped", "media_type")
 
     def __init__(self, body: bytes, at: float, media_type: str) -> None:
         self.body = body
+        self.gzipped = gzip.compress(body, compresslevel=1, mtime=0)  # before it is shared
         self.at = at  # time.monotonic() when it was made
         self.media_type = media_type
-        self._gzip: bytes | None = None
         self._lock = threading.Lock()
         self._refreshing = False
 
@@ -50,61 +46,10 @@ class ServedPage:
 
     @property
     def size(self) -> int:
-        return len(self.body) + len(self.body) // 5  # with its gzip form, about
-
-    def gzipped(self) -> bytes:
-        with self._lock:
-            if self._gzip is None:
-                self._gzip = gzip.compress(self.body, compresslevel=1, mtime=0)
-            return self._gzip
+        return len(self.body) + len(self.gzipped)
 
 
-class _Sized(Protocol):
-    @property
-    def size(self) -> int: ...
-
-
-T = TypeVar("T", bound=_Sized)
-
-
-class PageCache(Generic[T]):
-    """A least-recently-used map of pages, bounded by their total size in bytes (thread-safe)."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._pages: OrderedDict[Hashable, T] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> T | None:
-        with self._lock:
-            page = self._pages.get(key)
-            if page is not None:
-                self._pages.move_to_end(key)
-            return page
-
-    def put(self, key: Hashable, page: T) -> None:
-        if page.size > self.max_bytes:
-            return  # larger than the whole cache: served, not kept
-        with self._lock:
-            old = self._pages.pop(key, None)
-            self._bytes -= old.size if old else 0
-            self._pages[key] = page
-            self._bytes += page.size
-            while self._bytes > self.max_bytes:
-                _, dropped = self._pages.popitem(last=False)
-                self._bytes -= dropped.size
-
-    def clear(self) -> None:
-        with self._lock:
-            self._pages.clear()
-            self._bytes = 0
-
-    def __len__(self) -> int:
-        return len(self._pages)
-
-
-_answers: PageCache[ServedPage] = PageCache(max_bytes=0)
+_answers: BoundedCache[ServedPage] = BoundedCache(0, weigh=lambda page: page.size)
 
 
 def answer_key(scope: Scope) -> tuple[str, bytes]:
@@ -131,10 +76,8 @@ def keep_answer(key: tuple[str, bytes], body: bytes, media_type: str) -> None:
     """Keep what a handler answered, for the same requests of the next PAGE_FRESH_SECONDS."""
     settings = get_settings()
     if settings.page_fresh_seconds > 0:
-        answer = ServedPage(body, time.monotonic(), media_type)
-        answer.gzipped()  # made before it is shared: no request waits for it
-        _answers.max_bytes = settings.page_cache_mb * 2**20 // ANSWERS_SHARE
-        _answers.put(key, answer)
+        _answers.limit = settings.page_cache_mb * 2**20 // ANSWERS_SHARE
+        _answers.put(key, ServedPage(body, time.monotonic(), media_type))
 
 
 def clear_answers() -> None:
@@ -155,7 +98,7 @@ class RecentAnswers:
             await self.app(scope, receive, send)
             return
         accepts = b"gzip" in dict(scope.get("headers", [])).get(b"accept-encoding", b"")
-        body = served.gzipped() if accepts else served.body
+        body = served.gzipped if accepts else served.body
         headers = [(b"content-type", served.media_type.encode()), (b"content-length", str(len(body)).encode()),
                    (b"vary", b"Accept-Encoding")] + ([(b"content-encoding", b"gzip")] if accepts else [])  # fmt: skip
         await send({"type": "http.response.start", "status": 200, "headers": headers})

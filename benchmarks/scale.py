@@ -34,12 +34,9 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -48,6 +45,7 @@ import dayfeed
 import harness
 import httpx
 import numpy as np
+import pages
 import search
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -159,36 +157,6 @@ def build_index(settings: Settings) -> None:
     print(f"index: {meta.kind} over {meta.count:,} vectors built in {time.perf_counter() - started:.0f} s")
 
 
-@contextmanager
-def web(url: str, data_dir: Path) -> Iterator[tuple[str, int]]:
-    port = search_free_port()
-    env = {**os.environ, "DATABASE_URL": url, "DATA_DIR": str(data_dir), "PAGE_FRESH_SECONDS": "0",
-           "RATE_SEARCH_PER_MINUTE": "1000000000", "LOG_LEVEL": "WARNING"}  # fmt: skip
-    env.pop("REDIS_URL", None)
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen([*command, "--log-level", "warning", "--no-access-log"], cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield base, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def search_free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def memory(pid: int) -> str:
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
     return f"VmRSS {int(fields['VmRSS'].split()[0]) / 1024:,.0f} MB, peak VmHWM {int(fields['VmHWM'].split()[0]) / 1024:,.0f} MB"
@@ -288,7 +256,7 @@ def main() -> None:
         f"postgresql: shared_buffers {server_setting(url, 'shared_buffers')} (docker-compose.yml: PG_SHARED_BUFFERS)"
     )
     paths = endpoint_paths(url, 200)
-    with web(url, args.data_dir) as (base, pid):
+    with pages.uvicorn_server(url, args.data_dir, RATE_SEARCH_PER_MINUTE=str(10**9)) as (base, pid):
         rows = measure(base, paths, args.requests)
         used = memory(pid)
     print(f"\nuvicorn app.main:app (1 worker), {args.requests} requests per endpoint, one at a time\n")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
+from app.lru import BoundedCache
 from app.ranking.rank import Candidate, Prepared, rank_for_you, rank_popular
 from app.store.counters import counter_totals
 from app.store.embeddings import vectors_for
@@ -26,7 +25,8 @@ def rank_papers(
     """`papers` best first for a reader with these starred paper ids and preferred keywords."""
     by_id = {p.id: p for p in papers}
     candidates = [Candidate(p.id, p.title, p.abstract, p.authors) for p in papers]
-    ranked = _rank(session, candidates, model=model, starred=starred, keywords=keywords)
+    vectors = vectors_for(session, paper_ids=list({*by_id, *starred}), model=model) if starred else {}
+    ranked = rank_for_you(candidates, vectors=vectors, starred=starred, keywords=keywords)
     return [(by_id[pid], score) for pid, score in ranked]
 
 
@@ -56,23 +56,19 @@ class _Entry:
 
 
 PREPARED_MAX = 8  # days (or id sets) kept ready, ~3-4 MB each at 1,000 papers
-_ready: OrderedDict[tuple[str, tuple[str, ...]], _Entry] = OrderedDict()
-_ready_lock = threading.Lock()
+_ready: BoundedCache[_Entry] = BoundedCache(PREPARED_MAX)
 
 
 def _prepared(session: Session, arxiv_ids: tuple[str, ...], *, model: str) -> tuple[Prepared, dict[int, str]]:
     """The candidates ready to rank, reused while none changed and no vector was added or dropped."""
     key = (model, arxiv_ids)
-    with _ready_lock:
-        entry = _ready.get(key)
+    entry = _ready.get(key)
     # Checked a moment ago: the same freshness rule as a listing page's (PAGE_FRESH_SECONDS).
     if entry is not None and time.monotonic() - entry.checked < get_settings().page_fresh_seconds:
         return entry.prepared, entry.arxiv_of
     stamp = _stamp(session, arxiv_ids, model=model)
     if entry is not None and entry.stamp == stamp:
         entry.checked = time.monotonic()
-        with _ready_lock:
-            _ready.move_to_end(key)
         return entry.prepared, entry.arxiv_of
     columns = (Paper.id, Paper.arxiv_id, Paper.title, Paper.abstract, Paper.authors)
     found = {
@@ -84,41 +80,24 @@ def _prepared(session: Session, arxiv_ids: tuple[str, ...], *, model: str) -> tu
     entry = _Entry(
         stamp, Prepared.of(candidates, vectors), {r.id: r.arxiv_id for r in rows}, time.monotonic()
     )
-    with _ready_lock:
-        _ready[key] = entry
-        while len(_ready) > PREPARED_MAX:
-            _ready.popitem(last=False)
+    _ready.put(key, entry)
     return entry.prepared, entry.arxiv_of
 
 
 def _stamp(session: Session, arxiv_ids: tuple[str, ...], *, model: str) -> tuple[object, ...]:
     # Papers found, their revisions (a new text) and ingestion times, and how many have a vector.
-    with_vector = Embedding.paper_id.is_not(None)
     row = session.execute(
         select(
             func.count(Paper.id),
             func.coalesce(func.sum(Paper.revision), 0),
             func.max(Paper.ingested_at),
-            func.count(Embedding.paper_id).filter(with_vector),
+            func.count(Embedding.paper_id),  # NULL (no vector) is not counted
         )
         .select_from(Paper)
         .outerjoin(Embedding, (Embedding.paper_id == Paper.id) & (Embedding.model == model))
         .where(Paper.arxiv_id.in_(arxiv_ids))
     ).one()
     return tuple(row)
-
-
-def _rank(
-    session: Session,
-    candidates: list[Candidate],
-    *,
-    model: str,
-    starred: Sequence[int],
-    keywords: Sequence[str],
-) -> list[tuple[int, float]]:
-    ids = list(dict.fromkeys([*(c.paper_id for c in candidates), *starred]))
-    vectors = vectors_for(session, paper_ids=ids, model=model) if starred else {}
-    return rank_for_you(candidates, vectors=vectors, starred=starred, keywords=keywords)
 
 
 def sort_papers(session: Session, papers: Sequence[Paper], *, sort: str, model: str) -> list[Paper]:

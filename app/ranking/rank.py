@@ -73,8 +73,8 @@ class _Joined:
             text = "\x00".join(t.replace("\x00", " ") for t in texts)
         self.text = text.lower()
         self.rows = len(texts)
-        ends = np.fromiter(_nul_positions(self.text), dtype=np.int64, count=len(texts) - 1)
-        self.ends = ends  # row r spans (ends[r-1], ends[r])
+        # Row r spans (ends[r-1], ends[r]).
+        self.ends = np.fromiter(_nul_positions(self.text), dtype=np.int64, count=len(texts) - 1)
 
     def rows_mentioning(self, term: str) -> NDArray[np.bool_]:
         """Rows holding `term` as a whole word (no word character on either side, as `\\b` would)."""
@@ -119,21 +119,21 @@ class Prepared:
     """A set of candidates ready to rank many times (one day's listing for every reader)."""
 
     ids: tuple[int, ...]
-    matrix: NDArray[np.float32]  # one row per candidate; zeros where it has no vector yet
-    has_vector: NDArray[np.bool_]
+    has_vector: NDArray[np.bool_]  # per candidate
+    vectors: NDArray[np.float32]  # the vectors of the candidates that have one, in order
     texts: CandidateTexts
-    day_svm: DaySvm  # the candidates with a vector, for the SVM (its eigenbasis made on first use)
+    day_svm: DaySvm  # the same vectors for the SVM (its eigenbasis made on first use)
 
     @classmethod
     def of(cls, candidates: Sequence[Candidate], vectors: Mapping[int, NDArray[np.float32]]) -> Prepared:
         dim = next(iter(vectors.values())).shape[0] if vectors else 0
-        matrix = np.zeros((len(candidates), dim), dtype=np.float32)
-        has_vector = np.zeros(len(candidates), dtype=bool)
-        for row, cand in enumerate(candidates):
-            if cand.paper_id in vectors:
-                matrix[row], has_vector[row] = vectors[cand.paper_id], True
+        has_vector = np.fromiter(
+            (c.paper_id in vectors for c in candidates), dtype=bool, count=len(candidates)
+        )
+        rows = [vectors[c.paper_id] for c in candidates if c.paper_id in vectors]
+        matrix = np.array(rows, dtype=np.float32).reshape(len(rows), dim)
         ids, texts = tuple(c.paper_id for c in candidates), CandidateTexts.of(candidates)
-        return cls(ids, matrix, has_vector, texts, DaySvm.of(matrix[has_vector]))
+        return cls(ids, has_vector, matrix, texts, DaySvm.of(matrix))
 
     def rank(
         self,
@@ -160,14 +160,14 @@ class Prepared:
         self, stars: Mapping[int, NDArray[np.float32]], starred: NDArray[np.bool_]
     ) -> NDArray[np.float64]:
         """Per candidate: centroid cosine, or (from SVM_MIN_STARS stars) a linear SVM's margin."""
-        dim = self.matrix.shape[1]
+        dim = self.vectors.shape[1]
         star_matrix = np.array([v for v in stars.values() if v.shape[0] == dim], dtype=np.float32)
         sim = np.zeros(len(self.ids))
         if not dim or not len(star_matrix):
             return sim
         with _one_blas_thread():  # small products: threads only oversubscribe a busy web process
             if len(star_matrix) < SVM_MIN_STARS or (starred | ~self.has_vector).all():
-                sim[self.has_vector] = centroid_scores(self.matrix[self.has_vector], star_matrix)
+                sim[self.has_vector] = centroid_scores(self.vectors, star_matrix)
             else:
                 starred_rows = np.flatnonzero(starred[self.has_vector])
                 margins = self.day_svm.margins(star_matrix, starred_rows)

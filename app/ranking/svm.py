@@ -29,23 +29,29 @@ MAX_ROUNDS = 30  # Newton rounds before falling back to liblinear (a cycle; not 
 F64 = NDArray[np.float64]
 
 
+@dataclass(frozen=True)
+class _Eigen:
+    values: F64  # eigenvalues of X'X (clipped at 0)
+    basis: F64  # its eigenvectors, D x D
+    candidates: F64  # the candidates in that basis, D x n
+
+
 @dataclass
 class DaySvm:
     """One day's candidate vectors, with their Gram matrix's eigenbasis computed once (lazily)."""
 
     features: F64  # candidates with a vector, each row [x, 1]
-    _eigen: tuple[F64, F64] | None = field(default=None, repr=False)
+    _eigen: _Eigen | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, vectors: NDArray[np.float32]) -> DaySvm:
         return cls(np.hstack([vectors.astype(np.float64), np.ones((len(vectors), 1))]))
 
-    def eigen(self) -> tuple[F64, F64]:
-        """(eigenvalues of X'X, the candidates in its eigenbasis: D x n), made on first use."""
+    def eigen(self) -> _Eigen:
+        """Made on first use, published in one assignment (two readers at once both compute it)."""
         if self._eigen is None:
             values, basis = np.linalg.eigh(self.features.T @ self.features)
-            self._eigen = (np.clip(values, 0.0, None), basis.T @ self.features.T)
-            self._basis = basis
+            self._eigen = _Eigen(np.clip(values, 0.0, None), basis, basis.T @ self.features.T)
         return self._eigen
 
     def margins(self, stars: NDArray[np.float32], starred_rows: NDArray[np.int64]) -> F64:
@@ -61,8 +67,9 @@ class DaySvm:
         self, positives: F64, starred_rows: NDArray[np.int64], c_pos: float, c_neg: float
     ) -> F64 | None:
         # Everything happens in the eigenbasis of X'X, where (I + alpha X'X)^-1 is diagonal.
-        values, cands = self.eigen()
-        pos = self._basis.T @ positives.T  # D x m
+        eigen = self.eigen()
+        values, cands = eigen.values, eigen.candidates
+        pos = eigen.basis.T @ positives.T  # D x m
         alpha, beta = 2 * C * c_neg, 2 * C * c_pos
         scale = 1.0 / (1.0 + alpha * values)
         negatives = np.ones(cands.shape[1], dtype=bool)

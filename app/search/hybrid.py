@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -15,6 +13,7 @@ from sqlalchemy import ColumnElement, String, and_, cast, or_, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.lru import BoundedCache
 from app.search.embed import Embedder, paper_text
 from app.search.index import IndexHolder
 from app.store.embeddings import vector_of, vectors_for
@@ -27,24 +26,17 @@ RRF_K = 60  # the constant of Cormack et al. (2009): damps the weight of the ver
 CANDIDATES = 200  # per method, before fusion and filters
 FILTERED_CANDIDATES = 2000  # when filters may drop most neighbours
 QUERY_VECTORS_MAX = 4096  # recent queries' vectors (1.5 KB each): popular queries skip the model
-_query_vectors: OrderedDict[tuple[str, str], NDArray[np.float32]] = OrderedDict()
-_query_vectors_lock = threading.Lock()
+_query_vectors: BoundedCache[NDArray[np.float32]] = BoundedCache(QUERY_VECTORS_MAX)
 
 
 def query_vector(embedder: Embedder, query: str) -> NDArray[np.float32]:
     """The query's embedding, remembered for the next time someone asks the same."""
     key = (embedder.name, query)
-    with _query_vectors_lock:
-        vector = _query_vectors.get(key)
-        if vector is not None:
-            _query_vectors.move_to_end(key)
-            return vector
-    vector = np.asarray(embedder.embed([query])[0], dtype=np.float32)
-    vector.setflags(write=False)  # shared between requests
-    with _query_vectors_lock:
-        _query_vectors[key] = vector
-        while len(_query_vectors) > QUERY_VECTORS_MAX:
-            _query_vectors.popitem(last=False)
+    vector = _query_vectors.get(key)
+    if vector is None:
+        vector = np.asarray(embedder.embed([query])[0], dtype=np.float32)
+        vector.setflags(write=False)  # shared between requests
+        _query_vectors.put(key, vector)
     return vector
 
 

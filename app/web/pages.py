@@ -9,11 +9,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy.orm import Session
 
-from app.answers import PageCache, keep_answer, request_key
+from app.answers import keep_answer, request_key
 from app.arxiv.ids import is_arxiv_id, split_arxiv_id
 from app.config import get_settings
 from app.deps import SearcherDep, SessionDep
 from app.errors import NotFoundError
+from app.lru import BoundedCache
 from app.ranking.foryou import sort_papers
 from app.ratelimit import rate_limit
 from app.search.hybrid import Searcher
@@ -23,8 +24,10 @@ from app.store.fts import query_terms
 from app.store.listings import (
     SECTIONS,
     CategoryQuery,
+    DayStamp,
     ListingDay,
     category_days,
+    day_listing,
     day_stamp,
     latest_day,
     parse_category_expression,
@@ -43,7 +46,7 @@ MAX_SHOW = 5000
 MAX_FETCHED = 5  # unknown ids fetched from arXiv for one page
 SORT_TITLES = {"popular": "Most opened first", "time": "Newest first"}
 SECTION_TITLES = {"new": "New submissions", "cross": "Cross-lists", "replace": "Replacements"}
-_pages: PageCache[CachedPage] = PageCache(max_bytes=0)  # rendered listings, sized by PAGE_CACHE_MB
+_pages: BoundedCache[CachedPage] = BoundedCache(0, weigh=lambda page: page.size)  # PAGE_CACHE_MB
 HTML = "text/html; charset=utf-8"
 
 
@@ -141,9 +144,9 @@ def arxiv_page(
     key = ("listing", spec, stamp, show, skip, sort.strip()) if stamp and sort.strip() != "popular" else None
     page = _pages.get(key) if key else None
     if page is None:
-        page = _render_listing(request, session, query, day, cats=spec, show=show, skip=skip, sort=sort)
+        page = _render_listing(request, session, query, stamp, cats=spec, show=show, skip=skip, sort=sort)
         if key:
-            _pages.max_bytes = get_settings().page_cache_mb * 2**20
+            _pages.limit = get_settings().page_cache_mb * 2**20
             _pages.put(key, page)
     html = page.render(counter_totals(session, page.paper_ids))
     if key:
@@ -155,7 +158,7 @@ def _render_listing(
     request: Request,
     session: Session,
     query: CategoryQuery,
-    day: dt.date | None,
+    stamp: DayStamp | None,
     *,
     cats: str,
     show: int,
@@ -163,7 +166,11 @@ def _render_listing(
     sort: str,
 ) -> CachedPage:
     """The listing page rendered with its counters left open (filled per request)."""
-    listing = read_listing(session, query, day=day)
+    listing = (
+        ListingDay(stamp.day, day_listing(session, query, day=stamp.day), stamp.prev_day, stamp.next_day)
+        if stamp  # its neighbouring days are read already
+        else ListingDay(None, [], None, None)
+    )
     sections = _sections(listing, show, skip, sort=sort, session=session)
     context = {"request": request, "cats": cats, "listing": listing, "show": show, "skip": skip,
                "sort": sort, **sections, "counts": CounterSlots()}  # fmt: skip

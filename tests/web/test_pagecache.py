@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.answers import PageCache, _answers, clear_answers
+from app.answers import _answers, clear_answers
 from app.arxiv.types import Feed, FeedEntry
 from app.config import get_settings
 from app.store.counters import bump_counter
@@ -107,15 +107,6 @@ def test_cached_page_splits_around_counter_slots() -> None:
     assert page.render({7: {"pdf": 12}}) == "<a>12</a><b>0</b>é0".encode()
 
 
-def test_page_cache_is_bounded_by_bytes() -> None:
-    cache = PageCache(max_bytes=10)
-    for key in "abc":
-        cache.put(key, CachedPage.from_html("x" * 4))
-    assert len(cache) == 2 and cache.get("a") is None and cache.get("c") is not None
-    cache.put("big", CachedPage.from_html("y" * 11))
-    assert cache.get("big") is None
-
-
 @contextmanager
 def fresh_seconds(monkeypatch: pytest.MonkeyPatch, value: str) -> Iterator[None]:
     """PAGE_FRESH_SECONDS for one test (the suite runs with 0)."""
@@ -160,11 +151,11 @@ def test_while_one_request_refreshes_an_old_answer_the_others_get_it(
         assert _papers(client)["2603.00001"]["pdf"] == "0"
         bump_counter(session, paper_id=_paper_id(session, "2603.00001"), kind="pdf", day=DAY)
         session.commit()
-        (answer,) = list(_answers._pages.values())
+        (answer,) = list(_answers.values())
         answer.at -= 2  # two seconds old: past the fresh window
         assert answer.claim_refresh()  # as if another request were making the next one
         assert _papers(client)["2603.00001"]["pdf"] == "0"  # the old answer, not a stampede
         answer.at -= 20  # too old to serve even while another refreshes
         assert _papers(client)["2603.00001"]["pdf"] == "1"
-        (newer,) = list(_answers._pages.values())
+        (newer,) = list(_answers.values())
         assert newer is not answer and newer.claim_refresh()  # a fresh answer, nobody refreshing it
