@@ -27,6 +27,9 @@ $(KATEX): package.json package-lock.json
 	rm -rf static/vendor/swagger-ui && mkdir -p static/vendor/swagger-ui
 	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css \
 	   node_modules/swagger-ui-dist/favicon-32x32.png static/vendor/swagger-ui/
+	# axe-core: the accessibility checker the browser tests inject (tests/browser/test_reading.py).
+	rm -rf static/vendor/axe-core && mkdir -p static/vendor/axe-core
+	cp node_modules/axe-core/axe.min.js static/vendor/axe-core/
 	touch $@
 
 static: $(KATEX)

@@ -85,6 +85,63 @@ def _embed_with_progress() -> None:
     typer.echo(report.summary())
 
 
+venue_cli = typer.Typer(no_args_is_help=True, help="Conference venues (OpenReview, ACL, PMLR, CVF, NeurIPS).")
+cli.add_typer(venue_cli, name="venue")
+
+
+@venue_cli.command("ingest")
+def venue_ingest(
+    venue: Annotated[
+        str | None, typer.Option(help="edition, e.g. ICLR.2024 (live; or names a --file's)")
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option(help="openreview, acl, pmlr, cvf or neurips (checked)")
+    ] = None,
+    file: Annotated[Path | None, typer.Option(help="ingest a saved venue document instead (offline)")] = None,
+    embed: Annotated[bool, typer.Option(help="embed the new papers and update the index")] = True,
+) -> None:
+    """Fetch (or read) one edition's accepted papers and store them; a rerun resumes where it stopped."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+    from app.store.venue_ingest import ingest_edition, ingest_venue_file
+    from app.venues.catalog import find_edition
+
+    settings = get_settings()
+    try:
+        if file is not None:
+            name, _, year = (venue or "").partition(".")
+            report = ingest_venue_file(
+                settings, path=file, venue=name or None, year=int(year) if year else None
+            )
+        elif venue is None:
+            _fail("give --venue ICLR.2024 for a live fetch, or --file PATH")
+        else:
+            edition = find_edition(venue)
+            if source is not None and source != edition.source:
+                _fail(f"{edition.name} is read from {edition.source}, not {source}")
+            columns = (
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+            )
+            with Progress(*columns, transient=True) as progress:
+                task = progress.add_task(f"{edition.name}: documents", total=None)
+                papers = progress.add_task(f"{edition.name}: papers", total=None)
+
+                def on_page(page: object) -> None:
+                    progress.advance(task)
+                    progress.update(papers, total=getattr(page, "total", None))
+                    progress.advance(papers, len(getattr(page, "papers", ())))
+
+                report = ingest_edition(settings, edition, on_page=on_page)
+    except (CoolPapersError, OSError, ValueError) as exc:
+        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    typer.echo(report.summary())
+    if embed and report.stats.changed_ids:
+        _embed_with_progress()
+
+
 @cli.command()
 def embed() -> None:
     """Embed every paper that has no vector yet (bundled model, CUDA when present); update the index."""
@@ -202,15 +259,59 @@ def _backfill_bar(*, by_bytes: bool) -> Progress:
 
 
 @cli.command()
+def digest(
+    send: Annotated[bool, typer.Option("--send", help="compose and send the due digests")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="compose only: count what would be sent")
+    ] = False,
+) -> None:
+    """Send each due profile's digest (e-mail, webhook) once per day, as the worker does after embedding."""
+    from app.profiles.deliver import send_digests
+
+    if not send:
+        _fail("give --send (with --dry-run to only count what would be sent)")
+    with Progress(transient=True) as progress:
+        task = progress.add_task("composing digests", total=None)
+        report = send_digests(
+            get_settings(),
+            dry_run=dry_run,
+            on_total=lambda n: progress.update(task, total=n, description="sending digests"),
+            on_done=lambda: progress.advance(task),
+        )
+    typer.echo(report.summary())
+    for line in report.errors[:20]:
+        typer.echo(f"  {line}", err=True)
+
+
+@cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
 ) -> None:
-    """Serve the website and the API."""
+    """Serve the website and the API (with PROMETHEUS_MULTIPROC_DIR, its old metrics files go first)."""
     import uvicorn
 
-    uvicorn.run("app.main:app", host=host, port=port, workers=workers, log_level="warning")
+    from app.observability import empty_metrics_folder
+
+    folder = get_settings().prometheus_multiproc_dir
+    if folder is not None:
+        # Before any web process starts (never from one: its siblings' files live there).
+        empty_metrics_folder(folder)
+    elif workers > 1:
+        typer.echo(
+            "note: PROMETHEUS_MULTIPROC_DIR is unset, so /metrics reports one process at a time",
+            err=True,
+        )
+    uvicorn.run(
+        "app.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        proxy_headers=True,
+        forwarded_allow_ips=get_settings().trusted_proxies,  # X-Forwarded-For believed from these only
+    )
 
 
 @cli.command("settings")

@@ -35,6 +35,26 @@ class Settings(BaseSettings):
     arxiv_max_bytes: int = Field(50_000_000, gt=0, description="largest arXiv response accepted")
     arxiv_retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts before giving up")
 
+    venues: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="venue editions refreshed on schedule, comma-separated (ICLR.2025,ACL.2024); empty: none",
+    )
+    openreview_api_url: str = Field("https://api2.openreview.net", description="OpenReview API v2")
+    openreview_api_v1_url: str = Field(
+        "https://api.openreview.net", description="OpenReview API v1 (venues before 2024)"
+    )
+    acl_anthology_xml_url: str = Field(
+        "https://raw.githubusercontent.com/acl-org/acl-anthology/master/data/xml",
+        description="where the ACL Anthology's collection XML files are read",
+    )
+    pmlr_url: str = Field("https://proceedings.mlr.press", description="PMLR proceedings site")
+    cvf_url: str = Field("https://openaccess.thecvf.com", description="CVF open access site")
+    neurips_url: str = Field("https://papers.nips.cc", description="NeurIPS proceedings site")
+    venue_min_interval: float = Field(2.0, ge=0, description="seconds between two requests to one venue host")
+    venue_timeout: float = Field(60.0, gt=0, description="read timeout of one venue request, seconds")
+    venue_max_bytes: int = Field(100_000_000, gt=0, description="largest venue response accepted")
+    venue_retries: int = Field(4, ge=0, description="venue retries on 429/5xx/timeouts before giving up")
+
     schedule_times: Annotated[tuple[str, ...], NoDecode] = Field(
         ("05:30", "07:30"), description="UTC times (HH:MM, comma-separated) of the scheduled fetches"
     )
@@ -43,6 +63,15 @@ class Settings(BaseSettings):
     task_soft_time_limit: int = Field(900, gt=0, description="seconds before a task is asked to stop")
     task_time_limit: int = Field(1200, gt=0, description="seconds before a task is killed")
     task_retry_backoff: float = Field(60.0, ge=0, description="first retry delay of a failed task, seconds")
+    catchup_seconds: int = Field(
+        300,
+        ge=0,
+        description="seconds between two catch-up rounds (work a killed worker left: vectors, missed "
+        "fetch rounds, lost summaries), also run when a worker starts; 0: off",
+    )
+    backlog_alert_seconds: int = Field(
+        900, ge=1, description="a paper waiting this long for its vector turns /status and /metrics to alert"
+    )
 
     embed_model: str = Field(
         "all-MiniLM-L6-v2", description="sentence-transformers name or path (bundled default)"
@@ -57,6 +86,9 @@ class Settings(BaseSettings):
         "auto", description="float32, bfloat16, float16; auto: fp16 on CUDA, bf16 where fast"
     )
     embed_batch_size: int = Field(64, ge=1, le=4096, description="texts per forward pass")
+    embed_preload: bool = Field(
+        True, description="web processes load the model at start, in the background (/readyz waits for it)"
+    )
     index_kind: Literal["auto", "flat", "hnsw", "ivfpq"] = Field(
         "auto", description="FAISS index kind; auto: flat, then HNSW, then IVF-PQ as the corpus grows"
     )
@@ -114,24 +146,58 @@ class Settings(BaseSettings):
     summary_full_text: bool = Field(True, description="give the model the PDF's text when it can be fetched")
     summary_context_tokens: int = Field(12_000, ge=500, description="token budget of the paper text")
     summary_pregenerate_top: int = Field(0, ge=0, description="summarise the top N papers of each day ahead")
+    summary_deadline: float = Field(
+        600.0, gt=0, description="seconds one generation (every question) may take before it is failed"
+    )
+    summary_streams_per_client: int = Field(
+        4, ge=1, description="FAQ streams one client may hold open at once, per web process (then 429)"
+    )
+    summary_streams_total: int = Field(
+        100, ge=1, description="FAQ streams open at once per web process (then 503)"
+    )
     arxiv_pdf_url: str = Field("https://arxiv.org/pdf", description="where PDFs are fetched for full text")
 
     rate_search_per_minute: int = Field(60, ge=1, description="searches per client per minute")
     rate_summary_per_minute: int = Field(30, ge=1, description="FAQ requests per client per minute")
     rate_star_per_minute: int = Field(60, ge=1, description="PDF/FAQ open counts per client per minute")
     max_request_bytes: int = Field(1_000_000, ge=1024, description="largest request body accepted")
+    trusted_proxies: str = Field(
+        "127.0.0.1",
+        description="addresses of reverse proxies whose X-Forwarded-For is believed (comma-separated, "
+        "* for any): uvicorn's --forwarded-allow-ips; per-client limits count the address it yields",
+    )
     page_cache_mb: int = Field(
         64, ge=0, description="rendered listing pages kept per web process, MB; 0: off"
     )
-    page_fresh_seconds: float = Field(
-        1.0,
+    page_fresh_seconds: int = Field(
+        60,
         ge=0,
-        description="a listing or paper page served again as it is, without the database, for this long",
+        description="seconds browsers and proxies reuse a page (Cache-Control max-age); 0: ask each time",
     )
     admin_token: SecretStr | None = Field(None, description="bearer token of /api/v1/admin; unset: off")
+    rate_profile_per_minute: int = Field(
+        30, ge=1, description="profile reads and writes (sync) per client per minute"
+    )
+    public_url: str = Field(
+        "http://localhost:8000", description="the site's address as readers reach it, for links in digests"
+    )
+    digest_papers: int = Field(10, ge=1, le=100, description="papers in one digest")
+    smtp_host: str | None = Field(None, description="SMTP server of digest e-mails; unset: no e-mail")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port (587 STARTTLS, 465 TLS, 25 plain)")
+    smtp_user: str | None = Field(None, description="SMTP login; unset: no authentication")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    smtp_from: str = Field("coolpapers@localhost", description="From address of digest e-mails")
+    smtp_tls: Literal["starttls", "ssl", "off"] = Field(
+        "starttls", description="starttls, ssl (implicit TLS) or off (a local relay or mail catcher)"
+    )
     log_level: str = Field("WARNING", description="root log level (logs are JSON lines on stderr)")
+    prometheus_multiproc_dir: Path | None = Field(
+        None,
+        description="a folder for the metrics of several web processes (uvicorn --workers N); read by "
+        "prometheus-client at import; `coolpapers serve` empties it at start; unset: one process",
+    )
 
-    @field_validator("arxiv_categories", "schedule_times", mode="before")
+    @field_validator("arxiv_categories", "schedule_times", "venues", mode="before")
     @classmethod
     def _split_categories(cls, value: object) -> object:
         if isinstance(value, str):

@@ -1,10 +1,56 @@
-"""One base error per domain; the edges (api, web, cli) map them to responses."""
+"""Every error this application raises on purpose, in one tree; the edges map each kind once.
+
+    class                            kind (blank: the parent's)
+    CoolPapersError                  INTERNAL
+    ├── ArxivError
+    │   ├── FeedParseError
+    │   ├── FetchError               UNAVAILABLE
+    │   │   └── ArxivUnavailableError
+    │   └── StaleFeedError
+    ├── VenueError
+    │   ├── VenueParseError
+    │   ├── VenueFetchError          UNAVAILABLE
+    │   └── UnknownVenueError        NOT_FOUND
+    ├── NotFoundError                NOT_FOUND
+    ├── InvalidQueryError            INVALID
+    ├── LimitError                   LIMITED
+    │   ├── RateLimitedError
+    │   └── SummaryLimitError
+    ├── BackfillConflictError        CONFLICT
+    ├── QueueUnavailableError        UNAVAILABLE
+    ├── StreamsBusyError             UNAVAILABLE
+    ├── EmbedderError
+    ├── PromptError
+    └── LLMError
+        ├── LLMUnavailableError
+        ├── LLMAuthError
+        ├── LLMContentFilterError
+        └── LLMResponseError
+
+A class without a kind inherits its parent's; the root's is INTERNAL. The kind says what went wrong
+in words any edge understands: app.main turns it into an HTTP status in one table, the CLI prints the
+message. `retry_after` (seconds) is set where waiting helps.
+"""
 
 from __future__ import annotations
+
+import enum
+
+
+class ErrorKind(enum.Enum):
+    INTERNAL = "internal"  # a fault of this service or of something it depends on
+    NOT_FOUND = "not found"  # the thing asked for does not exist
+    INVALID = "invalid"  # the request is well-formed but meaningless
+    LIMITED = "limited"  # a limit is reached: ask again after `retry_after`
+    UNAVAILABLE = "unavailable"  # an upstream service could not be reached
+    CONFLICT = "conflict"  # another run changed the same thing meanwhile
 
 
 class CoolPapersError(Exception):
     """Base of every error this application raises on purpose."""
+
+    kind = ErrorKind.INTERNAL
+    retry_after: float | None = None
 
 
 class ArxivError(CoolPapersError):
@@ -21,10 +67,16 @@ class FeedParseError(ArxivError):
 class FetchError(ArxivError):
     """arXiv could not be reached or kept failing after the retries."""
 
+    kind = ErrorKind.UNAVAILABLE
+
     def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+
+
+class ArxivUnavailableError(FetchError):
+    """429 / 5xx / timeouts / broken connections after the client's own retries: worth a later try."""
 
 
 class StaleFeedError(ArxivError):
@@ -34,13 +86,59 @@ class StaleFeedError(ArxivError):
 class NotFoundError(CoolPapersError):
     """A requested row does not exist."""
 
+    kind = ErrorKind.NOT_FOUND
+
 
 class InvalidQueryError(CoolPapersError):
     """A user-supplied parameter is well-typed but meaningless (bad category expression...)."""
 
+    kind = ErrorKind.INVALID
+
+
+class LimitError(CoolPapersError):
+    """A limit is reached; `retry_after` seconds until it is not."""
+
+    kind = ErrorKind.LIMITED
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimitedError(LimitError):
+    """Too many requests from one client in a window."""
+
+
+class SummaryLimitError(LimitError):
+    """The daily budget of new generations (overall or for this client) is spent."""
+
+
+class BackfillConflictError(CoolPapersError):
+    """Another process moved the same import on meanwhile: this batch is rolled back."""
+
+    kind = ErrorKind.CONFLICT
+
+
+class QueueUnavailableError(CoolPapersError):
+    """The task queue (Redis) cannot take a task now; nothing was queued."""
+
+    kind = ErrorKind.UNAVAILABLE
+    retry_after = 5.0
+
+
+class StreamsBusyError(CoolPapersError):
+    """This web process follows as many FAQ streams as it allows: ask again, or poll without streaming."""
+
+    kind = ErrorKind.UNAVAILABLE
+    retry_after = 5.0
+
 
 class EmbedderError(CoolPapersError):
     """The embedding model cannot run as configured (a backend that does not fit the model)."""
+
+
+class PromptError(CoolPapersError):
+    """A prompt file is missing a section or a placeholder."""
 
 
 class LLMError(CoolPapersError):
@@ -70,3 +168,31 @@ class LLMContentFilterError(LLMError):
 
 class LLMResponseError(LLMError):
     """The server answered something that is not a chat completion."""
+
+
+class VenueError(CoolPapersError):
+    """Something went wrong talking to a conference source (OpenReview, ACL Anthology, PMLR, CVF, NeurIPS)."""
+
+
+class VenueParseError(VenueError):
+    """A venue document is ill-formed, truncated or not of the kind expected; nothing is taken from it.
+
+    The message is one line that says which document and why, so the CLI can print it as is.
+    """
+
+
+class VenueFetchError(VenueError):
+    """A venue source could not be reached, answered an error, or kept failing after the retries."""
+
+    kind = ErrorKind.UNAVAILABLE
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+class UnknownVenueError(VenueError):
+    """A venue edition (`ICLR.2024`) that the catalog does not know."""
+
+    kind = ErrorKind.NOT_FOUND

@@ -24,6 +24,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+_LOGGED = "__coolpapers_logged__"
+
+
+def mark_logged(exc: BaseException) -> None:
+    """Note that the app's 500 handler has logged this exception (with its request id)."""
+    setattr(exc, _LOGGED, True)
+
+
+class AlreadyLogged(logging.Filter):
+    """Drops uvicorn's "Exception in ASGI application": Starlette re-raises an exception after its
+    500 handler has answered and logged it, and uvicorn would log the same traceback again, without
+    the request id. Anything the app did not log (a crash outside a request) still gets through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not getattr(exc, _LOGGED, False)
+
+
 def configure_logging(level: str = "WARNING") -> None:
     from app.observability import RequestIdFilter
 
@@ -33,3 +51,6 @@ def configure_logging(level: str = "WARNING") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, AlreadyLogged) for f in uvicorn_errors.filters):
+        uvicorn_errors.addFilter(AlreadyLogged())

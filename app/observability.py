@@ -1,44 +1,49 @@
 """Observability at the edge: request ids in logs and headers, Prometheus metrics, readiness.
 
-Counts that several processes share (fetches, summaries, tokens, queue depth) are read from the
-database and Redis at scrape time, so every web process reports the same, true numbers; request
-latency is this process's own.
+Counts that several processes share (fetches, summaries, tokens, queue depth, the backlog) are read
+from the database and Redis at scrape time, so every web process reports the same, true numbers.
+Request latency is counted per process; with PROMETHEUS_MULTIPROC_DIR set (several uvicorn workers),
+each process writes its counts to a file there and a scrape of any process sums them all
+(prometheus-client's multiprocess mode), so successive scrapes never go backwards.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import redis
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest, multiprocess, values
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select, text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings, get_settings
+from app.jobs import TASK_STATS_KEY, queue_depths
+from app.store.backlog import pipeline_backlog
+from app.store.completeness import latest_completeness
 from app.store.db import session_scope
 from app.store.models import Embedding, FetchLog, Paper, Summary
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
-TASK_STATS_KEY = "coolpapers:metrics:tasks"
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# Its `_count` series is the number of requests answered: no separate counter needed.
 REQUEST_SECONDS = Histogram(
     "coolpapers_http_request_duration_seconds",
     "Time to answer a request, by route",
     ["method", "route", "status"],
     registry=REGISTRY,
     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
-)
-REQUESTS = Counter(
-    "coolpapers_http_requests", "Requests answered", ["method", "route", "status"], registry=REGISTRY
 )
 
 
@@ -63,7 +68,7 @@ class RequestMetrics:
             return
         incoming = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
         rid = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
-        token = request_id.set(rid)
+        token: contextvars.Token[str] | None = request_id.set(rid)
         started, status = time.perf_counter(), 500
 
         async def tagged(message: Message) -> None:
@@ -81,12 +86,17 @@ class RequestMetrics:
 
         try:
             await self.app(scope, receive, tagged)
+        except BaseException:
+            # Left set: the 500 handler runs after this, in the same task, and logs the id
+            # (the task, one per request, ends right after, so the id goes nowhere else).
+            token = None
+            raise
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             labels = (scope["method"], route, str(status))
             REQUEST_SECONDS.labels(*labels).observe(time.perf_counter() - started)
-            REQUESTS.labels(*labels).inc()
-            request_id.reset(token)
+            if token is not None:
+                request_id.reset(token)
 
 
 class SharedCounts:
@@ -101,14 +111,16 @@ class SharedCounts:
     def collect(self) -> Any:
         settings = self._settings_of()
         yield from _database_metrics(settings)
+        yield from _backlog_metrics(settings)
+        yield from _completeness_metrics(settings)
         yield from _queue_metrics(settings)
         yield from _task_metrics(settings)
 
 
 def _gauge(name: str, doc: str, labels: list[str], rows: list[tuple[list[str], float]]) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, doc, labels=labels)
-    for values, value in rows:
-        family.add_metric(values, value)
+    for label_values, value in rows:
+        family.add_metric(label_values, value)
     return family
 
 
@@ -153,6 +165,60 @@ def _database_metrics(settings: Settings) -> Any:
     )
 
 
+BACKLOG_STATES = ("ok", "catching up", "alert")
+
+
+def _backlog_metrics(settings: Settings) -> Any:
+    with session_scope(settings) as session:
+        backlog = pipeline_backlog(
+            session,
+            model=settings.embed_model,
+            time_limit=settings.task_time_limit,
+            alert_after=settings.backlog_alert_seconds,
+        )
+    yield _gauge("coolpapers_backlog_unembedded", "Papers without a vector", [], [([], backlog.unembedded)])
+    yield _gauge(
+        "coolpapers_backlog_unembedded_age_seconds",
+        "How long the oldest paper without a vector has waited",
+        [],
+        [([], backlog.waited())],
+    )
+    yield _gauge(
+        "coolpapers_backlog_summaries_stuck",
+        "Summaries no worker is generating (claimed or queued longer ago than TASK_TIME_LIMIT)",
+        [],
+        [([], backlog.summaries_stuck)],
+    )
+    state = backlog.state()
+    yield _gauge(
+        "coolpapers_backlog_state",
+        "1 for the backlog's state: ok, catching up, alert (BACKLOG_ALERT_SECONDS)",
+        ["state"],
+        [([name], float(name == state)) for name in BACKLOG_STATES],
+    )
+
+
+def _completeness_metrics(settings: Settings) -> Any:
+    """Each category's latest checked day: the feed against the API (app/store/completeness.py)."""
+    with session_scope(settings) as session:
+        days = latest_completeness(session)
+    for name, doc, value in (
+        ("expected", "Papers the arXiv API lists for the category's latest checked day", "expected"),
+        ("stored", "New and cross-listed papers stored for that day", "stored"),
+        ("missing", "Papers of that day the feed did not list", "missing"),
+        ("repaired", "Missing papers fetched from the API and listed", "repaired"),
+        ("unrepaired", "Missing papers still not listed after repair", "unrepaired"),
+    ):
+        rows: list[tuple[list[str], float]] = [([d.category], float(getattr(d, value))) for d in days]
+        yield _gauge(f"coolpapers_listing_{name}", doc, ["category"], rows)
+    yield _gauge(
+        "coolpapers_listing_alert",
+        "1 when papers of the category's latest checked day are still missing",
+        ["category"],
+        [([d.category], float(d.alert)) for d in days],
+    )
+
+
 def _sum_rows(rows: list[tuple[list[str], float]]) -> list[tuple[list[str], float]]:
     totals: dict[tuple[str, ...], float] = {}
     for labels, value in rows:
@@ -161,8 +227,6 @@ def _sum_rows(rows: list[tuple[list[str], float]]) -> list[tuple[list[str], floa
 
 
 def _queue_metrics(settings: Settings) -> Any:
-    from workers.status import queue_depths
-
     depths = queue_depths(settings)
     yield _gauge("coolpapers_queue_depth", "Tasks waiting per queue", ["queue"],
                  [([q, ], float(d)) for q, d in depths.items() if d is not None])  # fmt: skip
@@ -187,15 +251,93 @@ def _task_metrics(settings: Settings) -> Any:
     )
 
 
-REGISTRY.register(SharedCounts())
+SHARED_COUNTS = SharedCounts()
+REGISTRY.register(SHARED_COUNTS)
 
 
 def metrics_text() -> bytes:
-    return generate_latest(REGISTRY)
+    """This process's registry, or, in multiprocess mode, every web process's counts summed."""
+    folder = get_settings().prometheus_multiproc_dir
+    if folder is None:
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(folder))  # type: ignore[no-untyped-call]
+    registry.register(SHARED_COUNTS)
+    return generate_latest(registry)
 
 
-def readiness(settings: Settings, *, index_loaded: bool | None) -> tuple[bool, dict[str, str]]:
-    """Database and Redis answer; the index is loaded when there are vectors to load."""
+def prepare_metrics_folder(settings: Settings) -> None:
+    """Create PROMETHEUS_MULTIPROC_DIR if missing (never empty it here: the sibling processes' files
+    live there; `coolpapers serve` or a fresh tmpfs empties it before they start)."""
+    if settings.prometheus_multiproc_dir is None:
+        return
+    if values.ValueClass is values.MutexValue:
+        raise RuntimeError(
+            "PROMETHEUS_MULTIPROC_DIR must be in the process's environment, not only in .env: "
+            "prometheus-client reads it when imported, before the settings are"
+        )
+    settings.prometheus_multiproc_dir.mkdir(parents=True, exist_ok=True)
+
+
+def empty_metrics_folder(folder: Path) -> None:
+    """Before any web process starts: counts left by an earlier run would be summed as if live."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in folder.glob("*.db"):
+        path.unlink()
+
+
+def metrics_process_exit(settings: Settings) -> None:
+    """A web process leaving: its live gauges go (prometheus-client keeps its counters summed)."""
+    if settings.prometheus_multiproc_dir is not None:
+        multiprocess.mark_process_dead(os.getpid(), path=str(settings.prometheus_multiproc_dir))  # type: ignore[no-untyped-call]
+
+
+class ModelWarmup:
+    """The embedding model loading in the background of a web process (see app.main's lifespan)."""
+
+    def __init__(self) -> None:
+        self._state = "not started"
+        self._lock = threading.Lock()
+
+    @property
+    def state(self) -> str:
+        """not started | loading | loaded | failed: <error> | off (EMBED_PRELOAD=false)"""
+        return self._state
+
+    def start(self, settings: Settings) -> None:
+        with self._lock:
+            if self._state in ("loading", "loaded"):
+                return
+            if not settings.embed_preload:
+                self._state = "off"
+                return
+            self._state = "loading"
+        threading.Thread(target=self._load, args=(settings,), name="model-warmup", daemon=True).start()
+
+    def _load(self, settings: Settings) -> None:
+        from app.search.embed import get_embedder
+
+        started = time.perf_counter()
+        try:
+            get_embedder(settings).embed(["warm-up"])  # loads the model, and runs it once
+        except Exception as exc:  # reported by /readyz and the log, never raised into a request
+            self._state = f"failed: {type(exc).__name__}: {exc}"[:300]
+            logging.getLogger(__name__).exception("embedding model failed to load")
+            return
+        self._state = "loaded"
+        logging.getLogger(__name__).info(
+            "embedding model loaded", extra={"seconds": round(time.perf_counter() - started, 2)}
+        )
+
+
+MODEL_WARMUP = ModelWarmup()
+
+
+def readiness(
+    settings: Settings, *, index_loaded: bool | None, model: str = "off"
+) -> tuple[bool, dict[str, str]]:
+    """Database and Redis answer; the index is loaded when there are vectors to load; the model is
+    not still loading (a search would wait for it)."""
     checks: dict[str, str] = {}
     try:
         with session_scope(settings) as session:
@@ -212,7 +354,14 @@ def readiness(settings: Settings, *, index_loaded: bool | None) -> tuple[bool, d
     else:
         checks["redis"] = "not configured (tasks in-process)"
     checks["index"] = {True: "loaded", False: "missing", None: "empty (nothing embedded yet)"}[index_loaded]
+    checks["model"] = model
+    checks["process"] = str(os.getpid())  # which web process answered (uvicorn --workers N)
     ready = (
-        checks["database"] == "ok" and not checks["redis"].startswith("error") and index_loaded is not False
+        checks["database"] == "ok"
+        and not checks["redis"].startswith("error")
+        and index_loaded is not False
+        and model != "loading"
+        # A model that failed to load matters once there are vectors to search with it.
+        and not (model.startswith("failed") and index_loaded is not None)
     )
     return ready, checks

@@ -1,34 +1,73 @@
-"""Per-client rate limits: fixed windows counted in Redis when present, in-process otherwise."""
+"""Per-client rate limits: fixed windows counted where every web process sees the same count.
+
+- With Redis: in Redis (INCR + EXPIRE), whatever the number of web processes and hosts.
+- Without Redis, one web process: in its memory.
+- Without Redis, several web processes on one host (`uvicorn --workers N` spawns them as children
+  of a supervisor): in a small SQLite file in DATA_DIR that they share, so a client's limit is the
+  setting's number and not N times it. The file is also where the count goes while Redis is away.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
+import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 
 import redis
 from fastapi import Request
 
 from app.config import Settings, get_settings
-from app.errors import CoolPapersError
+from app.errors import RateLimitedError
+
+RATE_FILE = "ratelimit.sqlite3"
 
 
-class RateLimitedError(CoolPapersError):
-    """Too many requests from one client in a window; `retry_after` seconds until the next."""
+class FileWindows:
+    """Window counts in a SQLite file shared by the processes of one host (WAL: writers take turns
+    in well under a millisecond; one connection per thread, as sqlite3 wants)."""
 
-    def __init__(self, message: str, *, retry_after: int):
-        super().__init__(message)
-        self.retry_after = retry_after
+    def __init__(self, path: Path):
+        self.path = path
+        self._local = threading.local()
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=OFF")  # counts of the last minute: not worth an fsync
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS hits (name TEXT PRIMARY KEY, expires REAL, count INTEGER)"
+            )
+            self._local.conn = conn
+        return conn
+
+    def hit(self, name: str, expires: float) -> int:
+        conn = self._connection()
+        if random.random() < 0.01:  # now and then, drop finished windows
+            conn.execute("DELETE FROM hits WHERE expires < ?", (time.time(),))
+        row = conn.execute(
+            "INSERT INTO hits (name, expires, count) VALUES (?, ?, 1) "
+            "ON CONFLICT(name) DO UPDATE SET count = count + 1 RETURNING count",
+            (name, expires),
+        ).fetchone()
+        return int(row[0])
 
 
-class Counter:
+class WindowCounter:
     """hit(key, window) -> the number of hits of `key` in the current window of `window` seconds."""
 
-    def __init__(self, redis_url: str | None):
+    def __init__(self, redis_url: str | None, shared_file: Path | None):
         self._redis = (
             redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1) if redis_url else None
         )
+        self._file = FileWindows(shared_file) if shared_file is not None else None
         self._local: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
 
@@ -42,7 +81,9 @@ class Counter:
                     pipe.expire(name, window + 1)
                     return int(pipe.execute()[0])
             except redis.RedisError:
-                pass  # Redis away: fall back to this process's count rather than refuse everyone
+                pass  # Redis away: count on this host rather than refuse everyone
+        if self._file is not None:
+            return self._file.hit(name, (slot + 1) * window + 1)
         return self._hit_local(name, slot)
 
     def _hit_local(self, name: str, slot: int) -> int:
@@ -54,9 +95,19 @@ class Counter:
             return count + 1
 
 
+def has_siblings() -> bool:
+    """Whether this process is one of several a supervisor started (uvicorn --workers N starts
+    each with multiprocessing); a lone `uvicorn` or a test is not."""
+    return multiprocessing.parent_process() is not None
+
+
 @lru_cache
-def _counter(redis_url: str | None) -> Counter:
-    return Counter(redis_url)
+def _counter(redis_url: str | None, data_dir: Path, shared: bool) -> WindowCounter:
+    return WindowCounter(redis_url, data_dir / RATE_FILE if shared else None)
+
+
+def counter_for(settings: Settings) -> WindowCounter:
+    return _counter(settings.redis_url, settings.data_dir.resolve(), has_siblings())
 
 
 def client_address(request: Request) -> str:
@@ -64,7 +115,7 @@ def client_address(request: Request) -> str:
 
 
 def check_rate(settings: Settings, *, bucket: str, client: str, limit: int, window: int = 60) -> None:
-    count = _counter(settings.redis_url).hit(f"{bucket}:{client}", window)
+    count = counter_for(settings).hit(f"{bucket}:{client}", window)
     if count > limit:
         retry = window - int(time.time()) % window
         raise RateLimitedError(

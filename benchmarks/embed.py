@@ -50,8 +50,9 @@ import numpy as np
 import realdata
 
 from app.search import onnx_embed
-from app.search.embed import BUNDLED_MODEL, SentenceEmbedder, resolve_model
+from app.search.embedder import BUNDLED_MODEL, resolve_model
 from app.search.onnx_embed import OnnxEmbedder
+from app.search.torch_embed import SentenceEmbedder
 
 TARGET_RATE = 40.0
 TARGET_AGREEMENT = 0.99

@@ -24,7 +24,8 @@ from app.arxiv.parse import parse_feed
 from app.arxiv.types import FeedEntry
 from app.config import Settings
 from app.errors import FeedParseError
-from app.search.embed import BUNDLED_MODEL, choose_backend, get_embedder, paper_text
+from app.search.embed import choose_backend, get_embedder, paper_text
+from app.search.embedder import BUNDLED_MODEL
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -165,6 +166,6 @@ def embed_texts(texts: list[str], *, cache: Path | None, reuse: bool = True) -> 
 
 
 def cpu_dtype() -> str:
-    from app.search.embed import choose_dtype
+    from app.search.torch_embed import choose_dtype
 
     return choose_dtype("auto", "cpu")

@@ -23,8 +23,7 @@ from app.store.db import get_sessionmaker, make_engine
 from app.store.migrate import alembic_config
 from tests.arxiv_api import ArxivApiServer
 
-# Tests change a day and look at it at once: listings are not answered from the last response.
-# (test_pagecache.py turns it on to test that answer.)
+# Pages are sent with `Cache-Control: no-cache` (revalidate each time), as a reader would see a change.
 os.environ.setdefault("PAGE_FRESH_SECONDS", "0")
 
 DATA = Path(__file__).parent / "data"
@@ -72,6 +71,9 @@ def offline_arxiv() -> Iterator[ArxivApiServer]:
         patch.setenv("ARXIV_MIN_INTERVAL", "0")
         for name in ("ARXIV_RSS_URL", "ARXIV_OAI_URL", "ARXIV_PDF_URL"):
             patch.setenv(name, "http://127.0.0.1:9/refused")  # the discard port: nothing listens
+        # Apps started by tests do not load the real model in the background (tests that need it
+        # load it, or set EMBED_PRELOAD=true).
+        patch.setenv("EMBED_PRELOAD", "false")
         get_settings.cache_clear()
         yield server
     server.shutdown()
@@ -80,21 +82,20 @@ def offline_arxiv() -> Iterator[ArxivApiServer]:
 
 @pytest.fixture(autouse=True)
 def fresh_rate_limits() -> Iterator[None]:
-    """Each test starts with empty per-client rate-limit windows, no cached pages or rankings.
+    """Each test starts with empty per-client rate-limit windows, no cached pages, rankings or vectors.
 
     The caches must go: a rolled-back test's rows get their ids (and, within a second, their
     ingestion times) again in the next test, so two tests' days can have equal stamps.
     """
-    from app.answers import clear_answers
+    from app.httpcache import kept_responses
     from app.ranking.foryou import _ready
     from app.ratelimit import _counter
     from app.search.hybrid import _query_vectors
-    from app.web.pages import _pages
 
-    for clear in (_counter.cache_clear, _pages.clear, clear_answers, _ready.clear, _query_vectors.clear):
+    for clear in (_counter.cache_clear, kept_responses.cache_clear, _ready.clear, _query_vectors.clear):
         clear()
     yield
-    for clear in (_counter.cache_clear, _pages.clear, clear_answers, _ready.clear, _query_vectors.clear):
+    for clear in (_counter.cache_clear, kept_responses.cache_clear, _ready.clear, _query_vectors.clear):
         clear()
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from app.search.embed import Vectors
+from app.search.embedder import Vectors
 
 
 class FakeEmbedder:

@@ -122,6 +122,26 @@ class Fault:
         return cls("hang", seconds=seconds, after_chunks=after_chunks)
 
     @classmethod
+    def keepalive(cls, *, seconds: float = 600.0, every: float = 0.2) -> Fault:
+        """Start a stream, then send only `: keepalive` comments every `every` seconds for `seconds`
+        (no byte of an answer, yet never idle long enough for a read timeout), then drop the connection.
+
+        A whole (non-streamed) request gets nothing for `seconds`, then the connection drops.
+        """
+        return cls("keepalive", seconds=seconds, after_chunks=max(1, round(seconds / every)))
+
+    @classmethod
+    def trickle(cls, pieces: int) -> Fault:
+        """Stream `pieces` one-word pieces (`chunk_delay` apart), whatever `max_tokens` the request
+        asked for, then finish normally: a server that ignores the token bound."""
+        return cls("trickle", after_chunks=pieces)
+
+    @classmethod
+    def raw(cls, body: bytes, *, content_type: str = "application/json") -> Fault:
+        """200 with exactly `body` (say `b"\\x00\\xff{not json"`), streamed or not."""
+        return cls("raw", error={"body": body, "content_type": content_type})
+
+    @classmethod
     def disconnect(cls) -> Fault:
         """Close the connection without answering (a transport error for the client)."""
         return cls("disconnect")
@@ -208,6 +228,14 @@ class _Handler(BaseHTTPRequestHandler):
         if fault and fault.kind in ("status", "disconnect"):
             self._send_fault(fault)
             return
+        if fault and fault.kind == "raw":
+            raw = dict(fault.error or {})
+            self._send(200, bytes(raw["body"]), str(raw["content_type"]))
+            return
+        if fault and fault.kind == "keepalive" and not request.stream:
+            owner.stopping.wait(fault.seconds)
+            self.close_connection = True
+            return
         if fault and fault.kind == "hang" and not request.stream:
             owner.stopping.wait(fault.seconds)
             self.close_connection = True
@@ -216,6 +244,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         text = reply if isinstance(reply, str) else owner.answer(request.messages)
+        if fault and fault.kind == "trickle":
+            text = "".join(f"w{index} " for index in range(fault.after_chunks))
         model = str((request.body or {}).get("model") or owner.model)
         if request.stream:
             self._stream(request, model, text, fault)
@@ -262,9 +292,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._event("[DONE]")
             self._raw_chunk(b"")
             return
+        if fault and fault.kind == "keepalive":
+            every = fault.seconds / fault.after_chunks
+            for _ in range(fault.after_chunks):
+                if owner.stopping.wait(every):
+                    break
+                self._raw_chunk(b": keepalive\n\n")
+            self.close_connection = True
+            return
         if owner.reasoning:
             self._delta(chunk, {"reasoning_content": owner.reasoning})
-        pieces = owner.pieces(text)
+        trickle = fault is not None and fault.kind == "trickle"
+        pieces = [f"{word} " for word in text.split()] if trickle else owner.pieces(text)
         if not self._pieces(chunk, pieces, fault):
             return
         finish = "content_filter" if fault and fault.kind == "content_filter" else "stop"

@@ -16,6 +16,7 @@ install_missing() {
   pg_bin >/dev/null 2>&1 || missing+=(postgresql)
   command -v redis-server >/dev/null || missing+=(redis-server)
   [ -x /usr/bin/chromium ] || missing+=(chromium)  # the browser tests drive Debian's Chromium
+  command -v docker-compose >/dev/null || missing+=(docker-compose)  # validates docker-compose.yml
   if ((${#missing[@]})); then
     echo "installing ${missing[*]} from Debian's packages" >&2
     as_root apt-get update -qq

@@ -66,3 +66,42 @@ def test_request_id_in_header_and_logs(app_client: TestClient) -> None:
     RequestIdFilter().filter(record)
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "hello world" and "request_id" in line and line["level"] == "warning"
+
+
+def test_unhandled_error_is_logged_once_with_its_request_id(
+    settings_env: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Under a real uvicorn: the app's 500 handler logs the error with the request's id, and uvicorn
+    (which sees the exception raised again after the answer) does not log the traceback a second time."""
+    import threading
+
+    import httpx
+    import uvicorn
+
+    from app.main import create_app
+    from tests.workers.conftest import free_port, wait_for
+
+    app = create_app()
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, timeout=20, what="uvicorn")
+        answer = httpx.get(f"http://127.0.0.1:{port}/boom", headers={"X-Request-ID": "req-42"}, timeout=10)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert answer.status_code == 500 and "internal error" in answer.text
+    assert answer.headers["x-request-id"] == "req-42"
+    err = capsys.readouterr().err
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    logged = [line for line in lines if line["msg"] == "unhandled error"]
+    assert [(line["request_id"], line["path"]) for line in logged] == [("req-42", "/boom")], err
+    assert "RuntimeError: a bug" in logged[0]["exc"]
+    assert "Exception in ASGI application" not in err and err.count("RuntimeError: a bug") == 1, err

@@ -34,6 +34,16 @@ def test_every_response_carries_strict_headers(client: TestClient, loaded: Sessi
     assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
 
 
+def test_csp_allows_no_inline_script_of_any_kind(client: TestClient) -> None:
+    directives = dict(
+        part.strip().split(" ", 1) for part in client.get("/").headers["content-security-policy"].split(";")
+    )
+    assert directives["script-src"] == "'self'"
+    # Handler attributes (papers.cool's onclick) fall back to script-src: they are not allowed to run.
+    assert "script-src-attr" not in directives and "script-src-elem" not in directives
+    assert "unsafe" not in directives["default-src"]
+
+
 @pytest.mark.parametrize("url", ["/", "/arxiv/cs.LG", "/arxiv/2609.26811", "/docs", "/stars", "/status"])
 def test_pages_have_no_inline_script(client: TestClient, loaded: Session, url: str) -> None:
     soup = BeautifulSoup(client.get(url).text, "html.parser")

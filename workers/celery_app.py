@@ -1,22 +1,31 @@
 """The Celery app. Configured lazily from Settings; without REDIS_URL tasks run in-process (eager).
 
+Importing it installs `CeleryJobs` as app.jobs' implementation: the web tier sends tasks by name
+through that protocol and never imports Celery itself (see app/jobs.py).
+
 Run a worker:  celery -A workers.celery_app worker -Q fetch,summarize
 Run beat:      celery -A workers.celery_app beat
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from typing import Any
 
+import kombu.exceptions
 import redis
 from celery import Celery
-from celery.signals import task_postrun
+from celery.result import AsyncResult
+from celery.signals import task_postrun, worker_ready
 from kombu.entity import Queue
 
-from app.config import get_settings
-from workers.schedule import build_beat_schedule
+from app.config import Settings, get_settings
+from app.errors import QueueUnavailableError
+from app.jobs import QUEUES, TASK_STATS_KEY, JobState, install_jobs
+from workers.schedule import CATCHUP_TASK, build_beat_schedule, next_run
 
-QUEUES = ("fetch", "embed", "summarize")
+log = logging.getLogger(__name__)
 
 
 def celery_config() -> dict[str, Any]:
@@ -49,7 +58,10 @@ def celery_config() -> dict[str, Any]:
             "broker_url": settings.redis_url,
             "result_backend": settings.redis_url,
             # A task not acked within this many seconds is handed to another worker: keep it above
-            # the longest task, or long tasks would run twice.
+            # the longest task, or long tasks would run twice; and above the longest retry countdown
+            # (TransientRetryTask: up to an hour), or a retry waiting in a worker is redelivered (and
+            # run twice) every timeout. So it stays long, and what a worker killed whole took with it
+            # is sent again by the catch-up round (workers/catchup.py), at once when a worker starts.
             "broker_transport_options": {
                 "visibility_timeout": settings.task_time_limit * 3,
                 # Priorities 0 (first) to 9: today's papers are summarised before older ones.
@@ -70,7 +82,10 @@ def celery_config() -> dict[str, Any]:
     return config
 
 
-app = Celery("coolpapers", include=["workers.tasks", "workers.summaries"])
+app = Celery(
+    "coolpapers",
+    include=["workers.tasks", "workers.summaries", "workers.digests", "workers.catchup", "workers.venues"],
+)
 # add_defaults takes a callable evaluated on first use: no settings are read at import time.
 app.add_defaults(celery_config)
 
@@ -83,6 +98,70 @@ def _count_task_run(task: Any = None, state: str | None = None, **_: Any) -> Non
         return
     try:
         client = redis.Redis.from_url(settings.redis_url, socket_timeout=1)
-        client.hincrby("coolpapers:metrics:tasks", f"{task.name}:{(state or 'UNKNOWN').lower()}", 1)
+        client.hincrby(TASK_STATS_KEY, f"{task.name}:{(state or 'UNKNOWN').lower()}", 1)
     except redis.RedisError:
         pass  # metrics must never fail a task
+
+
+@worker_ready.connect
+def _catch_up_on_start(sender: Any = None, **_: Any) -> None:
+    """A worker that starts sends the catch-up round (workers/catchup.py): what a killed worker left
+    undone resumes now, not when Redis gives its unacknowledged message back an hour later."""
+    if not get_settings().catchup_seconds or app.conf.task_always_eager:
+        return
+    try:
+        app.send_task(CATCHUP_TASK)
+    except (kombu.exceptions.OperationalError, redis.RedisError) as exc:
+        log.warning("catch-up not sent; beat sends the next", extra={"error": str(exc)})
+
+
+class CeleryJobs:
+    """app.jobs.Jobs on this Celery app: a worker through Redis, or eagerly in-process without it."""
+
+    def __init__(self, celery: Celery):
+        self.celery = celery
+
+    def send(self, name: str, *args: Any, priority: int = 0) -> JobState:
+        if name.partition(".")[0] not in QUEUES:
+            raise ValueError(f"no queue for task {name!r}: task names are <queue>.<verb>, queues {QUEUES}")
+        if not self.celery.conf.task_always_eager:
+            # Through the broker by name: the routes pick the queue, a worker has the task.
+            _check_broker(self.celery.conf.broker_url)
+            try:
+                return _job_state(self.celery.send_task(name, args=list(args), priority=priority))
+            except (kombu.exceptions.OperationalError, redis.RedisError) as exc:
+                raise QueueUnavailableError("the task queue is not answering; try again in a moment") from exc
+        # Eager (no REDIS_URL): the task runs here, so its module (the app's `include`) must be loaded.
+        self.celery.loader.import_default_modules()
+        if name not in self.celery.tasks:
+            raise ValueError(f"no task named {name!r}")
+        return _job_state(self.celery.tasks[name].apply_async(args=list(args), priority=priority))
+
+    def state(self, job_id: str) -> JobState:
+        return _job_state(AsyncResult(job_id, app=self.celery))
+
+    def next_round(self, settings: Settings) -> dt.datetime | None:
+        return next_run(settings)
+
+
+def _check_broker(url: str) -> None:
+    """Fail in a second when Redis is away: Celery's own send retries for seconds, and its result
+    consumer, once out of retries, stays broken until the process restarts."""
+    try:
+        with redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1) as client:
+            client.ping()
+    except redis.RedisError as exc:
+        raise QueueUnavailableError("the task queue is not answering; try again in a moment") from exc
+
+
+def _job_state(result: AsyncResult) -> JobState:
+    failed = result.state == "FAILURE"
+    return JobState(
+        job_id=result.id,
+        state=result.state,
+        result=None if failed else result.result,
+        error=str(result.result).splitlines()[0] if failed and result.result else None,
+    )
+
+
+install_jobs(CeleryJobs(app))

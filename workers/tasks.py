@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import random
 from functools import lru_cache
 from typing import Any
 
@@ -15,16 +14,23 @@ from sqlalchemy.exc import OperationalError
 from app.arxiv.fetch import RateLimiter
 from app.arxiv.ratelimit import limiter_for
 from app.config import get_settings
-from app.errors import FetchError, StaleFeedError
+from app.errors import ArxivUnavailableError, StaleFeedError
 from app.store.categories import categories_to_fetch
+from app.store.completeness import check_completeness, days_to_check
 from app.store.db import session_scope
 from app.store.ingest import fetch_details, ingest_live
+from app.summarize.dispatch import pregenerate_summaries
 from workers.celery_app import app
-from workers.summaries import pregenerate_summaries
 
 log = logging.getLogger(__name__)
-TRANSIENT_STATUSES = frozenset({None, 429, 500, 502, 503, 504})
-MAX_RETRIES = 6
+# Worth another try later: arXiv away or not rebuilt yet, the database or Redis away. Nothing else.
+TRANSIENT_ERRORS = (
+    ArxivUnavailableError,
+    StaleFeedError,
+    OperationalError,
+    redis.ConnectionError,
+    redis.TimeoutError,
+)
 
 
 @lru_cache
@@ -33,56 +39,77 @@ def _limiter(redis_url: str | None, interval: float) -> RateLimiter:
     return limiter_for(get_settings())
 
 
-def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, FetchError):
-        return exc.status in TRANSIENT_STATUSES
-    return isinstance(exc, OperationalError | redis.ConnectionError | redis.TimeoutError | StaleFeedError)
+class TransientRetryTask(Task):  # type: ignore[misc]
+    """Retries TRANSIENT_ERRORS only, with Celery's exponential backoff and full jitter."""
+
+    autoretry_for = TRANSIENT_ERRORS
+    max_retries = 6
+    retry_backoff = True  # 1, 2, 4 ... units of TASK_RETRY_BACKOFF seconds, see `retry`
+    retry_backoff_max = 60  # units: an hour at the default TASK_RETRY_BACKOFF of 60 s
+    retry_jitter = True
+
+    def retry(
+        self, *args: Any, exc: BaseException | None = None, countdown: float | None = None, **options: Any
+    ) -> Any:
+        # Kept by hand: Celery fixes its backoff unit at import and knows nothing of Retry-After.
+        if countdown is not None:
+            asked = float(getattr(exc, "retry_after", None) or 0)
+            countdown = max(countdown * get_settings().task_retry_backoff, asked)
+        return super().retry(*args, exc=exc, countdown=countdown, **options)
 
 
-def _backoff(task: Task, exc: BaseException) -> float:
-    """Exponential backoff with jitter, at least what arXiv asked for with Retry-After."""
-    base: float = min(get_settings().task_retry_backoff * 2 ** int(task.request.retries), 3600)
-    asked = float(getattr(exc, "retry_after", None) or 0)
-    return float(max(asked, base * random.uniform(0.5, 1.5)))
-
-
-@app.task(name="fetch.category", bind=True, max_retries=MAX_RETRIES)
-def fetch_category(self: Task, category: str, day: str | None = None) -> dict[str, Any]:
+@app.task(name="fetch.category", base=TransientRetryTask)
+def fetch_category(category: str, day: str | None = None) -> dict[str, Any]:
     """Fetch, parse and store one category's day; then ask for the new papers' details."""
     settings = get_settings()
     expect = dt.date.fromisoformat(day) if day else None
-    try:
-        report = ingest_live(
-            settings,
-            category=category,
-            expect_day=expect,
-            limiter=_limiter(settings.redis_url, settings.arxiv_min_interval),
-        )
-    except Exception as exc:
-        if _is_transient(exc) and self.request.retries < MAX_RETRIES:
-            raise self.retry(exc=exc, countdown=_backoff(self, exc)) from exc
-        raise
+    report = ingest_live(
+        settings,
+        category=category,
+        expect_day=expect,
+        limiter=_limiter(settings.redis_url, settings.arxiv_min_interval),
+    )
     if report.changed:
         fetch_details_task.delay(list(report.changed))
         embed_papers.delay(None)  # everything unembedded: cheap when nothing is, and catches up after a crash
     if report.day is not None and report.new:
         pregenerate_summaries(settings, category=category, day=report.day)
+    if report.day is not None and report.listings:
+        with session_scope(settings) as session:
+            days = days_to_check(session, category=category, day=report.day)
+        for checked in days:
+            completeness_task.delay(category, checked.isoformat())
     return {"category": category, "summary": report.summary(), "day": str(report.day or "")}
 
 
-@app.task(name="fetch.details", bind=True, max_retries=MAX_RETRIES)
-def fetch_details_task(self: Task, arxiv_ids: list[str]) -> dict[str, Any]:
+@app.task(name="fetch.details", base=TransientRetryTask)
+def fetch_details_task(arxiv_ids: list[str]) -> dict[str, Any]:
     """Fill in comments, journal refs and submission dates from the API (idempotent)."""
     settings = get_settings()
-    try:
-        changed = fetch_details(
-            settings, arxiv_ids=arxiv_ids, limiter=_limiter(settings.redis_url, settings.arxiv_min_interval)
-        )
-    except Exception as exc:
-        if _is_transient(exc) and self.request.retries < MAX_RETRIES:
-            raise self.retry(exc=exc, countdown=_backoff(self, exc)) from exc
-        raise
+    changed = fetch_details(
+        settings, arxiv_ids=arxiv_ids, limiter=_limiter(settings.redis_url, settings.arxiv_min_interval)
+    )
     return {"requested": len(arxiv_ids), "updated": changed}
+
+
+@app.task(name="fetch.completeness", base=TransientRetryTask)
+def completeness_task(category: str, day: str) -> dict[str, Any]:
+    """Compare a stored day with the arXiv API's papers of that day, list the missing ones."""
+    settings = get_settings()
+    result = check_completeness(
+        settings,
+        category=category,
+        day=dt.date.fromisoformat(day),
+        limiter=_limiter(settings.redis_url, settings.arxiv_min_interval),
+    )
+    return {
+        "category": category,
+        "day": day,
+        "expected": result.expected,
+        "missing": result.missing,
+        "repaired": result.repaired,
+        "alert": result.alert,
+    }
 
 
 @app.task(name="fetch.scheduled")
@@ -104,17 +131,12 @@ def enqueue_round() -> list[str]:
     return [fetch_category.delay(category).id for category in categories]
 
 
-@app.task(name="embed.papers", bind=True, max_retries=MAX_RETRIES)
-def embed_papers(self: Task, paper_ids: list[int] | None = None) -> dict[str, Any]:
+@app.task(name="embed.papers", base=TransientRetryTask)
+def embed_papers(paper_ids: list[int] | None = None) -> dict[str, Any]:
     """Embed papers without a vector (these ids, or all), then bring the FAISS index up to date."""
     from app.search.refresh import embed_and_index
 
-    try:
-        report = embed_and_index(get_settings(), paper_ids=paper_ids)
-    except Exception as exc:
-        if _is_transient(exc) and self.request.retries < MAX_RETRIES:
-            raise self.retry(exc=exc, countdown=_backoff(self, exc)) from exc
-        raise
+    report = embed_and_index(get_settings(), paper_ids=paper_ids)
     return {"embedded": report.embedded, "remaining": report.remaining, "summary": report.summary()}
 
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery.result import AsyncResult
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from app.api.schemas import ADMIN_REFUSED, BAD_BODY, INVALID_INPUT, IsoDate
 from app.deps import AdminDep
+from app.jobs import JobState, jobs
 from app.store.ingest import checked_category
-from workers.celery_app import app as celery_app
-from workers.tasks import fetch_category, reindex_task
 
 router = APIRouter(
     prefix="/admin", tags=["admin"], dependencies=[AdminDep], responses=INVALID_INPUT | ADMIN_REFUSED
@@ -33,30 +31,24 @@ class TaskOut(BaseModel):
     error: str | None = None
 
 
-def _task_out(result: AsyncResult) -> TaskOut:
-    failed = result.state == "FAILURE"
-    return TaskOut(
-        task_id=result.id,
-        state=result.state,
-        result=None if failed else result.result,
-        error=str(result.result).splitlines()[0] if failed and result.result else None,
-    )
+def _task_out(job: JobState) -> TaskOut:
+    return TaskOut(task_id=job.job_id, state=job.state, result=job.result, error=job.error)
 
 
 @router.post("/ingest", status_code=202, responses=BAD_BODY)
 def enqueue_ingest(body: IngestIn) -> TaskOut:
     """Queue `fetch.category` for one category (today's feed); returns the task to follow."""
     category = checked_category(body.category)
-    return _task_out(fetch_category.delay(category, body.date.isoformat() if body.date else None))
+    return _task_out(jobs().send("fetch.category", category, body.date.isoformat() if body.date else None))
 
 
 @router.post("/reindex", status_code=202)
 def enqueue_reindex() -> TaskOut:
     """Queue a rebuild of the FAISS index from the embeddings table (on the `embed` queue)."""
-    return _task_out(reindex_task.delay())
+    return _task_out(jobs().send("embed.reindex"))
 
 
 @router.get("/tasks/{task_id}")
 def read_task(task_id: str) -> TaskOut:
     """The state of a task queued by an admin action (PENDING also means unknown)."""
-    return _task_out(AsyncResult(task_id, app=celery_app))
+    return _task_out(jobs().state(task_id))

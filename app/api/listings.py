@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from app.answers import keep_answer, request_key
 from app.api.schemas import (
     INVALID_INPUT,
     CategoryPublic,
@@ -17,8 +15,19 @@ from app.api.schemas import (
     ListingPage,
     PaperPublic,
 )
+from app.config import get_settings
 from app.deps import SessionDep
-from app.store.listings import category_days, parse_category_expression, read_listing
+from app.httpcache import kept_or_made, validate
+from app.store.listings import (
+    CategoryQuery,
+    DayStamp,
+    ListingDay,
+    category_days,
+    day_listing,
+    day_stamp,
+    latest_day,
+    parse_category_expression,
+)
 
 router = APIRouter(tags=["listings"], responses=INVALID_INPUT)
 JSON = "application/json"
@@ -43,15 +52,35 @@ def get_listing(
 ) -> Response:
     """One announcement day of `cats` (`cs.AI`, `cs`, `cs.AI,cs.CL`, `cs.AI+cs.LG-cs.CY`).
 
-    Asked again within PAGE_FRESH_SECONDS, the same answer is given without the database.
+    Sent with an ETag from the day's stamp: a client holding this version gets a 304.
     """
-    body = _listing_page(session, cats, date=date, skip=skip, limit=limit).model_dump_json().encode()
-    keep_answer(request_key(request), body, JSON)
-    return Response(body, media_type=JSON, headers={"Vary": "Accept-Encoding"})
+    query = parse_category_expression(cats)
+    day = date or latest_day(session, query)
+    stamp = day_stamp(session, query, day=day) if day else None
+    checked = validate(request, stamp=stamp, fresh_seconds=get_settings().page_fresh_seconds)
+    if checked.not_modified:
+        return checked.not_modified
+    # Kept by URL in the one cache of costly responses (app/httpcache.py) while the stamp holds.
+    return kept_or_made(
+        request,
+        checked,
+        media_type=JSON,
+        make=lambda: (
+            _listing_page(session, query, cats, stamp=stamp, skip=skip, limit=limit)
+            .model_dump_json()
+            .encode()
+        ),
+    )
 
 
-def _listing_page(session: Session, cats: str, *, date: dt.date | None, skip: int, limit: int) -> ListingPage:
-    listing = read_listing(session, parse_category_expression(cats), day=date)
+def _listing_page(
+    session: Session, query: CategoryQuery, cats: str, *, stamp: DayStamp | None, skip: int, limit: int
+) -> ListingPage:
+    listing = (
+        ListingDay(stamp.day, day_listing(session, query, day=stamp.day), stamp.prev_day, stamp.next_day)
+        if stamp  # the stamp has read the neighbouring days already
+        else ListingDay(None, [], None, None)
+    )
     items = [
         ListedPaperPublic(**PaperPublic.of(p.paper).model_dump(), section=p.section)
         for p in listing.papers[skip : skip + limit]

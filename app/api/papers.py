@@ -15,12 +15,15 @@ from app.errors import FeedParseError, InvalidQueryError, NotFoundError
 from app.store.lookup import fetch_paper
 from app.store.models import Paper
 from app.store.papers import get_paper, get_papers
+from app.venues.types import is_venue_id
 
 router = APIRouter(tags=["papers"], responses=INVALID_INPUT)
 MAX_IDS = 200
 
 
 def normalise_id(raw: str) -> str:
+    if is_venue_id(raw):  # a venue paper: papers.cool's `{source id}@{Source}`, as written
+        return raw.strip()
     try:
         return split_arxiv_id(raw)[0]
     except FeedParseError as exc:
@@ -58,7 +61,7 @@ def read_paper(session: SessionDep, settings: SettingsDep, arxiv_id: str) -> Pap
 
 def get_or_fetch_paper(session: Session, settings: Settings, arxiv_id: str) -> Paper | None:
     paper = get_paper(session, arxiv_id)
-    if paper is None and fetch_paper(settings, arxiv_id):
+    if paper is None and not is_venue_id(arxiv_id) and fetch_paper(settings, arxiv_id):
         session.rollback()  # end the read snapshot so the row just committed is visible
         paper = get_paper(session, arxiv_id)
     return paper

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BaseModel, BeforeValidator, create_model
 
 from app.arxiv.ids import abs_url, pdf_url
-from app.store.models import Paper
+from app.arxiv.types import PAPER_FIELDS, PaperField
+from app.store.models import Paper, VenueEntry
 from app.store.papers import as_utc
 
 _FULL_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -25,37 +26,52 @@ def _full_date(value: object) -> object:
 IsoDate = Annotated[dt.date, BeforeValidator(_full_date)]
 
 
-class PaperPublic(BaseModel):
-    arxiv_id: str
-    version: int | None
-    title: str
-    abstract: str
-    authors: list[str]
-    primary_category: str | None
-    categories: list[str]
-    published_at: dt.datetime | None
-    updated_at: dt.datetime | None
-    comments: str | None
-    journal_ref: str | None
-    doi: str | None
-    pdf_url: str
-    abs_url: str
+def _public_type(spec: PaperField) -> Any:
+    """A declared field's type in JSON: lists for the record's tuples."""
+    return list[str] if spec.stored.sql == "json" else spec.annotation
+
+
+def _public_value(spec: PaperField, value: Any) -> Any:
+    return as_utc(value) if spec.stored.sql == "timestamptz" else value
+
+
+# The paper's own fields, from its one declaration (`FeedEntry`), required and in its order.
+_FIELDS: dict[str, Any] = {spec.name: (_public_type(spec), ...) for spec in PAPER_FIELDS}
+_PaperFieldsPublic = create_model("PaperFieldsPublic", **_FIELDS)
+
+
+class VenuePublic(BaseModel):
+    """Where a venue paper appeared; `arxiv_paper` is its arXiv version's id when known."""
+
+    edition: str  # "ICLR.2024"
+    venue: str
+    year: int
+    group: str | None
+    position: int
+    arxiv_paper: str | None
 
     @classmethod
-    def of(cls, paper: Paper) -> PaperPublic:
+    def of(cls, entry: VenueEntry) -> VenuePublic:
+        twin = entry.arxiv_paper.arxiv_id if entry.arxiv_paper is not None else None
+        return cls(edition=entry.edition, venue=entry.venue, year=entry.year, group=entry.group,
+                   position=entry.position, arxiv_paper=twin)  # fmt: skip
+
+
+class PaperPublic(_PaperFieldsPublic):
+    pdf_url: str
+    abs_url: str
+    source: str = "arxiv"  # or the venue source: "openreview", "acl", "pmlr", "cvf", "neurips"
+    venue: VenuePublic | None = None
+
+    @classmethod
+    def of(cls, paper: Paper) -> Self:
+        record = {spec.name: _public_value(spec, getattr(paper, spec.name)) for spec in PAPER_FIELDS}
+        entry = paper.venue_entry if paper.source != "arxiv" else None
+        if entry is not None:  # a venue paper: links at its source, and its edition
+            return cls(**record, pdf_url=entry.pdf_url or entry.url, abs_url=entry.url, source=paper.source,
+                       venue=VenuePublic.of(entry))  # fmt: skip
         return cls(
-            arxiv_id=paper.arxiv_id,
-            version=paper.version,
-            title=paper.title,
-            abstract=paper.abstract,
-            authors=paper.authors,
-            primary_category=paper.primary_category,
-            categories=paper.categories,
-            published_at=as_utc(paper.published_at),
-            updated_at=as_utc(paper.updated_at),
-            comments=paper.comments,
-            journal_ref=paper.journal_ref,
-            doi=paper.doi,
+            **record,
             pdf_url=pdf_url(paper.arxiv_id, paper.version),
             abs_url=abs_url(paper.arxiv_id, paper.version),
         )

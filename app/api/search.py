@@ -43,11 +43,17 @@ def search(
     date_to: Annotated[IsoDate | None, Query(alias="to")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     offset: Annotated[int, Query(ge=0, le=1800)] = 0,
+    source: Annotated[
+        Literal["arxiv", "venue", "openreview", "acl", "pmlr", "cvf", "neurips"] | None,
+        Query(description="arxiv, venue (any conference), or one venue source"),
+    ] = None,
 ) -> SearchPage:
     """Full-text and semantic search fused by reciprocal rank fusion, with category and date filters."""
     if date_from and date_to and date_from > date_to:
         raise InvalidQueryError("from must not be after to")
-    filters = SearchFilters(parse_category_expression(category) if category else None, date_from, date_to)
+    filters = SearchFilters(
+        parse_category_expression(category) if category else None, date_from, date_to, source=source
+    )
     result = searcher.search(q, mode=mode, filters=filters, limit=limit, offset=offset)
     return SearchPage(
         items=scored(result.hits),

@@ -8,9 +8,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from app.deps import SessionDep, SettingsDep
+from app.status import pipeline_status
 from app.store.models import FetchLog
 from app.store.papers import as_utc
-from workers.status import pipeline_status
 
 router = APIRouter(tags=["status"])
 
@@ -50,21 +50,36 @@ class CategoryStatusOut(BaseModel):
     last_error: FetchRunOut | None
 
 
+class BacklogOut(BaseModel):
+    state: str  # ok | catching up | alert
+    unembedded: int
+    unembedded_waited_seconds: float
+    summaries_stuck: int
+
+
 class StatusOut(BaseModel):
     mode: str
     next_run: dt.datetime | None
     queues: dict[str, int | None]
+    backlog: BacklogOut
     categories: list[CategoryStatusOut]
 
 
 @router.get("/status")
 def get_status(session: SessionDep, settings: SettingsDep) -> StatusOut:
-    """Per category: the last fetch, its result and counts, the last error; the next round; queue depths."""
+    """Per category: the last fetch, its result and counts, the last error; the next round; queue
+    depths; the backlog (papers without a vector, stuck summaries) and its alert state."""
     status = pipeline_status(session, settings)
     return StatusOut(
         mode=status.mode,
         next_run=status.next_run,
         queues=status.queues,
+        backlog=BacklogOut(
+            state=status.backlog.state(),
+            unembedded=status.backlog.unembedded,
+            unembedded_waited_seconds=round(status.backlog.waited(), 1),
+            summaries_stuck=status.backlog.summaries_stuck,
+        ),
         categories=[
             CategoryStatusOut(
                 category=c.category,

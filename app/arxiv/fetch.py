@@ -8,42 +8,25 @@ backoff and jitter on 429 / 5xx / timeouts / broken connections that honour `Ret
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import logging
 import math
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol, Self
 
 import httpx
 
-from app.errors import FetchError
+from app.errors import ArxivUnavailableError, FetchError
+from app.http_get import FetchResult, attempt_get, conditional_get, http_client
+from app.http_retry import http_retrying
 
 if TYPE_CHECKING:
     from app.config import Settings
 
 logger = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 API_MAX_RESULTS = 2000
-
-
-@dataclass(frozen=True, slots=True)
-class FetchResult:
-    """One response: `body` is None when the server answered 304 Not Modified."""
-
-    url: str  # the URL finally fetched, query included
-    status: int
-    body: bytes | None
-    etag: str | None
-    last_modified: str | None
-
-    @property
-    def not_modified(self) -> bool:
-        return self.status == 304 and self.body is None
 
 
 class RateLimiter(Protocol):
@@ -93,38 +76,6 @@ def process_limiter(min_interval: float) -> IntervalLimiter:
         return _process_limiters.setdefault(min_interval, IntervalLimiter(min_interval))
 
 
-def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP date); None if unusable."""
-    if not value or not value.strip():
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value.strip())
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.UTC)
-        seconds = (when - (now or dt.datetime.now(dt.UTC))).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-class _TransientError(Exception):
-    """An attempt failed in a way worth retrying (never leaves this module)."""
-
-    def __init__(self, cause: str, *, status: int | None = None, retry_after: float | None = None):
-        super().__init__(cause)
-        self.cause = cause
-        self.status = status
-        self.retry_after = retry_after
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 class ArxivClient:
     """A polite, bounded HTTP client for arXiv's feeds, API and OAI-PMH endpoint."""
 
@@ -150,15 +101,17 @@ class ArxivClient:
         self.oai_url = oai_url
         self.max_bytes = max_bytes
         self.retries = retries
-        self.backoff = backoff
-        self.max_retry_after = max_retry_after
         self.limiter = limiter
-        self._sleep = sleep
-        self._http = httpx.Client(
-            headers={"User-Agent": user_agent},
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            follow_redirects=True,
-            transport=transport,
+        self._retrying = http_retrying(
+            name="arxiv fetch",
+            retries=retries,
+            backoff=backoff,
+            max_wait=max_retry_after,
+            give_up_as=ArxivUnavailableError,
+            sleep=sleep,
+        )
+        self._http = http_client(
+            user_agent=user_agent, timeout=timeout, connect_timeout=connect_timeout, transport=transport
         )
 
     @classmethod
@@ -248,83 +201,21 @@ class ArxivClient:
         last_modified: str | None = None,
     ) -> FetchResult:
         """GET with rate limiting, size limit and retries; raises FetchError when it gives up."""
-        validators = (("If-None-Match", etag), ("If-Modified-Since", last_modified))
-        headers = {name: value for name, value in validators if value}
-        attempt = 0
-        while True:
+
+        def attempt(headers: dict[str, str]) -> FetchResult:
             self.limiter.wait()
-            try:
-                result = self._attempt(url, params, headers)
-            except _TransientError as exc:
-                if attempt >= self.retries:
-                    message = f"GET {url} failed after {attempt + 1} attempt(s): {exc.cause}"
-                    logger.info("arxiv fetch gave up", extra={"url": url, "status": exc.status})
-                    raise FetchError(message, status=exc.status, retry_after=exc.retry_after) from exc
-                delay = self._retry_delay(attempt, exc.retry_after)
-                logger.info(
-                    "arxiv fetch retry",
-                    extra={"url": url, "status": exc.status, "attempt": attempt + 1, "delay_s": delay},
-                )
-                self._sleep(delay)
-                attempt += 1
-                continue
-            if result.not_modified:
-                result = replace(
-                    result, etag=result.etag or etag, last_modified=result.last_modified or last_modified
-                )
-            return result
+            logger.debug("arxiv fetch", extra={"url": url})
+            return attempt_get(
+                self._http,
+                url,
+                params=params,
+                headers=headers,
+                max_bytes=self.max_bytes,
+                fail=FetchError,
+                source="arxiv",
+            )
 
-    def _retry_delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, self.max_retry_after)
-        return min(self.backoff * 2.0**attempt * random.uniform(0.5, 1.5), self.max_retry_after)
-
-    def _attempt(
-        self, url: str, params: Mapping[str, str | int] | None, headers: dict[str, str]
-    ) -> FetchResult:
-        logger.debug("arxiv fetch", extra={"url": url})
-        try:
-            with self._http.stream("GET", url, params=params, headers=headers) as response:
-                return self._read(url, response)
-        except httpx.TimeoutException as exc:
-            raise _TransientError(f"timed out ({_one_line(exc)})") from exc
-        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            raise _TransientError(f"connection failed ({_one_line(exc)})") from exc
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise FetchError(f"GET {url} failed: {_one_line(exc)}") from exc
-
-    def _read(self, url: str, response: httpx.Response) -> FetchResult:
-        status = response.status_code
-        if status in RETRY_STATUSES:
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            raise _TransientError(f"HTTP {status}", status=status, retry_after=retry_after)
-        body = None
-        if status != 304:
-            if not 200 <= status < 300:
-                raise FetchError(f"GET {url} failed: HTTP {status} {response.reason_phrase}", status=status)
-            body = self._read_body(url, response)
-        logger.info("arxiv fetched", extra={"url": url, "status": status, "bytes": len(body or b"")})
-        return FetchResult(
-            url=str(response.url),
-            status=status,
-            body=body,
-            etag=response.headers.get("ETag"),
-            last_modified=response.headers.get("Last-Modified"),
-        )
-
-    def _read_body(self, url: str, response: httpx.Response) -> bytes:
-        declared = response.headers.get("Content-Length", "")
-        too_big = f"GET {url} failed: body larger than the limit of {self.max_bytes} bytes"
-        if declared.strip().isdigit() and int(declared) > self.max_bytes:
-            raise FetchError(too_big, status=response.status_code)
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > self.max_bytes:
-                raise FetchError(too_big, status=response.status_code)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return conditional_get(self._retrying, attempt, etag=etag, last_modified=last_modified)
 
 
 def _day(value: dt.date | None) -> str | None:

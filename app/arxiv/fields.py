@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from html.parser import HTMLParser
 
+from app.arxiv.taxonomy import taxonomy
 from app.arxiv.tex import decode_tex_accents
 
 _AND_RE = re.compile(r"\s+and\s+|^and\s+", re.IGNORECASE)
@@ -119,7 +120,13 @@ def unique(values: Iterable[str | None]) -> tuple[str, ...]:
 
 def split_categories(text: str | None) -> tuple[str, ...]:
     """``"stat.ML cs.LG math.FA"`` -> ``("stat.ML", "cs.LG", "math.FA")``."""
-    return unique(text.split()) if text else ()
+    return arxiv_categories(text.split()) if text else ()
+
+
+def arxiv_categories(values: Iterable[str | None]) -> tuple[str, ...]:
+    """The arXiv categories among `values`, once each: feeds also tag entries with ACM and MSC
+    classes ("E.1; E.4", "68W32") and sometimes `null`, which are not categories to list under."""
+    return tuple(code for code in unique(values) if taxonomy().is_category(code))
 
 
 def categories_in_title(title: str) -> tuple[str, ...]:

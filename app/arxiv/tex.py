@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 # Accent command -> Unicode combining character.
 _COMBINING = {
@@ -48,7 +49,19 @@ _LETTER_RE = re.compile(
     r"(?P<open>\{)?(?<!\\)\\(?P<name>ss|aa|AA|ae|AE|oe|OE|o|O|l|L|i|j)(?![A-Za-z])(?(open)\}|(?:\{\}|[ \t])?)"
 )
 # $$...$$ or $...$, not escaped with a backslash.
-_MATH_RE = re.compile(r"(?<!\\)\$\$.+?(?<!\\)\$\$|(?<!\\)\$.+?(?<!\\)\$", re.DOTALL)
+MATH_SPAN_RE = re.compile(r"(?<!\\)\$\$.+?(?<!\\)\$\$|(?<!\\)\$.+?(?<!\\)\$", re.DOTALL)
+
+
+def map_outside_math(text: str, plain: Callable[[str], str]) -> str:
+    """`plain` applied to the text between math spans; the spans (`MATH_SPAN_RE`) kept exactly."""
+    parts: list[str] = []
+    start = 0
+    for math in MATH_SPAN_RE.finditer(text):
+        parts.append(plain(text[start : math.start()]))
+        parts.append(math.group(0))
+        start = math.end()
+    parts.append(plain(text[start:]))
+    return "".join(parts)
 
 
 def decode_tex_accents(text: str) -> str:
@@ -61,14 +74,7 @@ def decode_tex_accents(text: str) -> str:
     """
     if "\\" not in text:
         return text
-    parts: list[str] = []
-    start = 0
-    for math in _MATH_RE.finditer(text):
-        parts.append(_decode_plain(text[start : math.start()]))
-        parts.append(math.group(0))
-        start = math.end()
-    parts.append(_decode_plain(text[start:]))
-    return "".join(parts)
+    return map_outside_math(text, _decode_plain)
 
 
 def _decode_plain(text: str) -> str:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cachetools import LRUCache
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.config import get_settings
-from app.lru import BoundedCache
 from app.ranking.rank import Candidate, Prepared, rank_for_you, rank_popular
 from app.store.counters import counter_totals
 from app.store.embeddings import vectors_for
@@ -52,23 +51,20 @@ class _Entry:
     stamp: tuple[object, ...]
     prepared: Prepared
     arxiv_of: dict[int, str]
-    checked: float  # time.monotonic() of the last stamp check
 
 
 PREPARED_MAX = 8  # days (or id sets) kept ready, ~3-4 MB each at 1,000 papers
-_ready: BoundedCache[_Entry] = BoundedCache(PREPARED_MAX)
+_ready: LRUCache[tuple[str, tuple[str, ...]], _Entry] = LRUCache(PREPARED_MAX)
+_ready_lock = threading.Lock()  # cachetools caches are not thread-safe; handlers run in threads
 
 
 def _prepared(session: Session, arxiv_ids: tuple[str, ...], *, model: str) -> tuple[Prepared, dict[int, str]]:
     """The candidates ready to rank, reused while none changed and no vector was added or dropped."""
     key = (model, arxiv_ids)
-    entry = _ready.get(key)
-    # Checked a moment ago: the same freshness rule as a listing page's (PAGE_FRESH_SECONDS).
-    if entry is not None and time.monotonic() - entry.checked < get_settings().page_fresh_seconds:
-        return entry.prepared, entry.arxiv_of
-    stamp = _stamp(session, arxiv_ids, model=model)
+    with _ready_lock:
+        entry = _ready.get(key)
+    stamp = _stamp(session, arxiv_ids, model=model)  # one aggregate: cheap beside preparing the day
     if entry is not None and entry.stamp == stamp:
-        entry.checked = time.monotonic()
         return entry.prepared, entry.arxiv_of
     columns = (Paper.id, Paper.arxiv_id, Paper.title, Paper.abstract, Paper.authors)
     found = {
@@ -77,10 +73,9 @@ def _prepared(session: Session, arxiv_ids: tuple[str, ...], *, model: str) -> tu
     rows = [found[a] for a in arxiv_ids if a in found]
     candidates = [Candidate(r.id, r.title, r.abstract, r.authors) for r in rows]
     vectors = vectors_for(session, paper_ids=[r.id for r in rows], model=model)
-    entry = _Entry(
-        stamp, Prepared.of(candidates, vectors), {r.id: r.arxiv_id for r in rows}, time.monotonic()
-    )
-    _ready.put(key, entry)
+    entry = _Entry(stamp, Prepared.of(candidates, vectors), {r.id: r.arxiv_id for r in rows})
+    with _ready_lock:
+        _ready[key] = entry
     return entry.prepared, entry.arxiv_of
 
 

@@ -3,40 +3,46 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from cachetools import LRUCache
 from numpy.typing import NDArray
 from sqlalchemy import ColumnElement, String, and_, cast, or_, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.lru import BoundedCache
-from app.search.embed import Embedder, paper_text
+from app.search.embed import paper_text
+from app.search.embedder import Embedder
 from app.search.index import IndexHolder
 from app.store.embeddings import vector_of, vectors_for
 from app.store.fts import keyword_search, query_terms
 from app.store.listings import CategoryQuery
 from app.store.models import Paper
+from app.store.venues import twin_ids, twins_of
 
 Mode = Literal["hybrid", "keyword", "semantic"]
 RRF_K = 60  # the constant of Cormack et al. (2009): damps the weight of the very first ranks
 CANDIDATES = 200  # per method, before fusion and filters
 FILTERED_CANDIDATES = 2000  # when filters may drop most neighbours
 QUERY_VECTORS_MAX = 4096  # recent queries' vectors (1.5 KB each): popular queries skip the model
-_query_vectors: BoundedCache[NDArray[np.float32]] = BoundedCache(QUERY_VECTORS_MAX)
+_query_vectors: LRUCache[tuple[str, str], NDArray[np.float32]] = LRUCache(QUERY_VECTORS_MAX)
+_query_vectors_lock = threading.Lock()  # cachetools caches are not thread-safe
 
 
 def query_vector(embedder: Embedder, query: str) -> NDArray[np.float32]:
     """The query's embedding, remembered for the next time someone asks the same."""
     key = (embedder.name, query)
-    vector = _query_vectors.get(key)
+    with _query_vectors_lock:
+        vector = _query_vectors.get(key)
     if vector is None:
         vector = np.asarray(embedder.embed([query])[0], dtype=np.float32)
         vector.setflags(write=False)  # shared between requests
-        _query_vectors.put(key, vector)
+        with _query_vectors_lock:
+            _query_vectors[key] = vector
     return vector
 
 
@@ -45,10 +51,12 @@ class SearchFilters:
     categories: CategoryQuery | None = None
     date_from: dt.date | None = None
     date_to: dt.date | None = None
+    # "arxiv", "venue" (every conference source) or one venue source ("openreview", "acl" ...)
+    source: str | None = None
 
     @property
     def active(self) -> bool:
-        return bool(self.categories or self.date_from or self.date_to)
+        return bool(self.categories or self.date_from or self.date_to or self.source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +98,10 @@ class Searcher:
         filters: SearchFilters = SearchFilters(),
         limit: int,
         offset: int,
+        min_similarity: float | None = None,
     ) -> SearchResult:
+        """`min_similarity`: vector neighbours less similar (cosine) are dropped, so a query that
+        matches nothing ("zzzzqqq") finds nothing instead of the nearest 200 of anything."""
         if not query_terms(query):
             return SearchResult([], 0, semantic=False)
         pool = FILTERED_CANDIDATES if filters.active else CANDIDATES
@@ -105,6 +116,8 @@ class Searcher:
             index = self.holder.get(model=self.embedder.name)
             if index is not None:
                 found = index.search(query_vector(self.embedder, query), pool, exact=self._stored_vectors)
+                if min_similarity is not None:
+                    found = [(pid, score) for pid, score in found if score >= min_similarity]
                 rankings.append([pid for pid, _ in found])
                 scores.update(found if mode == "semantic" else {})
                 semantic = True
@@ -116,6 +129,7 @@ class Searcher:
             else []
         )
         kept = self._filter([pid for pid, _ in ranked], filters)
+        kept -= twin_ids(self.session, list(kept))  # a venue paper whose arXiv version is shown too
         chosen = [(pid, score) for pid, score in ranked if pid in kept]
         return SearchResult(self._hits(chosen[offset : offset + limit]), len(chosen), semantic)
 
@@ -124,14 +138,22 @@ class Searcher:
         vector = vector_of(self.session, paper_id=paper.id, model=self.embedder.name)
         index = self.holder.get(model=self.embedder.name) if vector is not None else None
         if vector is not None and index is not None:
-            found = index.search(vector, k + 1, exact=self._stored_vectors)
+            found = index.search(vector, k + 4, exact=self._stored_vectors)  # room for twins
         else:
-            found = keyword_search(self.session, _title_terms(paper), limit=k + 1, match_all=False)
-        return self._hits([(pid, score) for pid, score in found if pid != paper.id][:k])
+            found = keyword_search(self.session, _title_terms(paper), limit=k + 4, match_all=False)
+        # The paper's other versions (arXiv / venue) are the same paper, and so are twins among the rest.
+        skip = {paper.id} | twins_of(self.session, paper.id)
+        found = [(pid, score) for pid, score in found if pid not in skip]
+        twins = twin_ids(self.session, [pid for pid, _ in found])
+        return self._hits([(pid, score) for pid, score in found if pid not in twins][:k])
 
     def _stored_vectors(self, paper_ids: Sequence[int]) -> dict[int, NDArray[np.float32]]:
         """The exact vectors an IVF-PQ index re-ranks its candidates with, read in this session."""
         return vectors_for(self.session, paper_ids=paper_ids, model=self.embedder.name)
+
+    def filter_ids(self, ids: list[int], filters: SearchFilters) -> set[int]:
+        """The papers among `ids` that pass `filters` (a list found another way: an author's)."""
+        return self._filter(ids, filters)
 
     def _filter(self, ids: list[int], filters: SearchFilters) -> set[int]:
         if not filters.active or not ids:
@@ -144,6 +166,10 @@ class Searcher:
         if filters.date_to is not None:
             end = dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), dt.UTC)
             conditions.append(Paper.published_at < end)
+        if filters.source == "venue":
+            conditions.append(Paper.source != "arxiv")
+        elif filters.source is not None:
+            conditions.append(Paper.source == filters.source)
         return set(self.session.scalars(select(Paper.id).where(and_(*conditions))))
 
     def _hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:

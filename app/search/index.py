@@ -30,21 +30,20 @@ add is a copy) and HNSW is CPU-only in faiss, so both build on the CPU.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
 import json
 import logging
 import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
@@ -76,15 +75,10 @@ def index_dir(settings: Settings) -> Path:
     return settings.data_dir / "index"
 
 
-@contextlib.contextmanager
-def build_lock(settings: Settings) -> Iterator[None]:
+def build_lock(settings: Settings) -> FileLock:
+    """Serialises builds across threads and processes (the lock file sits beside the index folder)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.data_dir / "index.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return FileLock(settings.data_dir / "index.lock")
 
 
 def read_meta(settings: Settings) -> IndexMeta | None:

@@ -1,6 +1,6 @@
 """Sentence embeddings on onnxruntime with an int8 graph: the fast CPU path, agreeing with torch fp32.
 
-Only the engine differs from app/search/embed.py's SentenceEmbedder: the text, the tokenizer and its
+Only the engine differs from app/search/torch_embed.py's SentenceEmbedder: the text, the tokenizer and its
 settings (the model's max sequence length, longest-first truncation, batches sorted longest first),
 mean pooling and L2 normalisation are the sentence-transformers model's own, so the vectors agree with
 torch fp32 row by row (cosine >= 0.99; tests/search/test_onnx_embed.py, benchmarks/embed.py).
@@ -16,9 +16,7 @@ finished graph lands with `os.replace`, so no reader sees half of one.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -30,15 +28,16 @@ import shutil
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from filelock import FileLock
 from numpy.typing import NDArray
 
 from app.errors import EmbedderError
-from app.search.embed import MODEL_LOAD_LOCK, Vectors, resolve_model
+from app.search.embedder import MODEL_LOAD_LOCK, Vectors, resolve_model
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -52,8 +51,8 @@ MODULES = ("Transformer", "Pooling", "Normalize")  # what a sentence-transformer
 # all-MiniLM-L6-v2 on 256 real abstracts, keeping them fp32 lifts cosine with torch fp32 from mean
 # 0.995 / min 0.991 to 0.997 / 0.994 for ~10 % of the speed. Names absent from a graph are ignored.
 FP32_NODES = ("/model/encoder/layer.0/output/dense/MatMul", "/model/encoder/layer.2/output/dense/MatMul")
-Feed = dict[str, NDArray[np.int64]]
-RunGraph = Callable[[Feed], NDArray[np.float32]]
+ModelInputs = dict[str, NDArray[np.int64]]  # the tokenizer's arrays by input name (onnxruntime's "feed")
+RunGraph = Callable[[ModelInputs], NDArray[np.float32]]
 
 
 def onnx_available() -> bool:
@@ -121,7 +120,7 @@ class GraphEncoder:
         self._run = run
         self._lock = threading.Lock()  # a fast tokenizer raises when two threads call it at once
 
-    def tokens(self, texts: Sequence[str]) -> Feed:
+    def tokens(self, texts: Sequence[str]) -> ModelInputs:
         with self._lock:
             encoded = self._tokenizer(
                 list(texts),
@@ -138,8 +137,8 @@ class GraphEncoder:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
             rows = order[start : start + batch_size]
-            feed = self.tokens([texts[i] for i in rows])
-            out[rows] = mean_pool(self._run(feed), feed["attention_mask"])
+            tokens = self.tokens([texts[i] for i in rows])
+            out[rows] = mean_pool(self._run(tokens), tokens["attention_mask"])
         return out
 
 
@@ -268,16 +267,6 @@ def export_key(name: str, folder: Path) -> str:
     return hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest()[:16]
 
 
-@contextlib.contextmanager
-def _export_lock(path: Path) -> Iterator[None]:
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def cached_graph(name: str, folder: Path, *, cache_dir: Path) -> Path:
     """The int8 graph of the model, exported into `cache_dir` the first time (one process at a time)."""
     stem = f"{re.sub(r'[^A-Za-z0-9._-]+', '-', name).strip('-.')}-{export_key(name, folder)}"
@@ -285,7 +274,7 @@ def cached_graph(name: str, folder: Path, *, cache_dir: Path) -> Path:
     if target.exists():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with _export_lock(cache_dir / f"{stem}.lock"):
+    with FileLock(cache_dir / f"{stem}.lock"):
         if target.exists():  # another process exported it while this one waited
             return target
         for stale in cache_dir.glob(f".export-{stem}-*"):  # left by a process killed mid-export
@@ -312,8 +301,8 @@ def onnx_runner(path: Path, *, threads: int = 0) -> RunGraph:
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     inputs = {graph_input.name for graph_input in session.get_inputs()}
 
-    def run(feed: Feed) -> NDArray[np.float32]:
-        hidden = session.run([OUTPUT], {name: feed[name] for name in inputs})[0]
+    def run(tokens: ModelInputs) -> NDArray[np.float32]:
+        hidden = session.run([OUTPUT], {name: tokens[name] for name in inputs})[0]
         return np.asarray(hidden, dtype=np.float32)
 
     return run
@@ -335,7 +324,7 @@ class OnnxEmbedder:
         self._encoder: GraphEncoder | None = None
 
     def _load(self) -> GraphEncoder:
-        with MODEL_LOAD_LOCK:  # see embed.py
+        with MODEL_LOAD_LOCK:  # see embedder.py
             if self._encoder is None:
                 folder = Path(resolve_model(self.name))
                 if not supports_model(folder):

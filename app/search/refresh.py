@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.config import Settings
-from app.search.embed import Embedder, EmbedRun, embed_missing, get_embedder
+from app.search.embed import EmbedRun, embed_missing, get_embedder
+from app.search.embedder import Embedder
 from app.search.index import IndexMeta, rebuild_index, update_index
 from app.store.db import session_scope
 from app.store.embeddings import count_missing

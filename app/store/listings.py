@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from app.arxiv.taxonomy import taxonomy
 from app.arxiv.types import Feed, FeedEntry
 from app.errors import InvalidQueryError
 from app.store.models import Listing, Paper
@@ -166,6 +167,9 @@ def category_days(session: Session) -> list[CategoryDay]:
     return [CategoryDay(cat, day, count) for cat, day, count in session.execute(stmt)]
 
 
+# One expression names at most this many categories: each becomes a clause of the listing's SQL,
+# and SQLite refuses a thousand ("Expression tree is too large"). arXiv has about 155 active.
+MAX_TERMS = 100
 _CATEGORY_RE = re.compile(r"^[a-z][a-z\-]{0,19}(?:\.[A-Za-z][A-Za-z\-]{0,19})?$")
 
 
@@ -177,9 +181,16 @@ def parse_category_expression(spec: str) -> CategoryQuery:
     """
     include: list[str] = []
     exclude: list[str] = []
-    for sign, name in _split_expression(spec.strip()):
+    spec = spec.strip()
+    terms = _split_expression(spec) if len(spec) <= 32 * MAX_TERMS else []  # bounded before the scan
+    if len(terms) > MAX_TERMS or len(spec) > 32 * MAX_TERMS:
+        raise InvalidQueryError(f"at most {MAX_TERMS} categories in one expression")
+    known = taxonomy()
+    for sign, name in terms:
         if not _CATEGORY_RE.match(name):
             raise InvalidQueryError(f"not a category: {name[:40]!r}")
+        if not known.is_known(name):
+            raise InvalidQueryError(f"arXiv has no category {name!r}")
         (exclude if sign == "-" else include).append(name)
     if not include:
         raise InvalidQueryError("a category expression needs at least one category to include")

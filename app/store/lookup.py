@@ -1,73 +1,190 @@
 """Any arXiv paper on demand: a paper not in the database is fetched through the API and stored.
 
-Guarded so that readers (or crawlers) cannot turn it into a flood of arXiv requests: ids arXiv
-does not know are remembered for a day, and only a few lookups wait on the rate limiter at once.
+Guarded so that readers (or crawlers) can turn it neither into a flood of arXiv requests nor into a
+web tier tied up while arXiv is slow or away (one lookup can take ~20 s of retries):
+- ids arXiv does not know are remembered for a day, failed lookups for a minute;
+- at most MAX_CONCURRENT lookups run at once per process; one more is refused (503 + Retry-After)
+  rather than queued behind them;
+- pages start a lookup in the background (`start_lookup`) and answer at once with a page that polls
+  `/arxiv/lookup`; readers asking for an id already being looked up share that lookup. The API
+  waits for its answer (`fetch_paper`), in the same slots.
+
+What a reader is told never carries arXiv's address or the transport's error: that goes to the log.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from cachetools import TTLCache
 
 from app.arxiv.fetch import ArxivClient
 from app.arxiv.parse import parse_feed
 from app.arxiv.ratelimit import limiter_for
 from app.config import Settings
-from app.errors import FeedParseError, FetchError
+from app.errors import ArxivUnavailableError, FeedParseError, FetchError
 from app.store.db import session_scope
 from app.store.papers import upsert_papers
 
+log = logging.getLogger(__name__)
 UNKNOWN_TTL = 24 * 3600
+FAILED_TTL = 60  # a failed lookup is not tried again for a minute: pollers and reloads are told so
+FOUND_TTL = 300  # a lookup that stored its paper: pollers in this process reread the database
 MAX_UNKNOWN = 10_000
 MAX_CONCURRENT = 4  # lookups waiting for arXiv at once, per process; more get 503 + Retry-After
-_unknown: OrderedDict[str, float] = OrderedDict()
-_lock = threading.Lock()
+BUSY_RETRY = 10  # seconds: the Retry-After of a lookup refused for want of a slot
+# The negative cache: an id arXiv did not know, forgotten after a day (or when 10,000 newer crowd it out).
+_unknown: TTLCache[str, bool] = TTLCache(maxsize=MAX_UNKNOWN, ttl=UNKNOWN_TTL)
+_failed: TTLCache[str, int] = TTLCache(maxsize=MAX_UNKNOWN, ttl=FAILED_TTL)  # id -> Retry-After
+_found: TTLCache[str, bool] = TTLCache(maxsize=MAX_UNKNOWN, ttl=FOUND_TTL)
+_running: dict[str, threading.Event] = {}  # lookups in the background, set when each ends
+_lock = threading.Lock()  # guards the maps above (a TTLCache is not thread-safe)
 _slots = threading.BoundedSemaphore(MAX_CONCURRENT)
+
+LookupStatus = Literal["found", "pending", "unknown", "unreachable", "busy"]
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Where the lookup of one id stands, in words a reader may see."""
+
+    arxiv_id: str
+    status: LookupStatus
+    retry_after: int | None = None  # seconds, for "unreachable" and "busy"
+
+    @property
+    def message(self) -> str:
+        return {
+            "found": f"{self.arxiv_id} was fetched from arXiv",
+            "pending": f"fetching {self.arxiv_id} from arXiv…",
+            "unknown": f"arXiv does not know the paper {self.arxiv_id}",
+            "unreachable": f"arXiv could not be reached to fetch {self.arxiv_id}; try again in a minute",
+            "busy": "this server is fetching as many papers from arXiv as it allows at once; "
+            "try again in a few seconds",
+        }[self.status]
+
+    def error(self) -> ArxivUnavailableError:
+        """The 503 to answer when this lookup is why a page has nothing to show."""
+        return ArxivUnavailableError(self.message, retry_after=self.retry_after or BUSY_RETRY)
 
 
 def _known_unknown(arxiv_id: str) -> bool:
     with _lock:
-        seen = _unknown.get(arxiv_id)
-        if seen is not None and time.monotonic() - seen < UNKNOWN_TTL:
-            return True
-        _unknown.pop(arxiv_id, None)
-        return False
+        return arxiv_id in _unknown
 
 
 def _remember_unknown(arxiv_id: str) -> None:
     with _lock:
-        _unknown[arxiv_id] = time.monotonic()
-        while len(_unknown) > MAX_UNKNOWN:
-            _unknown.popitem(last=False)
+        _unknown[arxiv_id] = True
 
 
 def fetch_paper(settings: Settings, arxiv_id: str) -> bool:
-    """Fetch one paper by id from the arXiv API and store it; False when arXiv does not know it.
+    """Fetch one paper by id from the arXiv API and store it, waiting; False when arXiv does not know it.
 
-    Raises FetchError (with `retry_after`) when arXiv cannot be reached or too many lookups wait.
+    Raises ArxivUnavailableError (with `retry_after`) when arXiv cannot be reached or too many
+    lookups run; its message names neither arXiv's address nor the transport's error.
     """
     if _known_unknown(arxiv_id):
         return False
     if not _slots.acquire(blocking=False):
-        raise FetchError("too many papers are being fetched from arXiv right now", retry_after=10)
+        raise Lookup(arxiv_id, "busy", BUSY_RETRY).error()
     try:
-        with ArxivClient.from_settings(settings, limiter=limiter_for(settings)) as client:
-            result = client.fetch_api(id_list=[arxiv_id], max_results=1)
-        try:
-            feed = parse_feed(result.body or b"")
-        except FeedParseError:  # the API's "incorrect id format" answer: it is not a paper
-            feed = None
-        entries = [e for e in feed.entries if e.arxiv_id == arxiv_id] if feed else []
-        if not entries:
-            _remember_unknown(arxiv_id)
-            return False
-        with session_scope(settings) as session:
-            upsert_papers(session, entries=entries)
-        return True
+        return _fetch_and_store(settings, arxiv_id)
     except FetchError as exc:
-        if exc.retry_after is None:
-            exc.retry_after = 60
-        raise
+        log.warning("looking up %s on arXiv failed: %s", arxiv_id, exc)
+        raise Lookup(arxiv_id, "unreachable", _retry_after(exc)).error() from exc
     finally:
         _slots.release()
+
+
+def start_lookup(settings: Settings, arxiv_id: str) -> Lookup:
+    """Where the lookup of an id not in the database stands; when none is known, one starts now in
+    the background ("pending"), or, with every slot taken, none does ("busy")."""
+    with _lock:
+        known = _outcome(arxiv_id)
+        if known is not None:
+            return known
+        if not _slots.acquire(blocking=False):
+            return Lookup(arxiv_id, "busy", BUSY_RETRY)
+        done = _running[arxiv_id] = threading.Event()
+    try:
+        # A daemon thread, not a pool: a lookup stuck in arXiv's retries must not hold up shutdown.
+        worker = threading.Thread(
+            target=_look_up, args=(settings, arxiv_id, done), name=f"arxiv-lookup {arxiv_id}", daemon=True
+        )
+        worker.start()
+    except BaseException:
+        _finish(arxiv_id, done)
+        raise
+    return Lookup(arxiv_id, "pending")
+
+
+def wait_for_lookups(arxiv_ids: Iterable[str], *, seconds: float) -> None:
+    """Wait at most `seconds` in all for the background lookups of these ids to end."""
+    deadline = time.monotonic() + seconds
+    with _lock:
+        events = [_running[i] for i in arxiv_ids if i in _running]
+    for event in events:
+        event.wait(max(deadline - time.monotonic(), 0))
+
+
+def _outcome(arxiv_id: str) -> Lookup | None:
+    # Called with _lock held.
+    if arxiv_id in _running:
+        return Lookup(arxiv_id, "pending")
+    if arxiv_id in _found:
+        return Lookup(arxiv_id, "found")
+    if arxiv_id in _unknown:
+        return Lookup(arxiv_id, "unknown")
+    if arxiv_id in _failed:
+        return Lookup(arxiv_id, "unreachable", _failed[arxiv_id])
+    return None
+
+
+def _look_up(settings: Settings, arxiv_id: str, done: threading.Event) -> None:
+    try:
+        if _fetch_and_store(settings, arxiv_id):
+            with _lock:
+                _found[arxiv_id] = True
+    except FetchError as exc:
+        log.warning("looking up %s on arXiv failed: %s", arxiv_id, exc)
+        with _lock:
+            _failed[arxiv_id] = _retry_after(exc)
+    except Exception:  # no caller to raise to in this thread: logged, and pollers are told it failed
+        log.exception("looking up %s on arXiv failed", arxiv_id)
+        with _lock:
+            _failed[arxiv_id] = FAILED_TTL
+    finally:
+        _finish(arxiv_id, done)
+
+
+def _finish(arxiv_id: str, done: threading.Event) -> None:
+    with _lock:
+        _running.pop(arxiv_id, None)
+    _slots.release()
+    done.set()
+
+
+def _retry_after(exc: FetchError) -> int:
+    return max(int(exc.retry_after or FAILED_TTL), 1)
+
+
+def _fetch_and_store(settings: Settings, arxiv_id: str) -> bool:
+    with ArxivClient.from_settings(settings, limiter=limiter_for(settings)) as client:
+        result = client.fetch_api(id_list=[arxiv_id], max_results=1)
+    try:
+        feed = parse_feed(result.body or b"")
+    except FeedParseError:  # the API's "incorrect id format" answer: it is not a paper
+        feed = None
+    entries = [e for e in feed.entries if e.arxiv_id == arxiv_id] if feed else []
+    if not entries:
+        _remember_unknown(arxiv_id)
+        return False
+    with session_scope(settings) as session:
+        upsert_papers(session, entries=entries)
+    return True

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    Column,
     Date,
     DateTime,
     ForeignKey,
@@ -15,11 +19,15 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeEngine
+
+from app.arxiv.types import PAPER_FIELDS, SHOWN_FIELDS, PaperField, Shown, SqlType
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -34,28 +42,63 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class Paper(Base):
-    __tablename__ = "papers"
+_SQL_TYPES: dict[SqlType, Callable[[], TypeEngine[Any]]] = {
+    "varchar(40)": lambda: String(40),
+    "varchar(200)": lambda: String(200),
+    "text": Text,
+    "integer": Integer,
+    "json": JSON,
+    "timestamptz": lambda: DateTime(timezone=True),
+}
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    arxiv_id: Mapped[str] = mapped_column(String(40), unique=True)
-    version: Mapped[int | None] = mapped_column(Integer)
-    title: Mapped[str] = mapped_column(Text)
-    abstract: Mapped[str] = mapped_column(Text)
-    authors: Mapped[list[str]] = mapped_column(JSON)
-    primary_category: Mapped[str | None] = mapped_column(String(40))
-    categories: Mapped[list[str]] = mapped_column(JSON)
-    comments: Mapped[str | None] = mapped_column(Text)
-    journal_ref: Mapped[str | None] = mapped_column(Text)
-    doi: Mapped[str | None] = mapped_column(Text)
-    license: Mapped[str | None] = mapped_column(Text)
-    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
-    ingested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    # Bumped by every update of a stored paper: pages cached from its text know they are stale.
-    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+def _record_column(spec: PaperField) -> Column[Any]:
+    return Column(spec.name, _SQL_TYPES[spec.stored.sql](), nullable=spec.nullable, unique=spec.stored.unique)
+
+
+class Paper(Base):
+    """A paper: the columns `FeedEntry` declares (`PAPER_FIELDS`), and the store's own."""
+
+    __table__ = Table(
+        "papers",
+        Base.metadata,
+        Column("id", Integer, primary_key=True),
+        *(_record_column(spec) for spec in PAPER_FIELDS),
+        Column("ingested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        # Bumped by every update of a stored paper: pages cached from its text know they are stale.
+        Column("revision", Integer, nullable=False, default=0, server_default="0"),
+        # "arxiv", or the venue source of a conference paper ("openreview", "acl" ...): then
+        # `arxiv_id` holds papers.cool's venue id and `venue_entry` the rest (app/store/venues.py).
+        Column("source", String(16), nullable=False, default="arxiv", server_default="arxiv"),
+    )
+
+    # Typed names for the columns that code reads by name; every column is mapped all the same
+    # (the details, `getattr(paper, spec.name)`, are read through PAPER_FIELDS).
+    id: Mapped[int]
+    arxiv_id: Mapped[str]
+    version: Mapped[int | None]
+    title: Mapped[str]
+    abstract: Mapped[str]
+    authors: Mapped[list[str]]
+    primary_category: Mapped[str | None]
+    categories: Mapped[list[str]]
+    comments: Mapped[str | None]
+    published_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime | None]
+    ingested_at: Mapped[dt.datetime]
+    revision: Mapped[int]
+    source: Mapped[str]
 
     listings: Mapped[list[Listing]] = relationship(back_populates="paper", passive_deletes=True)
+    # Read only for venue papers (source != "arxiv"); listings of an edition load it eagerly.
+    venue_entry: Mapped[VenueEntry | None] = relationship(
+        foreign_keys="VenueEntry.paper_id", back_populates="paper", uselist=False, viewonly=True
+    )
+
+    @property
+    def details(self) -> list[tuple[Shown, str]]:
+        """The detail lines of its markup (`Shown` fields), in declaration order, those it has."""
+        return [(shown, value) for name, shown in SHOWN_FIELDS if (value := getattr(self, name))]
 
 
 class Listing(Base):
@@ -76,6 +119,48 @@ class Listing(Base):
     position: Mapped[int] = mapped_column(Integer)
 
     paper: Mapped[Paper] = relationship(back_populates="listings")
+
+
+class VenueEntry(Base):
+    """A conference paper's place in its edition: venue, year, group, position, source links.
+
+    Its text (title, authors, abstract) is its `papers` row, so embeddings, search, FAQ and counters
+    work unchanged; `arxiv_paper_id` is its arXiv version when one is known (search shows one of them).
+    """
+
+    __tablename__ = "venue_papers"
+    __table_args__ = (
+        UniqueConstraint("source", "source_id"),
+        Index("ix_venue_papers_venue_year_position", "venue", "year", "position"),
+        Index("ix_venue_papers_arxiv_paper_id", "arxiv_paper_id"),
+    )
+
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))  # openreview | acl | pmlr | cvf | neurips
+    source_id: Mapped[str] = mapped_column(String(200))  # "GMwRl2e9Y1", "2024.acl-long.1", "aamand23a@v202"
+    venue: Mapped[str] = mapped_column(String(40))  # "ICLR"
+    year: Mapped[int] = mapped_column(Integer)
+    group: Mapped[str | None] = mapped_column(String(200))  # "Oral", "Long Papers" ...
+    position: Mapped[int] = mapped_column(Integer)  # order in the edition, from 1
+    url: Mapped[str] = mapped_column(Text)  # landing page at the source
+    pdf_url: Mapped[str | None] = mapped_column(Text)
+    arxiv_paper_id: Mapped[int | None] = mapped_column(ForeignKey("papers.id", ondelete="SET NULL"))
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    paper: Mapped[Paper] = relationship(foreign_keys=[paper_id], back_populates="venue_entry", viewonly=True)
+    # One query for a whole page of entries (the page links each paper's arXiv version).
+    arxiv_paper: Mapped[Paper | None] = relationship(
+        foreign_keys=[arxiv_paper_id], viewonly=True, lazy="selectin"
+    )
+
+    @property
+    def edition(self) -> str:
+        return f"{self.venue}.{self.year}"
+
+    @property
+    def subject(self) -> str:
+        """`ICLR.2024 - Oral`: papers.cool's Subject line of a venue card."""
+        return f"{self.edition} - {self.group}" if self.group else self.edition
 
 
 class FetchLog(Base):
@@ -148,7 +233,7 @@ class Summary(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
-class Counter(Base):
+class DailyCount(Base):
     """How often a paper's FAQ or PDF was opened on a day (papers.cool's stars)."""
 
     __tablename__ = "counters"
@@ -177,3 +262,89 @@ class BackfillState(Base):
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Profile(Base):
+    """A reader's synced preferences under an unguessable token; only the token's SHA-256 is kept.
+
+    Nothing here identifies a person unless they choose a digest e-mail address.
+    """
+
+    __tablename__ = "profiles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex of the token
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    digest_frequency: Mapped[str] = mapped_column(String(8), default="off")  # off | daily | weekly
+    digest_email: Mapped[str | None] = mapped_column(String(320))
+    digest_webhook_url: Mapped[str | None] = mapped_column(Text)
+    digest_webhook_secret: Mapped[str | None] = mapped_column(String(200))
+    # When the digest settings last changed: devices merge them as one item, newest wins.
+    digest_updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Signs the unsubscribe link of the e-mails: a leak of it can only turn a digest off.
+    unsubscribe_key: Mapped[str] = mapped_column(String(64))
+
+    items: Mapped[list[ProfileItem]] = relationship(
+        back_populates="profile", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class ProfileItem(Base):
+    """One star, dismissal, keyword, negative keyword, followed category or author of a profile.
+
+    A removal is kept as a tombstone (`removed`) with its time, so that it beats an older add
+    made on another device.
+    """
+
+    __tablename__ = "profile_items"
+
+    profile_id: Mapped[int] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    profile: Mapped[Profile] = relationship(back_populates="items")
+
+
+class DigestDelivery(Base):
+    """One digest of a profile for one day (or week) on one channel: claimed before it is sent."""
+
+    __tablename__ = "digest_deliveries"
+    __table_args__ = (UniqueConstraint("profile_id", "day", "channel"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    profile_id: Mapped[int] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"))
+    day: Mapped[dt.date] = mapped_column(Date)  # the listing day; for weekly digests, the week's Monday
+    channel: Mapped[str] = mapped_column(String(16))  # email | webhook
+    # claimed (being sent, or its worker died: never sent again) | sent | refused (surely not
+    # delivered: tried again, up to a few attempts) | uncertain (perhaps delivered: never again)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    papers: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CompletenessCheck(Base):
+    """How one category's announcement day compared with the arXiv API (app/store/completeness.py).
+
+    `expected`: papers the API lists for the day's submission window; `stored`: the day's new and
+    cross-listed rows after the check; `missing`: expected papers the feed did not list; `repaired`:
+    those of them stored since. `alert`: some are still missing.
+    """
+
+    __tablename__ = "completeness"
+    __table_args__ = (UniqueConstraint("category", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    category: Mapped[str] = mapped_column(String(40))
+    day: Mapped[dt.date] = mapped_column(Date)
+    expected: Mapped[int] = mapped_column(Integer, default=0)
+    stored: Mapped[int] = mapped_column(Integer, default=0)
+    missing: Mapped[int] = mapped_column(Integer, default=0)
+    repaired: Mapped[int] = mapped_column(Integer, default=0)
+    checked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    alert: Mapped[bool] = mapped_column(Boolean, default=False)

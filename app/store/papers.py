@@ -10,14 +10,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.arxiv.types import FeedEntry
+from app.arxiv.types import PAPER_FIELDS, FeedEntry
 from app.store.embeddings import drop_embeddings
 from app.store.models import Paper
 from app.store.upsert import dialect_insert
 
 # SQLite caps bound parameters per statement; keep IN lists well under it.
 CHUNK = 500
-_DETAIL_FIELDS = ("comments", "journal_ref", "doi", "license", "primary_category", "updated_at")
+_FILLED = tuple(spec.name for spec in PAPER_FIELDS if spec.stored.refresh == "fill")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +63,7 @@ def _upsert_chunk(
         paper.arxiv_id: paper
         for paper in session.scalars(select(Paper).where(Paper.arxiv_id.in_([e.arxiv_id for e in chunk])))
     }
-    inserts = [_row(entry) for entry in chunk if entry.arxiv_id not in existing]
+    inserts = [paper_row(entry) for entry in chunk if entry.arxiv_id not in existing]
     updates = []
     for entry in chunk:
         paper = existing.get(entry.arxiv_id)
@@ -105,42 +105,27 @@ def _insert_new(session: Session, rows: list[dict[str, Any]], ids: dict[str, int
     return len(returned)
 
 
-def _row(entry: FeedEntry) -> dict[str, Any]:
-    return {
-        "arxiv_id": entry.arxiv_id,
-        "version": entry.version,
-        "title": entry.title,
-        "abstract": entry.abstract,
-        "authors": list(entry.authors),
-        "primary_category": entry.primary_category,
-        "categories": list(entry.categories),
-        "comments": entry.comments,
-        "journal_ref": entry.journal_ref,
-        "doi": entry.doi,
-        "license": entry.license,
-        "published_at": entry.published_at,
-        "updated_at": entry.updated_at,
-    }
+def paper_row(entry: FeedEntry) -> dict[str, Any]:
+    """The `papers` columns of an entry (`PAPER_FIELDS`); the JSON columns as lists."""
+    row: dict[str, Any] = {}
+    for spec in PAPER_FIELDS:
+        value = getattr(entry, spec.name)
+        row[spec.name] = list(value) if spec.stored.sql == "json" else value
+    return row
 
 
 def _changes(paper: Paper, entry: FeedEntry) -> dict[str, Any]:
     """What an entry changes in a stored paper: all of it for a newer version, else missing details.
 
+    Which fields a record of the same version may fill in is each field's `Stored.refresh`.
     Empty values never erase stored ones: a terse RSS item must not undo what the API filled in.
     """
-    if (entry.version or 0) > (paper.version or 0):
-        row = _row(entry)
-        return {key: value for key, value in row.items() if value not in (None, [], "")}
     if (entry.version or 0) < (paper.version or 0):
         return {}
-    changes: dict[str, Any] = {}
-    for key in _DETAIL_FIELDS:
-        value = getattr(entry, key)
-        if value is not None and getattr(paper, key) is None:
-            changes[key] = value
-    if paper.published_at is None and entry.published_at is not None:
-        changes["published_at"] = entry.published_at
-    return changes
+    row = paper_row(entry)
+    if (entry.version or 0) > (paper.version or 0):
+        return {key: value for key, value in row.items() if value not in (None, [], "")}
+    return {key: row[key] for key in _FILLED if row[key] is not None and getattr(paper, key) is None}
 
 
 def get_paper(session: Session, arxiv_id: str) -> Paper | None:

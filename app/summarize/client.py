@@ -1,46 +1,45 @@
 """Talking to a language model: one `LLMClient` protocol, one OpenAI-compatible implementation.
 
-`OpenAICompatibleClient` speaks the chat-completions protocol (`POST {base_url}/chat/completions`) that
-OpenAI, Moonshot/Kimi, DeepSeek, vLLM, Ollama and llama.cpp's server share, whole or streamed as
-server-sent events. It retries 429 / 5xx / timeouts / broken connections with exponential backoff and
-jitter, honouring `Retry-After`; a stream is retried only while nothing of the answer has been handed to
-`on_delta`, so a half answer is never duplicated. Every failure is an `LLMError` whose message is one line
-and never contains the API key.
+`OpenAICompatibleClient` drives the official `openai` SDK against any server of the chat-completions
+protocol (OpenAI, Moonshot/Kimi, DeepSeek, vLLM, Ollama, llama.cpp's server), whole or streamed. The SDK
+does the HTTP, the server-sent events and the typing; this module adds what it leaves to callers: the
+retry policy shared with arXiv (`app.http_retry`: 429 / 5xx / timeouts / broken connections, honouring
+`Retry-After`), a stream retried only while nothing of the answer has been handed to `on_delta` (a half
+answer is never duplicated), a bound on response sizes, and errors mapped to `LLMError`s whose message is
+one line and never contains the API key.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import logging
-import random
 import re
-import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol, Self
+from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 
 from app import __version__
-from app.arxiv.fetch import parse_retry_after
 from app.errors import LLMAuthError, LLMContentFilterError, LLMError, LLMResponseError, LLMUnavailableError
+from app.http_retry import RETRY_STATUSES, http_retrying, parse_retry_after
 
 if TYPE_CHECKING:
+    import openai
+
     from app.config import Settings
 
 logger = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # How providers report a moderation refusal in an error's code, type or message: Azure `content_filter`
 # (inner code ResponsibleAIPolicyViolation), OpenAI `content_policy_violation`, Moonshot/Kimi "considered
 # high risk", DeepSeek "Content Exists Risk", Alibaba `data_inspection_failed`.
 FILTER_PATTERN = re.compile(
     r"content[_ ](filter|policy)|moderation|high risk|exists risk|responsibleai|data_inspection", re.I
 )
+NO_KEY = "no-key"  # the SDK insists on a key; keyless servers (Ollama, vLLM) get no Authorization header
 Delta = Callable[[str], None]
 Messages = Sequence[Mapping[str, str]]  # [{"role": "system" | "user" | "assistant", "content": ...}]
 
@@ -66,6 +65,10 @@ class LLMClient(Protocol):
     def stream(self, messages: Messages, *, on_delta: Delta, max_tokens: int | None = None) -> Completion: ...
 
 
+class _BrokeOffError(LLMUnavailableError):
+    """A stream failed after part of the answer went to `on_delta`: transient, but not retried here."""
+
+
 @dataclass(slots=True)
 class _Answer:
     """An answer being assembled from a response or from stream chunks."""
@@ -76,10 +79,18 @@ class _Answer:
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
-    def take_usage(self, usage: object) -> None:
-        if isinstance(usage, dict):
-            self.prompt_tokens = _count(usage.get("prompt_tokens"))
-            self.completion_tokens = _count(usage.get("completion_tokens"))
+    def take(self, payload: object, content: object, finish_reason: object) -> None:
+        """The model, usage, text and finish reason of a response or chunk (loosely typed: unvalidated)."""
+        self.model = _text(getattr(payload, "model", None)) or self.model
+        usage = getattr(payload, "usage", None)
+        if usage is not None:
+            self.prompt_tokens = _count(getattr(usage, "prompt_tokens", None))
+            self.completion_tokens = _count(getattr(usage, "completion_tokens", None))
+        if content is not None and not isinstance(content, str):
+            raise LLMResponseError(f"choices[0] content is {type(content).__name__}, not a string")
+        if content:
+            self.parts.append(content)
+        self.finish_reason = _text(finish_reason) or self.finish_reason
 
     def completion(self) -> Completion:
         if self.finish_reason == "content_filter":
@@ -91,7 +102,7 @@ class _Answer:
 
 
 class OpenAICompatibleClient:
-    """`LLMClient` over httpx for any OpenAI-compatible chat-completions endpoint; see the module doc."""
+    """`LLMClient` on the `openai` SDK for any OpenAI-compatible chat-completions endpoint."""
 
     def __init__(
         self,
@@ -107,28 +118,48 @@ class OpenAICompatibleClient:
         backoff: float = 1.0,
         max_retry_after: float = 60.0,
         max_response_bytes: int = 5_000_000,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx2.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        from openai import OpenAI  # imported on first use: ~0.3 s that `import app.main` need not pay
+
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.retries = retries
-        self.backoff = backoff
-        self.max_retry_after = max_retry_after
-        self.max_response_bytes = max_response_bytes
         self._api_key = api_key or None
         self._include_usage = True  # dropped for good once a server rejects `stream_options`
-        self._sleep = sleep
-        headers = {"User-Agent": f"coolpapers-selfhosted/{__version__}"}
-        if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        timeouts = httpx.Timeout(timeout, connect=connect_timeout)
-        self._http = httpx.Client(headers=headers, timeout=timeouts, verify=_tls(), transport=transport)
+        timeouts = httpx2.Timeout(timeout, connect=connect_timeout)
+
+        def bound(response: httpx2.Response) -> None:
+            response.stream = _BoundedBody(response.stream, max_response_bytes)  # type: ignore[arg-type]
+
+        self._sdk = OpenAI(
+            base_url=self.base_url,
+            api_key=self._api_key or NO_KEY,  # never None: the SDK would read OPENAI_API_KEY
+            timeout=timeouts,
+            max_retries=0,  # the retries are ours (`app.http_retry`), shared with arXiv
+            default_headers={"User-Agent": f"coolpapers-selfhosted/{__version__}"},
+            http_client=httpx2.Client(
+                transport=transport, timeout=timeouts, event_hooks={"response": [bound]}
+            ),
+        )
+        self._retrying = http_retrying(
+            name="llm",
+            retries=retries,
+            backoff=backoff,
+            max_wait=max_retry_after,
+            retry_if=lambda error: (
+                isinstance(error, LLMUnavailableError) and not isinstance(error, _BrokeOffError)
+            ),
+            sleep=sleep,
+        )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Self | None:
+    def from_settings(
+        cls, settings: Settings, *, transport: httpx2.BaseTransport | None = None
+    ) -> Self | None:
         """A client configured from `Settings`; None when LLM_BASE_URL or LLM_MODEL is unset."""
         if not settings.llm_base_url or not settings.llm_model:
             return None
@@ -140,6 +171,7 @@ class OpenAICompatibleClient:
             timeout=settings.llm_timeout,
             max_tokens=settings.llm_max_tokens,
             retries=settings.llm_retries,
+            transport=transport,
         )
 
     def __enter__(self) -> Self:
@@ -149,13 +181,21 @@ class OpenAICompatibleClient:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        self._sdk.close()
 
     def complete(self, messages: Messages, *, max_tokens: int | None = None) -> Completion:
         """The whole answer to `messages`; raises an `LLMError` when there is none."""
-        body = self._body(messages, max_tokens, stream=False)
+
+        def attempt() -> Completion:
+            with self._sdk_errors():
+                response = self._sdk.chat.completions.create(
+                    **self._request(messages, max_tokens, stream=False)
+                )
+                return _whole(response, self.model)
+
         with self._errors():
-            return self._with_retries(lambda: self._attempt(body, None), delivered=lambda: False)
+            completion: Completion = self._retrying(attempt)
+            return completion
 
     def stream(self, messages: Messages, *, on_delta: Delta, max_tokens: int | None = None) -> Completion:
         """The answer to `messages`, each non-empty piece passed to `on_delta` as it arrives."""
@@ -167,31 +207,92 @@ class OpenAICompatibleClient:
             on_delta(text)
 
         def attempt() -> Completion:
-            body = self._body(messages, max_tokens, stream=True)
             try:
-                return self._attempt(body, forward)
-            except LLMResponseError as exc:
-                if "stream_options" not in body or "stream_options" not in str(exc) or exc.status != 400:
-                    raise
-                logger.info("llm server rejects stream_options: asking without", extra={"model": self.model})
-                self._include_usage = False
-                return self._attempt(self._body(messages, max_tokens, stream=True), forward)
+                return self._stream_once(messages, max_tokens, forward)
+            except LLMUnavailableError as exc:
+                if delivered:  # a retry would hand the reader the beginning of the answer twice
+                    message = f"the answer broke off after it had begun, not retried: {exc}"
+                    raise _BrokeOffError(message, status=exc.status) from exc
+                raise
 
         with self._errors():
-            return self._with_retries(attempt, delivered=lambda: delivered)
+            completion: Completion = self._retrying(attempt)
+            return completion
 
-    def _body(self, messages: Messages, max_tokens: int | None, *, stream: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {
+    def _stream_once(self, messages: Messages, max_tokens: int | None, on_delta: Delta) -> Completion:
+        request = self._request(messages, max_tokens, stream=True)
+        try:
+            return self._read_stream(request, on_delta)
+        except LLMResponseError as exc:
+            if "stream_options" not in request or "stream_options" not in str(exc) or exc.status != 400:
+                raise
+            logger.info("llm server rejects stream_options: asking without", extra={"model": self.model})
+            self._include_usage = False
+            return self._read_stream(self._request(messages, max_tokens, stream=True), on_delta)
+
+    def _read_stream(self, request: dict[str, Any], on_delta: Delta) -> Completion:
+        answer = _Answer(model=self.model)
+        with self._sdk_errors(), self._sdk.chat.completions.create(**request) as chunks:
+            for chunk in chunks:
+                choices = getattr(chunk, "choices", None)
+                if not isinstance(choices, list):
+                    raise LLMResponseError("stream chunk without a choices list")
+                choice = _first_choice(choices) if choices else None  # none: the usage chunk
+                delta = getattr(choice, "delta", None)
+                before = len(answer.parts)
+                answer.take(chunk, getattr(delta, "content", None), getattr(choice, "finish_reason", None))
+                if len(answer.parts) > before:
+                    on_delta(answer.parts[-1])
+        if answer.finish_reason is None:
+            raise LLMUnavailableError("the stream ended before the answer was finished")
+        return answer.completion()
+
+    def _request(self, messages: Messages, max_tokens: int | None, *, stream: bool) -> dict[str, Any]:
+        request: dict[str, Any] = {
             "model": self.model,
             "messages": [dict(message) for message in messages],
             "max_tokens": max_tokens or self.max_tokens,
             "stream": stream,
         }
         if self.temperature is not None:
-            body["temperature"] = self.temperature
+            request["temperature"] = self.temperature
         if stream and self._include_usage:
-            body["stream_options"] = {"include_usage": True}
-        return body
+            request["stream_options"] = {"include_usage": True}
+        headers: dict[str, Any] = {"Accept": "text/event-stream"} if stream else {}
+        if not self._api_key:
+            from openai import omit
+
+            headers["Authorization"] = omit
+        if headers:
+            request["extra_headers"] = headers
+        return request
+
+    @contextmanager
+    def _sdk_errors(self) -> Iterator[None]:
+        """One attempt's SDK and transport failures as `LLMError`s (`LLMUnavailableError`: try again)."""
+        import openai
+
+        try:
+            yield
+        except openai.APIStatusError as exc:
+            raise _status_error(exc) from exc
+        except openai.APITimeoutError as exc:
+            raise LLMUnavailableError(f"timed out ({_one_line(exc.__cause__ or exc)})") from exc
+        except openai.APIConnectionError as exc:
+            if isinstance(exc.__cause__, LLMError):  # the size bound, raised while the SDK read the body
+                raise exc.__cause__ from None
+            raise LLMUnavailableError(f"connection failed ({_one_line(exc.__cause__ or exc)})") from exc
+        except openai.APIError as exc:  # an `{"error": ...}` event in a stream
+            message, filtered = _error_info(exc.body or exc.message)
+            if filtered:
+                raise LLMContentFilterError(f"refused: {message}") from exc
+            raise LLMUnavailableError(f"the server reported an error: {message}") from exc
+        except httpx2.TimeoutException as exc:  # while a stream is read, the SDK lets these through
+            raise LLMUnavailableError(f"timed out ({_one_line(exc)})") from exc
+        except (httpx2.TransportError, httpx2.RemoteProtocolError) as exc:
+            raise LLMUnavailableError(f"connection failed ({_one_line(exc)})") from exc
+        except ValueError as exc:  # a stream event that is not JSON
+            raise LLMResponseError(f"stream chunk is not JSON: {_snippet(str(exc))}") from exc
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -199,210 +300,90 @@ class OpenAICompatibleClient:
         try:
             yield
         except LLMError as exc:
-            text = " ".join(f"LLM {self.model} at {httpx.URL(self.base_url).netloc.decode()}: {exc}".split())
+            text = " ".join(f"LLM {self.model} at {urlsplit(self.base_url).netloc}: {exc}".split())
             if self._api_key:
                 text = text.replace(self._api_key, "[redacted]")
             exc.args = (text if len(text) <= 500 else text[:499] + "…",)
             raise
 
-    def _with_retries(
-        self, attempt: Callable[[], Completion], *, delivered: Callable[[], bool]
-    ) -> Completion:
-        tries = 0
-        while True:
-            try:
-                return attempt()
-            except LLMUnavailableError as exc:  # one attempt's transient failure
-                if delivered():
-                    exc.args = (f"the answer broke off after it had begun, not retried: {exc}",)
-                    raise
-                if tries >= self.retries:
-                    exc.args = (f"gave up after {tries + 1} attempt(s): {exc}",)
-                    raise
-                delay = self._retry_delay(tries, exc.retry_after)
-                logger.info(
-                    "llm retry",
-                    extra={"model": self.model, "status": exc.status, "attempt": tries + 1, "delay_s": delay},
-                )
-                self._sleep(delay)
-                tries += 1
 
-    def _retry_delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, self.max_retry_after)
-        return min(self.backoff * 2.0**attempt * random.uniform(0.5, 1.5), self.max_retry_after)
-
-    def _attempt(self, body: dict[str, Any], on_delta: Delta | None) -> Completion:
-        """One POST: the completion, or an `LLMError` (`LLMUnavailableError`: worth another try)."""
-        accept = "text/event-stream" if on_delta else "application/json"
-        try:
-            with self._http.stream(
-                "POST", f"{self.base_url}/chat/completions", json=body, headers={"Accept": accept}
-            ) as response:
-                self._check_status(response)
-                if on_delta is None:
-                    return _parse_completion(self._read_body(response), self.model)
-                return self._read_stream(response, on_delta)
-        except httpx.TimeoutException as exc:
-            raise LLMUnavailableError(f"timed out ({_one_line(exc)})") from exc
-        except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
-            raise LLMUnavailableError(f"connection failed ({_one_line(exc)})") from exc
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise LLMError(f"request failed: {_one_line(exc)}") from exc
-
-    def _check_status(self, response: httpx.Response) -> None:
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        message, filtered = _error_info(self._read_body(response))
-        reason = f"HTTP {status}: {message}" if message else f"HTTP {status} {response.reason_phrase}"
-        if status in RETRY_STATUSES:
-            raise LLMUnavailableError(
-                reason, status=status, retry_after=parse_retry_after(response.headers.get("Retry-After"))
-            )
+def _whole(response: object, model: str) -> Completion:
+    """A whole chat-completion response (as the SDK parsed it, unvalidated) as a `Completion`."""
+    if isinstance(response, str | bytes):  # the SDK hands back a body it could not read as JSON
+        raise LLMResponseError(f"response is not JSON: {_snippet(response)}")
+    if isinstance(response, list | int | float | bool):
+        raise LLMResponseError(f"response is a JSON {type(response).__name__}, not an object")
+    error = getattr(response, "error", None)
+    if error and not getattr(response, "choices", None):  # a 200 carrying `{"error": ...}`
+        reported, filtered = _error_info(error)
         if filtered:
-            raise LLMContentFilterError(reason, status=status)
-        if status in (401, 403):
-            raise LLMAuthError(reason, status=status)
-        raise LLMResponseError(reason, status=status)
-
-    def _chunks(self, response: httpx.Response) -> Iterator[bytes]:
-        """The body's bytes as they arrive, refusing more than `max_response_bytes`."""
-        declared = response.headers.get("Content-Length", "").strip()
-        too_big = f"response larger than the limit of {self.max_response_bytes} bytes"
-        if declared.isdigit() and int(declared) > self.max_response_bytes:
-            raise LLMResponseError(too_big, status=response.status_code)
-        size = 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > self.max_response_bytes:
-                raise LLMResponseError(too_big, status=response.status_code)
-            yield chunk
-
-    def _read_body(self, response: httpx.Response) -> bytes:
-        return b"".join(self._chunks(response))
-
-    def _read_stream(self, response: httpx.Response, on_delta: Delta) -> Completion:
-        content_type = response.headers.get("Content-Type", "")
-        if "json" in content_type and "event-stream" not in content_type:
-            completion = _parse_completion(self._read_body(response), self.model)  # it would not stream
-            on_delta(completion.text)
-            return completion
-        answer = _Answer(model=self.model)
-        for data in _sse_data(self._chunks(response)):
-            if data.strip() == "[DONE]":
-                return answer.completion()
-            _take_chunk(answer, _json_object(data.encode(), what="stream chunk"), on_delta)
-        if answer.finish_reason is None:
-            raise LLMUnavailableError("the stream ended before the answer was finished")
-        return answer.completion()
-
-
-def _parse_completion(raw: bytes, model: str) -> Completion:
-    """A whole chat-completion response body as a `Completion`."""
-    payload = _json_object(raw, what="response")
-    _raise_reported_error(payload)
-    choice = _first_choice(payload)
-    message = choice.get("message")
-    if not isinstance(message, dict):
+            raise LLMContentFilterError(f"refused: {reported}")
+        raise LLMUnavailableError(f"the server reported an error: {reported}")
+    choice = _first_choice(getattr(response, "choices", None))
+    message = getattr(choice, "message", None)
+    if message is None:
         raise LLMResponseError("choices[0].message is missing")
-    content = message.get("content")
-    if content is not None and not isinstance(content, str):
-        raise LLMResponseError(f"choices[0].message.content is {type(content).__name__}, not a string")
-    if not content and isinstance(message.get("refusal"), str):
-        raise LLMContentFilterError(f"the model refused: {message['refusal']}")
-    answer = _Answer(model=_text(payload.get("model")) or model, parts=[content or ""])
-    answer.finish_reason = _text(choice.get("finish_reason"))
-    answer.take_usage(payload.get("usage"))
+    content = getattr(message, "content", None)
+    refusal = getattr(message, "refusal", None)
+    if not content and isinstance(refusal, str) and refusal:
+        raise LLMContentFilterError(f"the model refused: {refusal}")
+    answer = _Answer(model=model)
+    answer.take(response, content, getattr(choice, "finish_reason", None))
     return answer.completion()
 
 
-def _take_chunk(answer: _Answer, chunk: dict[str, Any], on_delta: Delta) -> None:
-    """Adds one `chat.completion.chunk` to `answer`, passing its new text to `on_delta`."""
-    _raise_reported_error(chunk)
-    answer.model = _text(chunk.get("model")) or answer.model
-    answer.take_usage(chunk.get("usage"))
-    choices = chunk.get("choices")
-    if not isinstance(choices, list):
-        raise LLMResponseError("stream chunk without a choices list")
-    if not choices:
-        return  # the usage chunk of stream_options.include_usage
-    choice = _first_choice(chunk)
-    delta = choice.get("delta") or {}
-    content = delta.get("content") if isinstance(delta, dict) else None
-    if content is not None and not isinstance(content, str):
-        raise LLMResponseError(f"choices[0].delta.content is {type(content).__name__}, not a string")
-    if content:
-        answer.parts.append(content)
-        on_delta(content)
-    answer.finish_reason = _text(choice.get("finish_reason")) or answer.finish_reason
-
-
-def _sse_data(chunks: Iterator[bytes]) -> Iterator[str]:
-    """The `data` of each server-sent event (its `data:` lines joined); comments and other fields skipped."""
-    buffer = b""
-    data: list[str] = []
-    for chunk in itertools.chain(chunks, [b"\n\n"]):  # the blank line ends a last, unterminated event
-        buffer += chunk
-        *lines, buffer = buffer.split(b"\n")
-        for raw in lines:
-            line = raw.rstrip(b"\r").decode("utf-8", errors="replace")
-            if not line and data:
-                yield "\n".join(data)
-                data = []
-            elif line.startswith("data:"):
-                data.append(line[5:].removeprefix(" "))
-
-
-def _json_object(raw: bytes, *, what: str) -> dict[str, Any]:
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        raise LLMResponseError(f"{what} is not JSON: {_snippet(raw)}") from None
-    if not isinstance(payload, dict):
-        raise LLMResponseError(f"{what} is a JSON {type(payload).__name__}, not an object")
-    return payload
-
-
-def _first_choice(payload: dict[str, Any]) -> dict[str, Any]:
-    choices = payload.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+def _first_choice(choices: object) -> object:
+    if not isinstance(choices, list) or not choices or isinstance(choices[0], str | int | float | None):
         raise LLMResponseError("no choices in the response")
     return choices[0]
 
 
-def _raise_reported_error(payload: dict[str, Any]) -> None:
-    """A 200 response or stream event that carries `{"error": ...}` instead of an answer."""
-    if payload.get("error") and not payload.get("choices"):
-        message, filtered = _error_info(json.dumps(payload).encode())
-        if filtered:
-            raise LLMContentFilterError(f"refused: {message}")
-        raise LLMUnavailableError(f"the server reported an error: {message}")
+def _status_error(exc: openai.APIStatusError) -> LLMError:
+    """An HTTP error answer as the `LLMError` it stands for."""
+    status = exc.status_code
+    message, filtered = _error_info(exc.body)
+    reason = f"HTTP {status}: {message}" if message else f"HTTP {status} {exc.response.reason_phrase}"
+    if status in RETRY_STATUSES:
+        retry_after = parse_retry_after(exc.response.headers.get("Retry-After"))
+        return LLMUnavailableError(reason, status=status, retry_after=retry_after)
+    if filtered:
+        return LLMContentFilterError(reason, status=status)
+    if status in (401, 403):
+        return LLMAuthError(reason, status=status)
+    return LLMResponseError(reason, status=status)
 
 
-def _error_info(raw: bytes) -> tuple[str, bool]:
+def _error_info(error: object) -> tuple[str, bool]:
     """The server's error message (one line) and whether it reports a content filter."""
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        payload = None
-    error = payload.get("error", payload) if isinstance(payload, dict) else None
-    if isinstance(error, dict):
+    if isinstance(error, Mapping):
         inner = error.get("innererror")
         fields = [error.get(key) for key in ("code", "type", "message", "detail")]
-        fields.append(inner.get("code") if isinstance(inner, dict) else None)
+        fields.append(inner.get("code") if isinstance(inner, Mapping) else None)
         found = [str(value) for value in fields if value]
         message = str(error.get("message") or error.get("detail") or ": ".join(found))
     else:
-        found = [str(error)] if isinstance(error, str) else []
-        message = found[0] if found else _snippet(raw)
-    return _snippet(message), bool(FILTER_PATTERN.search(" ".join([*found, message])))
+        found = [str(error)] if error else []
+        message = found[0] if found else ""
+    return _snippet(message) if message else "", bool(FILTER_PATTERN.search(" ".join([*found, message])))
 
 
-@cache
-def _tls() -> ssl.SSLContext:
-    """One TLS context for every client of the process (building one loads the CA bundle: ~0.1 s)."""
-    return httpx.create_ssl_context()
+class _BoundedBody(httpx2.SyncByteStream):
+    """A response body refusing more than `limit` bytes: the SDK reads whatever a server sends."""
+
+    def __init__(self, body: httpx2.SyncByteStream, limit: int) -> None:
+        self._body = body
+        self._limit = limit
+
+    def __iter__(self) -> Iterator[bytes]:
+        size = 0
+        for chunk in self._body:
+            size += len(chunk)
+            if size > self._limit:
+                raise LLMResponseError(f"response larger than the limit of {self._limit} bytes")
+            yield chunk
+
+    def close(self) -> None:
+        self._body.close()
 
 
 def _count(value: object) -> int:

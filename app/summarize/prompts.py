@@ -8,16 +8,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from app.errors import CoolPapersError
+from app.errors import PromptError
 
 PROMPTS = Path(__file__).resolve().parent / "prompts"
 VERSION = "faq-v1"
 LANGS = ("en", "zh")
 _SECTION_RE = re.compile(r"^\[(system|context|questions)\]\s*$", re.MULTILINE)
-
-
-class PromptError(CoolPapersError):
-    """A prompt file is missing a section or a placeholder."""
 
 
 @dataclass(frozen=True, slots=True)

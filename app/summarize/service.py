@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.errors import CoolPapersError
+from app.errors import SummaryLimitError
 from app.store.models import Listing, Paper, Summary
 from app.store.upsert import dialect_insert
 from app.summarize.extractive import LABEL, extractive_faq
@@ -23,14 +23,6 @@ from app.summarize.prompts import FaqPrompt, load_prompt
 
 FAILED_RETRY_AFTER = 600  # seconds before a failed summary may be generated again
 LOST_AFTER = 120  # a pending row untouched this long lost its task: enqueue it again
-
-
-class SummaryLimitError(CoolPapersError):
-    """The daily budget of new generations (overall or for this client) is spent."""
-
-    def __init__(self, message: str, *, retry_after: int):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +165,19 @@ def _create(
     return row
 
 
+CLAIM_LOCK = 0x636F6F6C  # the PostgreSQL advisory lock serialising claims of new generations
+
+
 def check_limits(session: Session, settings: Settings, *, requester: str | None, now: dt.datetime) -> None:
-    """Raise SummaryLimitError when today's new generations reach the global or per-client limit."""
+    """Raise SummaryLimitError when today's new generations reach the global or per-client limit.
+
+    Counting and creating the row must be one step, or 28 requests at once all see 19 and all start:
+    on PostgreSQL the count waits for a transaction-scoped advisory lock, held until the caller commits
+    the new row (web processes and workers alike); within a process `dispatch.open_faq` also holds a
+    lock, which is what serialises claims on SQLite.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK)))
     midnight = dt.datetime.combine(now.date(), dt.time(), dt.UTC)
     retry = int((midnight + dt.timedelta(days=1) - now).total_seconds()) + 1
     today = select(func.count()).select_from(Summary).where(Summary.updated_at >= midnight)

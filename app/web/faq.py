@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from sqlalchemy.orm import Session
 
 from app.arxiv.ids import split_arxiv_id
 from app.config import Settings
 from app.deps import SessionDep, SettingsDep
-from app.errors import FeedParseError, InvalidQueryError, NotFoundError
+from app.errors import FeedParseError, InvalidQueryError, NotFoundError, RateLimitedError
 from app.ratelimit import check_rate, client_address, rate_limit
+from app.security import refuse_cross_site
 from app.store.counters import bump_counter
 from app.store.models import Paper
 from app.store.papers import get_paper
+from app.summarize.dispatch import open_faq
 from app.summarize.service import FaqView, find_summary, llm_configured, prompt_for, view_of
-from app.summarize.watch import watch_summary
+from app.summarize.watch import stream_slots, watch_summary
+from app.venues.types import is_venue_id
 from app.web.templating import templates
-from workers.summaries import open_faq
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 summary_limit = Depends(rate_limit("summary", lambda s: s.rate_summary_per_minute))
 star_limit = Depends(rate_limit("star", lambda s: s.rate_star_per_minute))
@@ -29,6 +36,11 @@ Lang = Literal["en", "zh"]
 
 
 def _paper(session: SessionDep, raw: str) -> Paper:
+    if is_venue_id(raw):  # a venue paper (/venue/kimi ... and site.js's calls for venue cards)
+        found = get_paper(session, raw.strip())
+        if found is None:
+            raise NotFoundError(f"paper {raw} is not in this instance")
+        return found
     try:
         arxiv_id = split_arxiv_id(raw)[0]
     except FeedParseError as exc:
@@ -39,33 +51,57 @@ def _paper(session: SessionDep, raw: str) -> Paper:
     return paper
 
 
-@router.post("/arxiv/kimi", dependencies=[summary_limit])
+@router.post("/arxiv/kimi", dependencies=[summary_limit, Depends(refuse_cross_site)])
 def kimi(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    paper: Annotated[str, Query(max_length=64)],
+    paper: Annotated[str, Query(max_length=200)],
     lang: Lang = "en",
 ) -> Response:
     """The FAQ as HTML: at once when cached, else each answer as soon as it is written."""
     found = _paper(session, paper)
-    bump_counter(session, paper_id=found.id, kind="kimi", day=dt.date.today())
-    client = request.client.host if request.client else None
-    view = open_faq(session, settings, paper=found, lang=lang, client_address=client)
-    return StreamingResponse(_fragments(settings, found, view, lang), media_type="text/html; charset=utf-8")
+    slot = stream_slots.take(settings, client_address(request))
+    try:
+        with contextlib.suppress(RateLimitedError):  # counted today already: the FAQ still opens
+            _count_open(request, session, settings, found, key="kimi")
+        view = open_faq(session, settings, paper=found, lang=lang, client_address=client_address(request))
+        opening = str(templates.env.get_template("_faq.html").module.faq_open(found, view))  # type: ignore[attr-defined]
+    except BaseException:
+        slot.release()
+        raise
+    session.close()  # the stream reads through the process's poller: no connection held meanwhile
+    fragments = _fragments(settings, opening, view, lang)
+    return StreamingResponse(slot.hold_while(fragments), media_type="text/html; charset=utf-8")
 
 
-async def _fragments(settings: Settings, paper: Paper, first: FaqView, lang: str) -> AsyncIterator[str]:
+def _count_open(request: Request, session: Session, settings: Settings, paper: Paper, *, key: str) -> int:
+    """Count a reader's open of a paper's PDF or FAQ, once per client, paper, kind and day (committed);
+    the new total. RateLimitedError when this client's open was counted today already."""
+    client = client_address(request)
+    check_rate(settings, bucket=f"star1:{paper.id}:{key}", client=client, limit=1, window=86_400)
+    total = bump_counter(session, paper_id=paper.id, kind=key, day=dt.date.today())
+    session.commit()
+    return total
+
+
+async def _fragments(settings: Settings, opening: str, first: FaqView, lang: str) -> AsyncIterator[str]:
     macros = templates.env.get_template("_faq.html").module
-    yield macros.faq_open(paper, first)  # type: ignore[attr-defined]
+    yield opening
     sent, last = 0, first
     views = [first] if first.done or first.summary_id is None else None
     stream = views or watch_summary(settings, first.summary_id or 0, prompt_for(settings, lang))
-    async for view in _aiter(stream):
-        complete = view.answers if view.done else view.answers[:-1] if view.status == "running" else []
-        for item in complete[sent:]:
-            yield macros.faq_item(item)  # type: ignore[attr-defined]
-        sent, last = max(sent, len(complete)), view
+    try:
+        async for view in _aiter(stream):
+            complete = view.answers if view.done else view.answers[:-1] if view.status == "running" else []
+            for item in complete[sent:]:
+                yield macros.faq_item(item)  # type: ignore[attr-defined]
+            sent, last = max(sent, len(complete)), view
+    except Exception:  # the closing markup still goes out: the page shows why, not a torn fragment
+        log.exception("following a summary failed")
+        last = replace(last, status="failed", error="this server could not follow the summary")
+    if not last.done:  # followed for MAX_WAIT without an end
+        last = replace(last, status="failed", error="the summary took too long; ask again later")
     yield macros.faq_close(last)  # type: ignore[attr-defined]
 
 
@@ -80,7 +116,10 @@ async def _aiter(source: object) -> AsyncIterator[FaqView]:
 
 @router.get("/arxiv/progress")
 def progress(
-    session: SessionDep, settings: SettingsDep, paper: Annotated[str, Query(max_length=64)], lang: Lang = "en"
+    session: SessionDep,
+    settings: SettingsDep,
+    paper: Annotated[str, Query(max_length=200)],
+    lang: Lang = "en",
 ) -> JSONResponse:
     """Where a paper's FAQ stands: status, answers written, place in the queue."""
     found = _paper(session, paper)
@@ -102,12 +141,12 @@ def progress(
     return JSONResponse(body | {"queue_position": view.queue_position, "error": view.error})
 
 
-@router.post("/arxiv/star", dependencies=[star_limit])
+@router.post("/arxiv/star", dependencies=[star_limit, Depends(refuse_cross_site)])
 def star(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    paper: Annotated[str, Query(max_length=64)],
+    paper: Annotated[str, Query(max_length=200)],
     key: Literal["pdf", "kimi"],
     delta: Annotated[int, Query(ge=1, le=1)] = 1,
 ) -> JSONResponse:
@@ -116,9 +155,5 @@ def star(
     A client counts once per paper, kind and day: reloading cannot pump the counters.
     """
     found = _paper(session, paper)
-    check_rate(
-        settings, bucket=f"star1:{found.id}:{key}", client=client_address(request), limit=1, window=86_400
-    )
-    total = bump_counter(session, paper_id=found.id, kind=key, day=dt.date.today(), delta=delta)
-    session.commit()
+    total = _count_open(request, session, settings, found, key=key)
     return JSONResponse({"paper": found.arxiv_id, "key": key, "count": total})

@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.answers import keep_answer, request_key
 from app.arxiv.ids import is_arxiv_id, split_arxiv_id
 from app.config import get_settings
 from app.deps import SearcherDep, SessionDep
-from app.errors import NotFoundError
-from app.lru import BoundedCache
+from app.errors import FeedParseError, InvalidQueryError, NotFoundError
+from app.httpcache import UNCACHED, Validation, kept_or_made, validate
 from app.ranking.foryou import sort_papers
-from app.ratelimit import rate_limit
-from app.search.hybrid import Searcher
+from app.ratelimit import client_address, rate_limit
+from app.search.hybrid import Hit, Searcher, SearchFilters, SearchResult
+from app.status import pipeline_status
 from app.store.categories import note_categories_opened
-from app.store.counters import counter_totals
-from app.store.fts import query_terms
+from app.store.fts import keyword_search, query_terms
 from app.store.listings import (
     SECTIONS,
     CategoryQuery,
@@ -33,21 +36,31 @@ from app.store.listings import (
     parse_category_expression,
     read_listing,
 )
-from app.store.lookup import fetch_paper
+from app.store.lookup import Lookup, start_lookup, wait_for_lookups
 from app.store.models import Paper
-from app.store.papers import get_papers
+from app.store.papers import get_paper, get_papers
+from app.store.venues import edition_summaries
 from app.summarize.service import cached_faqs
-from app.web.pagecache import CachedPage, CounterSlots
+from app.web.renders import HEAVY_PAPERS, heavy_renders
 from app.web.templating import templates
-from workers.status import pipeline_status
 
 router = APIRouter(include_in_schema=False)
-MAX_SHOW = 5000
+# Papers on one listing page at most: papers.cool shows a whole day, and so does this up to here;
+# larger days page with `skip` (the page's "next" link). A 5,000-paper page took ~60 MB to render.
+MAX_SHOW = 2000
 MAX_FETCHED = 5  # unknown ids fetched from arXiv for one page
+# A page waits this long for the arXiv lookups it starts (arXiv answers most within a second), then
+# answers with a page that polls while they go on: it never holds a reader for arXiv's retries.
+LOOKUP_GRACE = 1.0
+MAX_IDS = 200  # ids of one /arxiv/<ids> page or feed, as the API's papers endpoint allows
+XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 SORT_TITLES = {"popular": "Most opened first", "time": "Newest first"}
 SECTION_TITLES = {"new": "New submissions", "cross": "Cross-lists", "replace": "Replacements"}
-_pages: BoundedCache[CachedPage] = BoundedCache(0, weigh=lambda page: page.size)  # PAGE_CACHE_MB
 HTML = "text/html; charset=utf-8"
+# Cosine similarity a vector neighbour needs to be shown on the search page (all-MiniLM-L6-v2: an
+# unrelated text scores ~0.0-0.2 against a query, a paper on its topic ~0.3 and up).
+SEARCH_PAGE_FLOOR = 0.25
+AUTHOR_CANDIDATES = 2000  # full-text matches of an author's name checked for the exact name
 
 
 @router.get("/healthz")
@@ -60,7 +73,9 @@ def index(request: Request, session: SessionDep) -> Response:
     days = {c.category: c for c in category_days(session)}
     followed = [days.get(cat) or cat for cat in get_settings().arxiv_categories]
     others = [c for name, c in days.items() if name not in get_settings().arxiv_categories]
-    return templates.TemplateResponse(request, "index.html", {"followed": followed, "others": others})
+    editions = edition_summaries(session)  # the venues section (app/web/venues.py)
+    context = {"followed": followed, "others": others, "editions": editions}
+    return templates.TemplateResponse(request, "index.html", context)
 
 
 @router.get("/stars", response_class=HTMLResponse)
@@ -97,20 +112,75 @@ def search_page(
     show: Annotated[int, Query(ge=1, le=200)] = 25,
     skip: Annotated[int, Query(ge=0, le=1800)] = 0,
     sort: Annotated[str, Query(max_length=500)] = "",
+    category: Annotated[str, Query(max_length=200)] = "",
+    date_from: Annotated[dt.date | None, Query(alias="from")] = None,
+    date_to: Annotated[dt.date | None, Query(alias="to")] = None,
+    author: Annotated[str, Query(max_length=300)] = "",
 ) -> Response:
-    """papers.cool's search URL: the same paper markup as listings, query words highlighted."""
-    result = searcher.search(query, limit=show, offset=skip) if query.strip() else None
+    """papers.cool's search URL: the same paper markup as listings, query words highlighted; the
+    API's category and date filters; `author=` lists that author's papers (an exact name match)."""
+    if date_from and date_to and date_from > date_to:
+        raise InvalidQueryError("from must not be after to")
+    filters = SearchFilters(
+        parse_category_expression(category) if category.strip() else None, date_from, date_to
+    )
+    if author.strip():
+        result = _author_papers(searcher, author.strip(), filters, show=show, skip=skip)
+    elif query.strip():
+        result = searcher.search(
+            query, filters=filters, limit=show, offset=skip, min_similarity=SEARCH_PAGE_FLOOR
+        )
+    else:
+        result = None
+    shown = author.strip() or query
     context = {
         "query": query,
+        "author": author.strip(),
+        "category": category,
+        "date_from": date_from,
+        "date_to": date_to,
         "hits": result.hits if result else [],
         "total": result.total if result else 0,
         "semantic": result.semantic if result else True,
-        "terms": query_terms(query) if highlight else None,
+        "terms": query_terms(shown) if highlight and shown.strip() else None,
         "highlight": highlight,
         "show": show,
         "skip": skip,
     }
     return templates.TemplateResponse(request, "search.html", context)
+
+
+def _author_papers(
+    searcher: Searcher, author: str, filters: SearchFilters, *, show: int, skip: int
+) -> SearchResult:
+    """Papers that list exactly `author` (case aside), newest first: the words narrow by full text,
+    the name decides, so "Wei Wang" never brings every Wei and every Wang."""
+    found = keyword_search(searcher.session, author, limit=AUTHOR_CANDIDATES)
+    wanted = author.casefold()
+    papers = searcher.session.scalars(select(Paper).where(Paper.id.in_([pid for pid, _ in found])))
+    matched = [p for p in papers if any(name.casefold() == wanted for name in p.authors or ())]
+    if filters.active:
+        kept = searcher.filter_ids([p.id for p in matched], filters)
+        matched = [p for p in matched if p.id in kept]
+    matched.sort(key=lambda p: (p.published_at is not None, p.published_at, p.arxiv_id), reverse=True)
+    return SearchResult([Hit(p, 1.0) for p in matched[skip : skip + show]], len(matched), semantic=False)
+
+
+@router.get("/arxiv/lookup")
+def lookup_state(
+    session: SessionDep, paper: Annotated[str, Query(min_length=1, max_length=200)]
+) -> JSONResponse:
+    """Where the arXiv lookup of a paper not stored yet stands: what the pending page polls."""
+    try:
+        arxiv_id = split_arxiv_id(paper)[0]
+    except FeedParseError as exc:
+        raise InvalidQueryError(str(exc)) from exc
+    if get_paper(session, arxiv_id) is not None:  # stored, maybe by another process's lookup
+        lookup = Lookup(arxiv_id, "found")
+    else:
+        lookup = start_lookup(get_settings(), arxiv_id)
+    body = {"paper": arxiv_id, "status": lookup.status, "message": lookup.message}
+    return JSONResponse(body | {"retry_after": lookup.retry_after}, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/arxiv/{spec:path}")
@@ -120,38 +190,83 @@ def arxiv_page(
     searcher: SearcherDep,
     spec: str,
     date: Annotated[dt.date | None, Query()] = None,
-    show: Annotated[int, Query(ge=1, le=MAX_SHOW)] = MAX_SHOW,
+    show: Annotated[int, Query(ge=1)] = MAX_SHOW,
     skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     sort: Annotated[str, Query(max_length=500)] = "",
 ) -> Response:
     """Dispatch papers.cool's one URL space: a feed, a set of paper ids, or a category listing."""
+    show = min(show, MAX_SHOW)  # a larger `show` (papers.cool's links may carry one) pages by MAX_SHOW
     feed = spec.endswith("/feed")
     spec = spec.removesuffix("/feed")
     parts = [part.strip() for part in spec.split(",") if part.strip()]
     if parts and all(is_arxiv_id(part) for part in parts):
         return _papers_page(request, session, searcher, parts, feed=feed)
+    if any(is_arxiv_id(part) for part in parts):
+        raise _mixed_ids(parts)
     query = parse_category_expression(spec)
-    if feed:
-        listing = read_listing(session, query, day=date)
-        context = {"cats": spec, "listing": listing}
-        return _atom(request, session, [p.paper for p in listing.papers], context)
     day = date or latest_day(session, query)
     stamp = day_stamp(session, query, day=day) if day else None
+    if feed:  # a whole day: 5,000 papers are an 11 MB feed, rendered in a slot like a large page
+        with heavy_renders.slot(str(request.url)) if stamp and stamp.count > HEAVY_PAPERS else nullcontext():
+            listing = read_listing(session, query, day=date)
+            context = {"cats": spec, "listing": listing}
+            return _atom(request, session, [p.paper for p in listing.papers], context)
     if stamp and stamp.count:  # only categories that exist: a crawler must not grow the fetch schedule
-        note_categories_opened(session, query.include, today=dt.date.today())
+        note_categories_opened(session, query.include, client=client_address(request), today=dt.date.today())
         session.commit()
-    # Popularity order changes with every counter: that sort is rendered each time.
-    key = ("listing", spec, stamp, show, skip, sort.strip()) if stamp and sort.strip() != "popular" else None
-    page = _pages.get(key) if key else None
-    if page is None:
-        page = _render_listing(request, session, query, stamp, cats=spec, show=show, skip=skip, sort=sort)
-        if key:
-            _pages.limit = get_settings().page_cache_mb * 2**20
-            _pages.put(key, page)
-    html = page.render(counter_totals(session, page.paper_ids))
-    if key:
-        keep_answer(request_key(request), html, HTML)
-    return Response(html, media_type=HTML, headers={"Vary": "Accept-Encoding"})
+    # The page is the URL and the day's stamp: a client holding this version gets a 304 unrendered.
+    # Popularity order changes with every counter: that sort is never stored or revalidated.
+    # The day's papers are all read (sections count them, sorts order them), however few are shown.
+    papers = stamp.count if stamp else 0
+    if sort.strip() == "popular":
+        with heavy_renders.slot(str(request.url)) if papers > HEAVY_PAPERS else nullcontext():
+            html = _render_listing(request, session, query, stamp, cats=spec, show=show, skip=skip, sort=sort)
+        return HTMLResponse(html, headers=UNCACHED)
+    checked = validate(request, stamp=stamp, fresh_seconds=get_settings().page_fresh_seconds)
+    if checked.not_modified:
+        return checked.not_modified
+    return _kept_or_rendered(
+        request,
+        checked,
+        papers,
+        make=lambda: _render_listing(
+            request, session, query, stamp, cats=spec, show=show, skip=skip, sort=sort
+        ).encode(),
+    )
+
+
+class _NotKept(Exception):
+    pass
+
+
+def _not_kept() -> bytes:
+    raise _NotKept
+
+
+def _kept_or_rendered(
+    request: Request, checked: Validation, papers: int, *, make: Callable[[], bytes]
+) -> Response:
+    """The page kept by URL in the one cache of costly responses (app/httpcache.py) while the stamp
+    holds, else made. A heavy render holds a slot (app/web/renders.py); the cache is asked first
+    without one, so a kept page never waits behind renders of others."""
+    if papers <= HEAVY_PAPERS:
+        return kept_or_made(request, checked, media_type=HTML, make=make)
+    try:
+        return kept_or_made(request, checked, media_type=HTML, make=_not_kept)
+    except _NotKept:
+        pass
+    with heavy_renders.slot(str(request.url)):  # readers of this page meanwhile find it kept
+        return kept_or_made(request, checked, media_type=HTML, make=make)
+
+
+def _mixed_ids(parts: list[str]) -> InvalidQueryError:
+    """The error for a list of paper ids with something else in it: which part, and what it is."""
+    odd = next(part for part in parts if not is_arxiv_id(part))
+    try:
+        parse_category_expression(odd)
+    except InvalidQueryError:
+        return InvalidQueryError(f"{odd[:40]!r} is neither an arXiv id nor a category")
+    return InvalidQueryError(f"a page lists paper ids or categories, not both: {odd[:40]!r} is a category")
 
 
 def _render_listing(
@@ -164,8 +279,8 @@ def _render_listing(
     show: int,
     skip: int,
     sort: str,
-) -> CachedPage:
-    """The listing page rendered with its counters left open (filled per request)."""
+) -> str:
+    """The listing page: its papers in papers.cool's markup, counters left for site.js to fill."""
     listing = (
         ListingDay(stamp.day, day_listing(session, query, day=stamp.day), stamp.prev_day, stamp.next_day)
         if stamp  # its neighbouring days are read already
@@ -173,8 +288,8 @@ def _render_listing(
     )
     sections = _sections(listing, show, skip, sort=sort, session=session)
     context = {"request": request, "cats": cats, "listing": listing, "show": show, "skip": skip,
-               "sort": sort, **sections, "counts": CounterSlots()}  # fmt: skip
-    return CachedPage.from_html(templates.get_template("listing.html").render(context))
+               "sort": sort, **sections}  # fmt: skip
+    return templates.get_template("listing.html").render(context)
 
 
 def _sections(
@@ -200,27 +315,47 @@ def _papers_page(
     request: Request, session: SessionDep, searcher: Searcher, parts: list[str], *, feed: bool
 ) -> Response:
     ids = list(dict.fromkeys(split_arxiv_id(part)[0] for part in parts))
+    if len(ids) > MAX_IDS:
+        raise InvalidQueryError(f"at most {MAX_IDS} paper ids per page, not {len(ids)}")
     papers = get_papers(session, ids)
-    missing = [i for i in ids if i not in {p.arxiv_id for p in papers}][:MAX_FETCHED]
-    fetched = [fetch_paper(get_settings(), i) for i in missing]  # every one, not the first only
-    if any(fetched):
+    lookups = _look_up_missing(ids, {p.arxiv_id for p in papers})
+    if any(lookup.status == "found" for lookup in lookups):
         session.rollback()  # end the read snapshot so the rows just committed are visible
         papers = get_papers(session, ids)
+    waiting = [lookup for lookup in lookups if lookup.status in ("pending", "busy", "unreachable")]
+    if not feed and any(lookup.status == "pending" for lookup in lookups):
+        context = {"ids": ids, "lookups": lookups, "papers": papers}
+        return templates.TemplateResponse(request, "lookup.html", context, status_code=202, headers=UNCACHED)
     if not papers:
-        raise NotFoundError(f"{', '.join(ids)} is not in this instance")
+        raise waiting[0].error() if waiting else NotFoundError(Lookup(ids[0], "unknown").message)
     if feed:
         return _atom(request, session, papers, {"cats": ",".join(ids), "listing": None})
     related = searcher.related(papers[0], k=10) if len(papers) == 1 else None
-    counts = counter_totals(session, [p.id for p in papers])
-    context = {"papers": papers, "ids": ids, "related": related, "counts": counts}
-    response = templates.TemplateResponse(request, "papers.html", context)
-    keep_answer(request_key(request), bytes(response.body), HTML)
-    response.headers["Vary"] = "Accept-Encoding"
-    return response
+    # The page shows these papers and the related ones with their scores: their revisions are its stamp.
+    shown: list[tuple[object, ...]] = [(p.arxiv_id, p.revision, p.ingested_at) for p in papers]
+    shown += [(h.paper.arxiv_id, h.paper.revision, f"{h.score:.3f}") for h in related or []]
+    checked = validate(request, stamp=shown, fresh_seconds=get_settings().page_fresh_seconds)
+    if checked.not_modified:
+        return checked.not_modified
+    context = {"papers": papers, "ids": ids, "related": related}
+    return templates.TemplateResponse(request, "papers.html", context, headers=checked.headers)
+
+
+def _look_up_missing(ids: list[str], stored: set[str]) -> list[Lookup]:
+    """Lookups on arXiv of the first few ids not stored, waited for LOOKUP_GRACE at most."""
+    settings = get_settings()
+    lookups = [start_lookup(settings, i) for i in [i for i in ids if i not in stored][:MAX_FETCHED]]
+    pending = {lookup.arxiv_id for lookup in lookups if lookup.status == "pending"}
+    if not pending:
+        return lookups
+    wait_for_lookups(pending, seconds=LOOKUP_GRACE)
+    return [start_lookup(settings, look.arxiv_id) if look.arxiv_id in pending else look for look in lookups]
 
 
 def _atom(request: Request, session: Session, papers: list[Paper], context: dict[str, object]) -> Response:
     """An Atom feed of papers; each entry carries the abstract and, when cached, the FAQ."""
     faqs = cached_faqs(session, [p.id for p in papers])
-    context = {**context, "papers": papers, "faqs": faqs}
-    return templates.TemplateResponse(request, "feed.xml", context, media_type="application/atom+xml")
+    context = {**context, "papers": papers, "faqs": faqs, "request": request}
+    xml = templates.get_template("feed.xml").render(context)
+    # Escaping leaves control characters (a query's %01, an LLM's NUL): XML 1.0 forbids them.
+    return Response(XML_INVALID.sub("", xml), media_type="application/atom+xml")

@@ -4,84 +4,35 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
-from collections import OrderedDict
-from collections.abc import Mapping
 from pathlib import Path
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from app import __version__
 from app.arxiv.ids import abs_url, pdf_url
+from app.arxiv.taxonomy import taxonomy
 from app.store.models import Paper
 from app.store.papers import as_utc
 from app.summarize.render import render_markdown
+from app.web.static import static_url
 
 ROOT = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=ROOT / "templates")
 
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "can",
-        "for",
-        "from",
-        "how",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "our",
-        "over",
-        "the",
-        "their",
-        "this",
-        "to",
-        "towards",
-        "toward",
-        "under",
-        "using",
-        "via",
-        "what",
-        "when",
-        "which",
-        "while",
-        "with",
-        "without",
-        "we",
-        "new",
-        "based",
-        "study",
-        "approach",
-        "method",
-        "methods",
-        "model",
-        "models",
-        "towards",
-        "learning",
-    ]
-)
+# scikit-learn's English list, plus words every other arXiv title uses (they tell nothing apart).
+_STOPWORDS = ENGLISH_STOP_WORDS | {"using", "new", "based", "study", "approach", "method", "methods",
+                                   "model", "models", "learning"}  # fmt: skip
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9\-]{2,}")
-_MATH_RE = re.compile(r"\$[^$]*\$")
+_INLINE_MATH_RE = re.compile(r"\$[^$]*\$")  # a title's $...$: no key terms in it
 
 
 def key_terms(title: str, limit: int = 5) -> str:
     """A few key terms of a title for the `keywords` attribute papers.cool tools read."""
-    words = _WORD_RE.findall(_MATH_RE.sub(" ", title))
+    words = _WORD_RE.findall(_INLINE_MATH_RE.sub(" ", title))
     terms = [w for w in dict.fromkeys(words) if w.lower() not in _STOPWORDS]
     return ",".join(terms[:limit])
 
@@ -111,16 +62,26 @@ def code_url(paper: Paper) -> str | None:
     return match.group(0).rstrip(".") if match else None
 
 
+def arxiv_categories(codes: list[str] | None) -> list[str]:
+    """The codes that are arXiv categories: ACM / MSC classes ("E.1; E.4", "68W32") and `null`, which
+    older records carry among them, are not listings and are never linked or put in a feed."""
+    return [code for code in codes or () if taxonomy().is_category(code)]
+
+
 def utc_stamp(value: dt.datetime | None) -> str:
     value = as_utc(value)
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
 def paper_pdf_url(paper: Paper) -> str:
+    if paper.source != "arxiv" and paper.venue_entry is not None:  # a venue paper: its source's PDF
+        return paper.venue_entry.pdf_url or paper.venue_entry.url
     return pdf_url(paper.arxiv_id, paper.version)
 
 
 def paper_abs_url(paper: Paper) -> str:
+    if paper.source != "arxiv" and paper.venue_entry is not None:  # its landing page at the source
+        return paper.venue_entry.url
     return abs_url(paper.arxiv_id, paper.version)
 
 
@@ -129,51 +90,14 @@ templates.env.filters["highlight"] = highlight
 templates.env.filters["code_url"] = code_url
 templates.env.filters["markdown"] = render_markdown
 templates.env.filters["utc_stamp"] = utc_stamp
+templates.env.filters["arxiv_categories"] = arxiv_categories
+templates.env.filters["category_name"] = lambda code: taxonomy().name_of(code) or code
 templates.env.filters["pdf_url"] = paper_pdf_url
 templates.env.filters["abs_url"] = paper_abs_url
 templates.env.globals["version"] = __version__
+templates.env.globals["static_url"] = static_url
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
-
-
-_INDEX, _PDF, _KIMI = "\ue000i\ue000", "\ue000p\ue000", "\ue000k\ue000"  # private-use: never in text
-FRAGMENTS_MAX = 20_000  # ~3 KB each: ~60 MB at most
-_fragments: OrderedDict[tuple[object, ...], str] = OrderedDict()
-_fragments_lock = threading.Lock()
-
-
-def _fragment_key(paper: Paper) -> tuple[object, ...]:
-    # Everything the markup shows: a new version, or details filled in later, make a new key.
-    return (paper.id, paper.version, paper.title, paper.abstract, paper.comments, paper.journal_ref,
-            tuple(paper.authors), tuple(paper.categories), paper.published_at)  # fmt: skip
-
-
-def paper_html(paper: Paper, index: int | None, counts: Mapping[int, Mapping[str, object]]) -> Markup:
-    """A paper's listing markup, rendered once per content and reused (the listing's hot path).
-
-    The number and the counters differ per page and per minute, so the cached fragment holds
-    placeholders for them. `counts` may be `CounterSlots`, for a page cached whole (pagecache).
-    """
-    key = _fragment_key(paper)
-    with _fragments_lock:
-        html = _fragments.get(key)
-        if html is not None:
-            _fragments.move_to_end(key)
-    if html is None:
-        macro = templates.env.get_template("_paper.html").module.paper_div  # type: ignore[attr-defined]
-        html = str(macro(paper, _INDEX, None, None, {paper.id: {"pdf": _PDF, "kimi": _KIMI}}))
-        with _fragments_lock:
-            _fragments[key] = html
-            while len(_fragments) > FRAGMENTS_MAX:
-                _fragments.popitem(last=False)
-    stars = counts.get(paper.id, {})
-    html = html.replace(_INDEX, str(index) if index is not None else "").replace(
-        _PDF, str(stars.get("pdf", 0))
-    )
-    return Markup(html.replace(_KIMI, str(stars.get("kimi", 0))))  # noqa: S704 - rendered by the autoescaping template
-
-
-templates.env.globals["paper_html"] = paper_html
 
 
 def render_error(request: Request, *, status: int, detail: str) -> HTMLResponse:

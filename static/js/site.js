@@ -71,13 +71,17 @@ function togglePdf(id, url, element) {
   view.replaceChildren(frame);
   view.hidden = false;
   if (element) element.classList.add("opened");
-  countOpen(id, "pdf");
+  if (!view.dataset.counted) {
+    view.dataset.counted = "1";
+    countOpen(id, "pdf");
+  }
   return false;
 }
 
 // The markup keeps papers.cool's onclick="togglePdf(...)" attributes for the tools that read them
-// (RSSHub takes the PDF link from it; the CSP allows handler attributes, see app/security.py). The
-// page drops them and delegates clicks, so one handler runs, also for markup fetched later.
+// (RSSHub takes the PDF link from it). The CSP forbids running them (no 'unsafe-inline'): the page
+// drops them and delegates clicks, so one listener runs, also for markup fetched later. Chromium
+// reports a blocked handler only when it would run, so a page that drops them logs nothing.
 function adoptInlineHandlers(root) {
   root.querySelectorAll("[onclick]").forEach(function (el) { el.removeAttribute("onclick"); });
 }
@@ -100,7 +104,58 @@ document.addEventListener("click", function (event) {
 document.addEventListener("DOMContentLoaded", function () {
   adoptInlineHandlers(document);
   renderMathLazily(document);
+  fillCounters(document);
+  openFaqSection();
+  pollLookups(document.getElementById("lookups"));
 });
+
+// A paper's own page has a #faq section: its FAQ view lives there, opened when the URL asks for it.
+function openFaqSection() {
+  var section = document.getElementById("faq");
+  if (!section || !section.dataset.paper) return;
+  var id = section.dataset.paper;
+  var view = document.getElementById("faq-view-" + id);
+  if (!view) return;
+  section.append(view);
+  if (location.hash === "#faq" && view.hidden) {
+    toggleKimi(id, document.getElementById("kimi-" + id));
+    section.scrollIntoView();
+  }
+}
+
+var COUNTERS_PER_REQUEST = 5000; // POST /api/v1/counters' limit: a listing's largest page
+
+// Pages come without the PDF / FAQ counts (the HTML is cached by URL and day; the counts change by
+// the minute): one request per page asks for the counts of the papers under `root`. A count already
+// set by an open (countOpen) is newer and kept. <html data-counters> says when they are in.
+function fillCounters(root) {
+  var ids = [];
+  root.querySelectorAll("sup[id^='pdf-stars-']").forEach(function (sup) {
+    ids.push(sup.id.slice("pdf-stars-".length));
+  });
+  ids = Array.from(new Set(ids));
+  var requests = [];
+  for (var i = 0; i < ids.length; i += COUNTERS_PER_REQUEST) {
+    requests.push(fetch("/api/v1/counters", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ papers: ids.slice(i, i + COUNTERS_PER_REQUEST) }),
+    }).then(function (r) { return r.ok ? r.json() : { items: [] }; }));
+  }
+  return Promise.all(requests)
+    .then(function (pages) {
+      pages.forEach(function (page) {
+        page.items.forEach(function (item) {
+          [["pdf", item.pdf], ["kimi", item.kimi]].forEach(function (pair) {
+            var sup = document.getElementById(pair[0] + "-stars-" + item.arxiv_id);
+            if (sup && sup.textContent === "") sup.textContent = String(pair[1]);
+          });
+        });
+      });
+      document.documentElement.dataset.counters = "filled";
+    })
+    .catch(function () { document.documentElement.dataset.counters = "failed"; });
+}
 
 // Count an open of a paper's PDF or FAQ (papers.cool's POST /arxiv/star) and show the new total.
 function countOpen(id, key) {
@@ -162,12 +217,20 @@ function toggleKimi(id, element) {
   if (!view) return true;
   if (!view.hidden) {
     view.hidden = true;
+    if (element) element.setAttribute("aria-expanded", "false");
     if (view._source) view._source.close();
     return false;
   }
   view.hidden = false;
-  if (element) element.classList.add("opened");
-  countOpen(id, "kimi");
+  if (element) {
+    element.classList.add("opened");
+    element.setAttribute("aria-expanded", "true");
+  }
+  // An open is counted once per page: reopening it is reading on, and POST /arxiv/star is rate-limited.
+  if (!view.dataset.counted) {
+    view.dataset.counted = "1";
+    countOpen(id, "kimi");
+  }
   if (view.dataset.status === "ready") return false;
   view.textContent = "Loading…";
   var source = new EventSource("/api/v1/papers/" + encodeURIComponent(id) + "/summary?stream=true");
@@ -187,4 +250,38 @@ function toggleKimi(id, element) {
     }
   };
   return false;
+}
+
+// The page of papers still being fetched from arXiv (templates/lookup.html): ask /arxiv/lookup where
+// each lookup stands, show its message, and reload once none is pending (the server then answers the
+// papers, or says which arXiv does not know or could not be reached). Polls slow down as they go on.
+var LOOKUP_POLL_MS = 1000;
+var LOOKUP_POLL_MAX_MS = 10000;
+
+function pollLookups(list) {
+  if (!list) return;
+  var delay = LOOKUP_POLL_MS;
+  function ask(item) {
+    return fetch("/arxiv/lookup?paper=" + encodeURIComponent(item.dataset.paper), { cache: "no-store" })
+      .then(function (r) { return r.ok ? r.json() : { status: "pending" }; })
+      .catch(function () { return { status: "pending" }; })
+      .then(function (body) {
+        item.dataset.status = body.status;
+        if (body.message) item.querySelector(".lookup-message").textContent = body.message;
+        return body.status;
+      });
+  }
+  function round() {
+    var items = Array.from(list.querySelectorAll("li[data-paper]"));
+    Promise.all(items.map(ask)).then(function (states) {
+      // "busy": this server had no lookup slot free; asking again later starts one.
+      if (states.every(function (s) { return s !== "pending" && s !== "busy"; })) {
+        window.location.reload();
+        return;
+      }
+      delay = Math.min(delay * 1.5, LOOKUP_POLL_MAX_MS);
+      window.setTimeout(round, delay);
+    });
+  }
+  window.setTimeout(round, delay);
 }

@@ -26,7 +26,7 @@ function setStarred(id, on) {
 
 function paintStars() {
   var stars = new Set(starredIds());
-  document.querySelectorAll("a.title-star").forEach(function (a) {
+  document.querySelectorAll(".title-star").forEach(function (a) {
     var on = stars.has(a.dataset.paper);
     if (a.classList.contains("starred") === on) return; // as served (☆) or as painted: 1,000 writes saved
     a.textContent = on ? "★" : "☆";
@@ -35,6 +35,19 @@ function paintStars() {
   });
   var count = document.getElementById("stars-count");
   if (count) count.textContent = stars.size ? "(" + stars.size + ")" : "";
+  paintStarsPageSummary();
+}
+
+// On /stars: the count and the export link follow every star and unstar, not only the page load.
+function paintStarsPageSummary() {
+  var total = document.getElementById("stars-total");
+  if (!total) return;
+  var stars = starredIds();
+  total.textContent = stars.length ? "(" + stars.length + ")" : "";
+  var exportLink = document.getElementById("stars-export");
+  exportLink.href = stars.length ? "/arxiv/" + stars.map(encodeURIComponent).join(",") : "#";
+  exportLink.hidden = !stars.length;
+  document.getElementById("stars-empty").hidden = stars.length > 0;
 }
 
 // Text with each rendered formula back as its TeX source ($...$), not KaTeX's MathML and HTML twice.
@@ -127,10 +140,17 @@ function keywordPattern(include) {
   return include.length ? new RegExp("(" + include.map(escapeRegExp).join("|") + ")", "gi") : null;
 }
 
-function applyKeywords() {
-  var state = keywordState();
+// What the keyword state asks of this page: the words, and whether papers are to be hidden.
+function keywordFilter(state) {
   var include = splitWords(state.include);
   var exclude = splitWords(state.exclude);
+  return { include: include, exclude: exclude, hides: (state.filter && include.length > 0) || exclude.length > 0 };
+}
+
+function applyKeywords() {
+  var state = keywordState();
+  var asked = keywordFilter(state);
+  var include = asked.include, exclude = asked.exclude;
   var pattern = keywordPattern(include);
   var count = document.getElementById("kw-count");
   if (!include.length && !exclude.length) { // nothing asked: undo an earlier call, leave the rest alone
@@ -140,11 +160,11 @@ function applyKeywords() {
       paper.classList.remove("kw-match");
     });
     if (count) count.textContent = "";
+    paintFilterNotice(asked, 0, 0);
     return;
   }
-  var shown = 0, total = 0;
-  document.querySelectorAll("div.paper").forEach(function (paper) {
-    total++;
+  var papers = Array.from(document.querySelectorAll("div.paper"));
+  var verdicts = papers.map(function (paper) {
     var fields = paper.querySelectorAll(".title-link, .summary, .authors");
     fields.forEach(clearMarks);
     var text = Array.from(fields).map(function (f) { return f.textContent.toLowerCase(); }).join(" ");
@@ -152,12 +172,43 @@ function applyKeywords() {
     var matches = include.length === 0 || (state.mode === "and" ? hits.length === include.length : hits.length > 0);
     var excluded = exclude.some(function (w) { return text.indexOf(w) >= 0; });
     if (pattern) fields.forEach(function (f) { markWords(f, pattern); });
-    var hide = excluded || (state.filter && !matches);
-    paper.hidden = hide;
-    paper.classList.toggle("kw-match", include.length > 0 && matches);
-    if (!hide) shown++;
+    paper.classList.toggle("kw-match", include.length > 0 && matches && !excluded);
+    return matches && !excluded;
   });
-  if (count) count.textContent = shown + " / " + total;
+  var matched = verdicts.filter(Boolean).length;
+  // A filter that would leave nothing shows everything and says so: a listing is never silently empty.
+  var hiding = asked.hides && matched > 0;
+  papers.forEach(function (paper, i) { paper.hidden = hiding && !verdicts[i]; });
+  // Honest: how many papers match, of how many (not how many are shown).
+  if (count) count.textContent = matched + " / " + papers.length;
+  paintFilterNotice(asked, matched, papers.length);
+}
+
+// "filter on: quantum [clear]", outside the keyword bar, whenever a filter hides papers or would.
+function paintFilterNotice(asked, matched, total) {
+  var notice = document.getElementById("kw-notice");
+  if (!notice) return;
+  notice.hidden = !asked.hides;
+  if (!asked.hides) return;
+  var words = [];
+  if (keywordState().filter && asked.include.length) words.push(asked.include.join(", "));
+  if (asked.exclude.length) words.push("not " + asked.exclude.join(", "));
+  document.getElementById("kw-notice-words").textContent = words.join("; ");
+  document.getElementById("kw-notice-count").textContent = matched
+    ? matched + " of " + total + " shown"
+    : "no paper matches: showing all " + total;
+}
+
+function clearKeywords() {
+  var next = keywordState();
+  next.include = "";
+  next.exclude = "";
+  next.filter = false;
+  Store.set("keywords", next);
+  document.getElementById("kw-include").value = "";
+  document.getElementById("kw-exclude").value = "";
+  document.getElementById("kw-filter").checked = false;
+  applyKeywords();
 }
 
 // site.js took the marks out of fields whose math it just rendered: mark them again.
@@ -188,19 +239,30 @@ function setupKeywordBar() {
   bar.addEventListener("input", save);
   bar.addEventListener("change", save);
   bar.addEventListener("submit", function (event) { event.preventDefault(); save(); });
-  var toggle = function () {
+  var toggleButton = document.getElementById("kw-toggle");
+  var setOpen = function (open) {
     var next = keywordState();
-    next.open = bar.hidden;
+    next.open = open;
     Store.set("keywords", next);
-    bar.hidden = !bar.hidden;
-    if (!bar.hidden) document.getElementById("kw-include").focus();
+    bar.hidden = !open;
+    toggleButton.setAttribute("aria-expanded", open ? "true" : "false");
+    if (open) document.getElementById("kw-include").focus();
   };
-  document.getElementById("kw-toggle").addEventListener("click", toggle);
+  toggleButton.setAttribute("aria-expanded", bar.hidden ? "false" : "true");
+  toggleButton.addEventListener("click", function () { setOpen(bar.hidden); });
+  document.getElementById("kw-clear").addEventListener("click", clearKeywords);
+  // "/" opens the bar (as on GitHub or MDN); the browser keeps Ctrl+F. Esc closes it.
   document.addEventListener("keydown", function (event) {
-    if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "f") {
-      event.preventDefault();
-      if (bar.hidden) toggle(); else document.getElementById("kw-include").focus();
+    if (event.key === "Escape" && !bar.hidden) {
+      setOpen(false);
+      toggleButton.focus();
+      return;
     }
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+    var target = event.target;
+    if (target.closest && target.closest("input, textarea, select, [contenteditable]")) return;
+    event.preventDefault();
+    if (bar.hidden) setOpen(true); else document.getElementById("kw-include").focus();
   });
   applyKeywords();
 }
@@ -209,19 +271,31 @@ function setupKeywordBar() {
 function rankForYou() {
   var papers = Array.from(document.querySelectorAll("div.papers > div.paper"));
   if (!papers.length) return;
-  var body = {
-    papers: papers.map(function (p) { return p.id; }),
-    stars: starredIds().slice(0, 2000),
-    keywords: splitWords(keywordState().include).slice(0, 50),
-  };
+  var stars = starredIds();
+  var keywords = splitWords(keywordState().include);
+  var notice = document.getElementById("foryou-notice");
+  if (!stars.length && !keywords.length) { // nothing to rank by: say so rather than show arXiv order as "for you"
+    if (notice) {
+      notice.textContent = "“For you” ranks papers by the ones you star (☆) and your keywords; you have none yet, so this is arXiv order.";
+      notice.hidden = false;
+    }
+    document.body.dataset.ranked = "nostars";
+    return;
+  }
+  if (notice) { notice.textContent = "Ranking by your " + stars.length + " starred papers…"; notice.hidden = false; }
+  var body = { papers: papers.map(function (p) { return p.id; }), stars: stars.slice(0, 2000), keywords: keywords.slice(0, 50) };
   fetch("/api/v1/rank", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
     .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
     .then(function (ranked) {
       var byId = new Map(papers.map(function (p) { return [p.id, p]; }));
+      var starred = new Set(stars);
       var holder = document.createElement("div");
       holder.className = "papers ranked";
       holder.id = "ranked-papers";
-      ranked.items.forEach(function (item, index) {
+      // Papers already starred are read: they go last, after the papers that are like them.
+      var order = ranked.items.filter(function (item) { return !starred.has(item.arxiv_id); })
+        .concat(ranked.items.filter(function (item) { return starred.has(item.arxiv_id); }));
+      order.forEach(function (item, index) {
         var paper = byId.get(item.arxiv_id);
         if (!paper) return;
         paper.dataset.score = item.score.toFixed(3);
@@ -232,9 +306,13 @@ function rankForYou() {
       var first = document.querySelector("details.section");
       if (first) first.before(holder);
       document.querySelectorAll("details.section").forEach(function (d) { d.hidden = true; });
+      if (notice) notice.hidden = true;
       document.body.dataset.ranked = "foryou";
     })
-    .catch(function () { document.body.dataset.ranked = "failed"; });
+    .catch(function () {
+      if (notice) notice.textContent = "“For you” could not be ranked right now: this is arXiv order.";
+      document.body.dataset.ranked = "failed";
+    });
 }
 
 // ---- authors, theme, stars page ----------------------------------------------------------
@@ -274,11 +352,8 @@ function loadStarsPage() {
   var holder = document.getElementById("stars-papers");
   if (!holder) return;
   var stars = starredIds();
-  document.getElementById("stars-total").textContent = stars.length ? "(" + stars.length + ")" : "";
-  if (!stars.length) { document.getElementById("stars-empty").hidden = false; return; }
-  var exportLink = document.getElementById("stars-export");
-  exportLink.href = "/arxiv/" + stars.map(encodeURIComponent).join(",");
-  exportLink.hidden = false;
+  paintStarsPageSummary();
+  if (!stars.length) return;
   var batches = [];
   for (var i = 0; i < stars.length; i += 50) batches.push(stars.slice(i, i + 50));
   batches.reduce(function (chain, batch) {
@@ -296,17 +371,17 @@ function loadStarsPage() {
           adoptInlineHandlers(holder);
         });
     });
-  }, Promise.resolve()).then(function () { paintStars(); renderMath(holder); });
+  }, Promise.resolve()).then(function () { paintStars(); renderMath(holder); fillCounters(holder); });
 }
 
 document.addEventListener("click", function (event) {
-  var star = event.target.closest("a.title-star");
+  var star = event.target.closest(".title-star");
   if (star) {
     event.preventDefault();
     setStarred(star.dataset.paper, !star.classList.contains("starred"));
     return;
   }
-  var copy = event.target.closest("a.title-copy");
+  var copy = event.target.closest(".title-copy");
   if (copy) {
     event.preventDefault();
     copyPaper(copy.dataset.paper, copy);
@@ -324,6 +399,20 @@ document.addEventListener("click", function (event) {
     var paper = open.closest("div.paper");
     if (paper && starredIds().indexOf(paper.id) < 0) setStarred(paper.id, true);
   }
+});
+
+// One tab stop per author list (the first name); Left / Right, Home / End move between the names.
+document.addEventListener("keydown", function (event) {
+  var author = event.target.closest && event.target.closest("p.authors a.author");
+  if (!author) return;
+  var names = Array.from(author.parentElement.querySelectorAll("a.author:not(.folded)"));
+  var at = names.indexOf(author);
+  var to = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: names.length - 1 }[event.key];
+  if (to === undefined || to < 0 || to >= names.length) return;
+  event.preventDefault();
+  author.tabIndex = -1;
+  names[to].tabIndex = 0;
+  names[to].focus();
 });
 
 document.addEventListener("DOMContentLoaded", function () {

@@ -7,11 +7,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.arxiv.parse import parse_feed
+from app.arxiv.types import PAPER_FIELDS
 from app.store.ingest import ingest_feed
 from tests.conftest import DATA
 
 RSS2 = DATA / "rss" / "rss2-2024-multicat-csLG+csAI+csCL+statML.xml"
 LEGACY_API = DATA / "api" / "api-legacy-csRO-search.xml"
+OAI = DATA / "oai" / "oai-listrecords-arXiv-cs-2015.xml"
 
 
 @pytest.fixture
@@ -48,6 +50,18 @@ def test_paper_by_id_any_spelling(client: TestClient, loaded: Session) -> None:
         response = client.get(f"/api/v1/papers/{spelling}")
         assert response.status_code == 200, spelling
         assert response.json()["arxiv_id"] == "2009.13987"
+
+
+def test_paper_has_every_declared_field(client: TestClient, session: Session) -> None:
+    ingest_feed(session, feed=parse_feed(OAI.read_bytes()))
+    body = client.get("/api/v1/papers/1501.03549").json()
+    assert list(body) == [*(spec.name for spec in PAPER_FIELDS), "pdf_url", "abs_url", "source", "venue"]
+    assert (body["msc_class"], body["acm_class"]) == ("52C25, 74N10", "I.3.5")
+    assert (body["authors"], body["published_at"]) == (
+        ["Ciprian S. Borcea", "Ileana Streinu"],
+        "2015-01-14T00:00:00Z",
+    )
+    assert body["license"] == "http://arxiv.org/licenses/nonexclusive-distrib/1.0/"
 
 
 def test_old_style_id(client: TestClient, session: Session) -> None:

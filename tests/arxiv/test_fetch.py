@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from app.arxiv.fetch import ArxivClient, IntervalLimiter, parse_retry_after, process_limiter
+from app.arxiv.fetch import ArxivClient, IntervalLimiter, process_limiter
 from app.config import Settings
-from app.errors import FetchError
+from app.errors import ArxivUnavailableError, FetchError
 from tests.loopback import LoopbackServer, Reply
 
 FEED = (Path(__file__).parents[1] / "data/rss/rss2-2024-multicat-csLG+csAI+csCL+statML.xml").read_bytes()
@@ -109,7 +109,7 @@ def test_get_retries_503_then_succeeds(server: LoopbackServer) -> None:
 
 def test_get_gives_up_after_retries_on_503(server: LoopbackServer) -> None:
     server.script(FEED_PATH, Reply(503, headers={"Retry-After": "0"}))
-    with make_client(server, retries=2) as client, pytest.raises(FetchError) as caught:
+    with make_client(server, retries=2) as client, pytest.raises(ArxivUnavailableError) as caught:
         client.fetch_listing(CATEGORIES)
     assert caught.value.status == 503
     assert caught.value.retry_after == 0
@@ -123,6 +123,7 @@ def test_get_does_not_retry_404(server: LoopbackServer) -> None:
     with make_client(server) as client, pytest.raises(FetchError) as caught:
         client.get(f"{server.url}/rss/no.such")
     assert caught.value.status == 404
+    assert not isinstance(caught.value, ArxivUnavailableError)  # not worth a later try either
     assert len(server.requests) == 1
 
 
@@ -234,15 +235,6 @@ def test_fetch_oai_sends_list_records_params(server: LoopbackServer) -> None:
         "set": ["cs"],
     }
     assert second.query == {"verb": ["ListRecords"], "resumptionToken": ["6960524|1001"]}
-
-
-def test_parse_retry_after_accepts_seconds_and_http_dates() -> None:
-    now = dt.datetime(2024, 5, 20, 12, 0, 0, tzinfo=dt.UTC)
-    assert parse_retry_after("120") == 120
-    assert parse_retry_after("Mon, 20 May 2024 12:00:30 GMT", now=now) == 30
-    assert parse_retry_after("Mon, 20 May 2024 11:00:00 GMT", now=now) == 0
-    assert parse_retry_after("soon") is None
-    assert parse_retry_after(None) is None
 
 
 def test_get_caps_retry_after(server: LoopbackServer) -> None:

@@ -44,6 +44,7 @@ def all_documents() -> list[str]:
         if p.is_file()
         and p.suffix in {".xml", ".json", ".jsonl"}
         and "feedparser-illformed" not in p.parts  # feedparser's own corpus: test_illformed_corpus.py
+        and "venues" not in p.parts  # conference sources, not arXiv documents: tests/venues
     )
 
 
@@ -379,6 +380,15 @@ def test_parse_oai_reads_arxiv_metadata() -> None:
         feed.entries[-1].title
         == "Time-Varying Input and State Delay Compensation for Uncertain Nonlinear Systems"
     )
+
+
+def test_parse_oai_reads_msc_and_acm_classes() -> None:
+    classes = {e.arxiv_id: (e.msc_class, e.acm_class) for e in parse_feed(load(OAI)).entries}
+    assert classes["1501.03549"] == ("52C25, 74N10", "I.3.5")
+    assert classes["1501.03602"] == ("68R15", None)
+    assert classes["1501.03724"] == (None, "F.2.2; I.3.5; I.5.3")
+    assert classes["1101.4388"] == (None, None)
+    assert sum(1 for pair in classes.values() if pair != (None, None)) == 5
 
 
 def _oai(body: str) -> bytes:

@@ -9,8 +9,8 @@ loop never outlives these tests):
   the language model a FakeLLMServer (streamed answers, hostile ones for the hostile paper) and arXiv
   the session's offline replay.
 - `browser`: Chromium through Playwright (`/usr/bin/chromium`, never a downloaded browser).
-- `page`: a fresh context (empty localStorage) whose console errors, uncaught exceptions, dialogs and
-  requests leaving loopback fail the test.
+- `page`: a fresh context (empty localStorage) whose console errors, uncaught exceptions, dialogs,
+  Content-Security-Policy violations and requests leaving loopback fail the test.
 """
 
 from __future__ import annotations
@@ -292,6 +292,15 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+# Listened for from the first script of every document and sent to the test at once (a later
+# navigation cannot lose it): a violation is an event even where Chromium logs nothing.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => window.__reportCspViolation(
+  `${e.violatedDirective} blocked ${e.blockedURI || e.sample} (${e.sourceFile}:${e.lineNumber})`
+));
+"""
+
+
 @dataclass
 class Watched:
     """A page and what went wrong on it."""
@@ -312,6 +321,8 @@ def watched(browser: Any, site: Site) -> Iterator[Watched]:
     context.set_default_timeout(15_000)
     page = context.new_page()
     seen = Watched(page)
+    context.expose_function("__reportCspViolation", lambda text: seen.errors.append(f"CSP violation: {text}"))
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
 
     def on_console(message: Any) -> None:
         if message.type == "error":

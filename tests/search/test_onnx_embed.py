@@ -16,15 +16,10 @@ import pytest
 from app.arxiv.parse import parse_feed
 from app.config import Settings, get_settings
 from app.search import onnx_embed
-from app.search.embed import (
-    BUNDLED_MODEL,
-    SentenceEmbedder,
-    choose_backend,
-    get_embedder,
-    paper_text,
-    resolve_model,
-)
+from app.search.embed import choose_backend, get_embedder, paper_text
+from app.search.embedder import BUNDLED_MODEL, resolve_model
 from app.search.onnx_embed import OnnxEmbedder, cached_graph, export_key, supports_model
+from app.search.torch_embed import SentenceEmbedder
 from tests.conftest import DATA
 
 FOLDER = Path(resolve_model(BUNDLED_MODEL))
@@ -68,7 +63,7 @@ def test_onnx_tokenizes_as_sentence_transformers_does(texts: list[str]) -> None:
 
     model = SentenceTransformer(str(FOLDER), device="cpu", local_files_only=True)
     batch = [" ".join(texts), texts[0], "a short one"]  # the first far longer than 256 tokens
-    ours = onnx_embed.GraphEncoder(FOLDER, lambda feed: np.zeros((0,), dtype=np.float32)).tokens(batch)
+    ours = onnx_embed.GraphEncoder(FOLDER, lambda tokens: np.zeros((0,), dtype=np.float32)).tokens(batch)
     theirs = model.preprocess(batch)
     assert ours["input_ids"].shape == (3, model.max_seq_length) == (3, 256)
     for name, array in ours.items():

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from app.arxiv.parse import parse_feed
-from app.search.embed import BUNDLED_MODEL, SentenceEmbedder, paper_text
+from app.search.embed import paper_text
+from app.search.embedder import BUNDLED_MODEL
+from app.search.torch_embed import SentenceEmbedder
 from tests.conftest import DATA
 
 

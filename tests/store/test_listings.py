@@ -36,3 +36,13 @@ def test_category_query_excludes_archive_members() -> None:
     query = CategoryQuery(("cs",), ("math",))
     assert query.excludes(["cs.LG", "math.OC"])
     assert not query.excludes(["cs.LG", "stat.ML"])
+
+
+def test_parse_category_expression_refuses_unknown_and_too_many() -> None:
+    with pytest.raises(InvalidQueryError, match=r"no category 'cs\.ZZ'"):
+        parse_category_expression("cs.LG,cs.ZZ")
+    many = ",".join(["cs.LG"] * 101)
+    with pytest.raises(InvalidQueryError, match="at most 100 categories"):
+        parse_category_expression(many)
+    assert parse_category_expression(",".join(["cs.LG"] * 100)) == CategoryQuery(("cs.LG",))
+    assert parse_category_expression("math.MP,test") == CategoryQuery(("math.MP", "test"))

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
 from pydantic import SecretStr
 
@@ -130,7 +131,7 @@ def test_5xx_is_retried_with_backoff_then_succeeds(status: int, delays: list[flo
             deltas: list[str] = []
             assert collect(client, deltas).text == ANSWER == "".join(deltas)
         assert len(llm.chat_requests) == 3
-    assert 0.1 <= delays[0] <= 0.3 and 0.2 <= delays[1] <= 0.6  # exponential, with jitter
+    assert 0.2 <= delays[0] <= 0.4 and 0.4 <= delays[1] <= 0.6  # exponential, with jitter
 
 
 def test_dropped_connection_is_retried(delays: list[float]) -> None:
@@ -305,7 +306,8 @@ def test_response_larger_than_the_limit_is_refused(streamed: bool) -> None:
     ],
 )
 def test_malformed_completions_are_response_errors(body: bytes, reason: str) -> None:
-    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=body))
+    headers = {"Content-Type": "application/json"}
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(200, headers=headers, content=body))
     client = OpenAICompatibleClient(base_url="http://llm.test/v1", model="m", transport=transport)
     with client, pytest.raises(LLMResponseError, match=reason):
         client.complete(QUESTION)
@@ -321,8 +323,8 @@ def test_sse_framing_variants_are_understood() -> None:
         b'data: {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}\n\n',
     ]
     headers = {"Content-Type": "text/event-stream"}
-    transport = httpx.MockTransport(
-        lambda request: httpx.Response(200, headers=headers, content=iter(events))
+    transport = httpx2.MockTransport(
+        lambda request: httpx2.Response(200, headers=headers, content=iter(events))
     )
     deltas: list[str] = []
     with OpenAICompatibleClient(base_url="http://llm.test/v1", model="m", transport=transport) as client:

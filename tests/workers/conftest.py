@@ -181,8 +181,14 @@ class Cluster:
     procs: list[Proc] = field(default_factory=list)
 
     def env(self, **overrides: str) -> dict[str, str]:
-        """The test's environment (DATABASE_URL, DATA_DIR, ARXIV_* from the fixtures) plus Redis."""
-        return {**os.environ, "REDIS_URL": self.redis_url, "PYTHONUNBUFFERED": "1", **overrides}
+        """The test's environment (DATABASE_URL, DATA_DIR, ARXIV_* from the fixtures) plus Redis.
+
+        No catch-up round (CATCHUP_SECONDS=0) unless a test asks: these tests count the tasks and
+        requests they cause; tests/topology tests the catch-up.
+        """
+        return {
+            **os.environ, "REDIS_URL": self.redis_url, "PYTHONUNBUFFERED": "1", "CATCHUP_SECONDS": "0", **overrides,
+        }  # fmt: skip
 
     def start(self, name: str, argv: list[str], env: Mapping[str, str]) -> Proc:
         log = self.tmp / f"{name}.log"

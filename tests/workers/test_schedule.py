@@ -9,7 +9,7 @@ import pytest
 from celery.schedules import crontab
 
 from app.config import Settings
-from workers.schedule import DataDirScheduler, build_beat_schedule, next_run
+from workers.schedule import DataDirScheduler, build_beat_schedule, next_run, previous_run
 
 UTC = dt.UTC
 
@@ -29,7 +29,7 @@ def _to_next(value: str, times: tuple[str, ...]) -> float:
     [("05:30", "07:30"), ("06:00",), ("05:30", "06:00"), ("23:50", "00:10"), ("05:30", "05:45", "06:00")],
 )
 def test_beat_schedule_has_one_entry_per_time_expiring_before_the_next(times: tuple[str, ...]) -> None:
-    settings = Settings(schedule_times=times, schedule_days="mon-fri")
+    settings = Settings(schedule_times=times, schedule_days="mon-fri", catchup_seconds=0)
     schedule = build_beat_schedule(settings)
     assert sorted(schedule) == sorted(f"fetch-round-{t}" for t in times)
     for time_of_day, entry in zip(times, (schedule[f"fetch-round-{t}"] for t in times), strict=True):
@@ -45,8 +45,31 @@ def test_beat_schedule_has_one_entry_per_time_expiring_before_the_next(times: tu
 
 def test_default_schedule_is_after_each_announcement_on_weekdays() -> None:
     schedule = build_beat_schedule(Settings())
-    assert sorted(schedule) == ["fetch-round-05:30", "fetch-round-07:30"]
+    assert sorted(schedule) == ["catch-up", "fetch-round-05:30", "fetch-round-07:30"]
     assert all(entry["options"]["expires"] <= 3600 for entry in schedule.values())
+
+
+def test_catch_up_runs_every_few_minutes_and_expires_before_the_next() -> None:
+    entry = build_beat_schedule(Settings(catchup_seconds=300))["catch-up"]
+    assert (entry["task"], entry["schedule"], entry["options"]["queue"]) == ("fetch.catchup", 300.0, "fetch")
+    assert 0 < entry["options"]["expires"] < 300
+
+
+@pytest.mark.parametrize(
+    ("now", "times", "days", "expected"),
+    [
+        ("2026-09-24T06:00", ("05:30", "07:30"), "mon-fri", "2026-09-24T05:30"),  # a Thursday
+        ("2026-09-24T05:00", ("05:30", "07:30"), "mon-fri", "2026-09-23T07:30"),
+        ("2026-09-28T05:00", ("05:30",), "mon-fri", "2026-09-25T05:30"),  # Monday early: Friday's
+        ("2026-09-27T12:00", ("05:30",), "sun", "2026-09-27T05:30"),  # Sunday is crontab's 0
+    ],
+)
+def test_previous_run_is_the_latest_due_round(
+    now: str, times: tuple[str, ...], days: str, expected: str
+) -> None:
+    settings = Settings(schedule_times=times, schedule_days=days)
+    at = dt.datetime.fromisoformat(now).replace(tzinfo=dt.UTC)
+    assert previous_run(settings, now=at) == dt.datetime.fromisoformat(expected).replace(tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings, get_settings
+from app.jobs import queue_depths
 from app.main import create_app
 from tests.loopback import LoopbackServer, Reply
 from tests.workers.conftest import FEED, client_app
-from workers.status import queue_depths
 from workers.tasks import fetch_category
 
 

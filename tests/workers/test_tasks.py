@@ -40,10 +40,13 @@ def test_fetch_category_stores_logs_and_asks_for_details(arxiv: LoopbackServer) 
     assert (log.category, log.http_status, log.error) == ("cs.LG", 200, None)
     assert (log.entries_seen, log.papers_new, log.listings_added) == (4, 4, 4)
     # fetch.details ran (eagerly) for the 4 new papers, in one API request.
-    [details] = arxiv.requests_for("/api/query")
+    [details] = [r for r in arxiv.requests_for("/api/query") if r.param("id_list")]
     assert sorted(details.param("id_list").split(",")) == sorted(FEED_IDS)  # type: ignore[union-attr]
     # ... and embed.papers embedded them (with the fake model here).
     assert embedded(settings) == len(FEED_IDS)
+    # ... and fetch.completeness asked the API for the day's cs.LG papers (tests/store/test_completeness.py).
+    [search] = [r for r in arxiv.requests_for("/api/query") if r.param("search_query")]
+    assert str(search.param("search_query")).startswith("cat:cs.LG AND submittedDate:[")
 
 
 def test_fetch_category_twice_is_idempotent(arxiv: LoopbackServer) -> None:
@@ -51,7 +54,12 @@ def test_fetch_category_twice_is_idempotent(arxiv: LoopbackServer) -> None:
     again = fetch_category.delay("cs.LG")
     assert again.result["summary"].startswith("4 entries seen, 0 papers new, 0 papers updated, 0 listings")
     assert counts(get_settings()) == (4, 4)
-    assert len(arxiv.requests_for("/api/query")) == 1  # nothing changed: no second details request
+    asked = [sorted(r.query) for r in arxiv.requests_for("/api/query")]
+    # nothing changed: no second details request, no second completeness check
+    assert sorted(asked) == [
+        ["id_list", "max_results", "start"],
+        ["max_results", "search_query", "sortBy", "sortOrder", "start"],
+    ]
 
 
 def test_fetch_category_with_the_wrong_day_retries_then_fails(arxiv: LoopbackServer) -> None:

@@ -13,15 +13,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.errors import CoolPapersError
+from app.errors import BackfillConflictError
 from app.store.models import BackfillState
 
 SKIPPED_LINES_KEPT = 10_000  # line numbers of malformed records remembered (to resume exactly)
 SKIPPED = "skipped:"  # prefix of the per-reason counters
-
-
-class BackfillConflictError(CoolPapersError):
-    """Another process moved the same import on meanwhile: this batch is rolled back."""
 
 
 @dataclass

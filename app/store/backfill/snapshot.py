@@ -9,6 +9,7 @@ Malformed records are counted by reason, logged with their line number and skipp
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 import fnmatch
 import gzip
@@ -67,7 +68,7 @@ class SnapshotOptions:
 
 @dataclass(frozen=True, slots=True)
 class _Skip:
-    reason: str  # too_large | broken_json | missing_fields | bad_id | duplicate_id | unreadable
+    reason: str  # too_large | broken_json | missing_fields | bad_id | duplicate_id | bad_text | unreadable
     detail: str
 
 
@@ -233,6 +234,8 @@ class _Importer:
             entry = parse_snapshot_line(raw)
         except FeedParseError as exc:
             return _failure(raw, exc)
+        if (broken := _unencodable_field(entry)) is not None:
+            return _Skip("bad_text", f"{entry.arxiv_id}: {broken} holds a lone surrogate (not UTF-8)")
         if not entry.title or not entry.abstract or not entry.categories:
             missing = [name for name in ("title", "abstract", "categories") if not getattr(entry, name)]
             return _Skip("missing_fields", f"{entry.arxiv_id}: no {', '.join(missing)}")
@@ -272,6 +275,21 @@ class _Importer:
         self.working.finished_at = dt.datetime.now(dt.UTC) if finished else None
         self.writer.submit(self.pending, self.working, done=bytes_read)
         self.pending = []
+
+
+def _unencodable_field(entry: FeedEntry) -> str | None:
+    """The first field no database can store: valid JSON may escape a lone surrogate ("\\ud800"),
+    which Python decodes into a str that UTF-8 cannot encode (the batch would fail on every rerun)."""
+    for field in dataclasses.fields(entry):
+        value = getattr(entry, field.name)
+        texts = value if isinstance(value, tuple | list) else (value,)
+        for text in texts:
+            if isinstance(text, str) and not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    return field.name
+    return None
 
 
 def _failure(raw: bytes, exc: FeedParseError) -> _Skip:

@@ -22,34 +22,21 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.arxiv.types import FeedEntry
+from app.arxiv.types import PAPER_FIELDS, FeedEntry
 from app.config import Settings
 from app.store.backfill.progress import BatchDone, Progress, save_progress
 from app.store.db import session_scope
-from app.store.papers import upsert_papers
+from app.store.papers import paper_row, upsert_papers
 
 STORE_COUNTS = ("new", "updated", "unchanged")
-_COLUMNS = (
-    "arxiv_id",
-    "version",
-    "title",
-    "abstract",
-    "authors",
-    "primary_category",
-    "categories",
-    "comments",
-    "journal_ref",
-    "doi",
-    "license",
-    "published_at",
-    "updated_at",
+# The staging table has the columns `FeedEntry` declares, in its SQL types.
+_STAGING = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS backfill_incoming ("
+    + ", ".join(f"{spec.name} {spec.stored.sql}" for spec in PAPER_FIELDS)
+    + ") ON COMMIT DELETE ROWS"
 )
-_STAGING = """CREATE TEMPORARY TABLE IF NOT EXISTS backfill_incoming (
-    arxiv_id text, version integer, title text, abstract text, authors json, primary_category text,
-    categories json, comments text, journal_ref text, doi text, license text,
-    published_at timestamptz, updated_at timestamptz
-) ON COMMIT DELETE ROWS"""
-_COLS = ", ".join(_COLUMNS)
+_COLS = ", ".join(spec.name for spec in PAPER_FIELDS)
+_JSON = {spec.name for spec in PAPER_FIELDS if spec.stored.sql == "json"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,24 +68,9 @@ def _copy_new(session: Session, entries: Sequence[FeedEntry]) -> dict[str, int]:
     with driver.cursor() as cur:
         cur.execute(_STAGING)
         with cur.copy(f"COPY backfill_incoming ({_COLS}) FROM STDIN") as pipe:
-            for e in entries:
-                pipe.write_row(
-                    (
-                        e.arxiv_id,
-                        e.version,
-                        e.title,
-                        e.abstract,
-                        json.dumps(list(e.authors)),
-                        e.primary_category,
-                        json.dumps(list(e.categories)),
-                        e.comments,
-                        e.journal_ref,
-                        e.doi,
-                        e.license,
-                        e.published_at,
-                        e.updated_at,
-                    )
-                )
+            for entry in entries:
+                row = paper_row(entry)
+                pipe.write_row([json.dumps(v) if k in _JSON else v for k, v in row.items()])
         cur.execute(
             f"INSERT INTO papers ({_COLS}) SELECT {_COLS} FROM backfill_incoming "
             "ON CONFLICT (arxiv_id) DO NOTHING RETURNING id, arxiv_id"

@@ -1,19 +1,20 @@
-"""What the pipeline is doing: per category the last run and the next, and the queues' depth."""
+"""What the pipeline is doing: per category the last run and the next, the queues' depth, and the
+backlog (app/store/backlog.py: papers without a vector, summaries no worker is generating)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 
-import redis
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.jobs import jobs, queue_depths
+from app.store.backlog import Backlog
+from app.store.backlog import pipeline_backlog as store_backlog
+from app.store.completeness import DayCompleteness, recent_completeness
 from app.store.fetch_log import last_errors, last_runs
 from app.store.models import FetchLog
-from app.store.papers import as_utc
-from workers.celery_app import QUEUES
-from workers.schedule import next_run
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,8 @@ class PipelineStatus:
     categories: list[CategoryStatus]
     next_run: dt.datetime | None
     queues: dict[str, int | None]  # None: the broker could not be asked
+    backlog: Backlog
+    completeness: list[DayCompleteness]  # the feed against the API, per category and recent day
 
 
 def pipeline_status(session: Session, settings: Settings) -> PipelineStatus:
@@ -45,31 +48,17 @@ def pipeline_status(session: Session, settings: Settings) -> PipelineStatus:
     return PipelineStatus(
         mode="celery" if settings.redis_url else "in-process",
         categories=[CategoryStatus(name, runs.get(name), errors.get(name)) for name in names],
-        next_run=next_run(settings),
+        next_run=jobs().next_round(settings),
         queues=queue_depths(settings),
+        backlog=pipeline_backlog(session, settings),
+        completeness=recent_completeness(session),
     )
 
 
-# kombu's Redis transport keeps a queue's messages of priority p > 0 in the list "<queue>\x06\x16<p>".
-_PRIORITY_KEYS = ("", *(f"\x06\x16{p}" for p in range(1, 10)))
-
-
-def queue_depths(settings: Settings) -> dict[str, int | None]:
-    """Messages waiting in each queue (Redis lists named after the queues, one per priority)."""
-    if not settings.redis_url:
-        return dict.fromkeys(QUEUES, 0)
-    try:
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-        with client.pipeline() as pipe:
-            for name in QUEUES:
-                for suffix in _PRIORITY_KEYS:
-                    pipe.llen(name + suffix)
-            depths = [int(depth) for depth in pipe.execute()]
-        step = len(_PRIORITY_KEYS)
-        return {name: sum(depths[i * step : (i + 1) * step]) for i, name in enumerate(QUEUES)}
-    except redis.RedisError:
-        return dict.fromkeys(QUEUES)
-
-
-def utc(value: dt.datetime | None) -> dt.datetime | None:
-    return as_utc(value)
+def pipeline_backlog(session: Session, settings: Settings) -> Backlog:
+    return store_backlog(
+        session,
+        model=settings.embed_model,
+        time_limit=settings.task_time_limit,
+        alert_after=settings.backlog_alert_seconds,
+    )

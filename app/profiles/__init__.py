@@ -1,0 +1,1 @@
+"""Profiles without an account: synced preferences, digests by feed, e-mail and webhook."""

@@ -1,0 +1,202 @@
+"""/api/v1/profiles: sync without an account. The token in the URL is the only key to a profile."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from app.deps import SessionDep, SettingsDep
+from app.errors import NotFoundError
+from app.profiles.atom import digest_feed
+from app.profiles.deliver import unsubscribe
+from app.profiles.digest import compose_digests, load_readers
+from app.profiles.store import (
+    KINDS,
+    MAX_ITEMS,
+    DigestChange,
+    ItemChange,
+    create_profile,
+    find_profile,
+    merge_profile,
+    profile_items,
+    revoke_profile,
+)
+from app.ratelimit import rate_limit
+from app.store.models import Profile
+from app.store.papers import as_utc
+
+# A whole profile (2,000 items of ~75 bytes as JSON) fits in one PUT; nothing much bigger does.
+MAX_BODY = 256 * 1024
+ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"description": "A body that cannot be read as JSON"},
+    404: {"description": "No profile has this token (never had, or revoked)"},
+    413: {"description": f"A body over {MAX_BODY} bytes"},
+    422: {"description": "Invalid input: one line saying which and why"},
+    429: {"description": "Too many profile requests from this client"},
+}
+limited = Depends(rate_limit("profile", lambda s: s.rate_profile_per_minute))
+BAD_BODY: dict[int | str, dict[str, str]] = {400: {"description": "A body that cannot be read as JSON"}}
+router = APIRouter(prefix="/profiles", tags=["profiles"], responses=ERRORS, dependencies=[limited])
+
+
+async def _capped_body(request: Request) -> None:
+    """413 for a body over MAX_BODY (the app-wide limit, MAX_REQUEST_BYTES, is far larger)."""
+    if len(await request.body()) > MAX_BODY:
+        raise HTTPException(413, f"a profile update is at most {MAX_BODY} bytes: send the items in parts")
+
+
+class ItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    value: str = Field(min_length=1, max_length=200)
+    updated_at: AwareDatetime
+    removed: bool = False
+
+
+class ItemOut(BaseModel):
+    value: str
+    updated_at: dt.datetime
+    removed: bool
+
+
+class ItemsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    stars: list[ItemIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    dismissals: list[ItemIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    keywords: list[ItemIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    negative_keywords: list[ItemIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    categories: list[ItemIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+    authors: list[ItemIn] = Field(default_factory=list, max_length=MAX_ITEMS)
+
+
+class DigestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    frequency: Literal["off", "daily", "weekly"]
+    email: str | None = Field(None, max_length=320)
+    webhook_url: str | None = Field(None, max_length=2000)
+    webhook_secret: str | None = Field(None, max_length=200, description="omit to keep, empty to clear")
+    updated_at: AwareDatetime
+
+
+class DigestOut(BaseModel):
+    frequency: str
+    email: str | None
+    webhook_url: str | None
+    webhook_secret_set: bool
+    updated_at: dt.datetime | None
+
+
+class ProfileIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: ItemsIn = Field(default_factory=ItemsIn)
+    digest: DigestIn | None = None
+
+
+class ProfileOut(BaseModel):
+    items: dict[str, list[ItemOut]]
+    digest: DigestOut
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class TokenOut(BaseModel):
+    token: str = Field(description="shown once: the server keeps only its hash")
+
+
+def _profile(session: SessionDep, token: str) -> Profile:
+    profile = find_profile(session, token)
+    if profile is None:
+        raise NotFoundError("no profile has this token (it may have been revoked)")
+    return profile
+
+
+ProfileDep = Annotated[Profile, Depends(_profile)]
+
+
+@router.post("", status_code=201, response_model=TokenOut, responses=BAD_BODY)
+def create(session: SessionDep) -> TokenOut:
+    """A new empty profile. Keep the token: it cannot be shown again, and it is the only key."""
+    _, token = create_profile(session)
+    session.commit()
+    return TokenOut(token=token)
+
+
+@router.get("/{token}", response_model=ProfileOut)
+def read(session: SessionDep, profile: ProfileDep) -> ProfileOut:
+    """The merged profile, removals included (as tombstones): the JSON export, and what devices merge."""
+    return _out(session, profile)
+
+
+@router.put("/{token}", response_model=ProfileOut, dependencies=[Depends(_capped_body)], responses=BAD_BODY)
+def merge(session: SessionDep, profile: ProfileDep, body: ProfileIn) -> ProfileOut:
+    """Merge a device's copy: per item, the newest `updated_at` wins; a removal is `removed: true`."""
+    changes = [
+        ItemChange(kind, item.value, item.updated_at, item.removed)
+        for kind in KINDS
+        for item in getattr(body.items, kind)
+    ]
+    digest = None
+    if body.digest is not None:
+        d = body.digest
+        digest = DigestChange(d.frequency, d.email, d.webhook_url, d.webhook_secret, d.updated_at)
+    merge_profile(session, profile, changes=changes, digest=digest)
+    session.commit()
+    return _out(session, profile)
+
+
+@router.delete("/{token}", status_code=204)
+def revoke(session: SessionDep, profile: ProfileDep) -> Response:
+    """Revoke the token and forget the profile (stars, follows, digest settings, deliveries)."""
+    revoke_profile(session, profile)
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.get("/{token}/feed", response_class=Response)
+def feed(session: SessionDep, settings: SettingsDep, profile: ProfileDep) -> Response:
+    """The profile's digest of the latest day (or week, for weekly digests) as an Atom feed."""
+    readers = load_readers(session, settings, profile_ids=[profile.id])
+    digests = compose_digests(session, settings, readers)
+    site = settings.public_url.rstrip("/")
+    body = digest_feed(
+        digests[0] if digests else None, feed_id=f"{site}/profiles/{profile.id}/feed", site=site
+    )
+    return Response(
+        body, media_type="application/atom+xml", headers={"Cache-Control": "private, max-age=300"}
+    )
+
+
+# GET for the link in a mail, POST for RFC 8058 one-click unsubscribe: one handler, kept out of the
+# OpenAPI document (it is not an API call, and two methods of one route would share an operation id).
+@router.api_route(
+    "/unsubscribe/{profile_id}/{signature}",
+    methods=["GET", "POST"],
+    response_class=Response,
+    include_in_schema=False,
+)
+def stop_digest(session: SessionDep, profile_id: int, signature: str) -> Response:
+    """The e-mails' unsubscribe link (and RFC 8058 one-click POST): turns the profile's digest off."""
+    if not unsubscribe(session, profile_id=profile_id, signature=signature[:64]):
+        raise NotFoundError("this unsubscribe link is not valid (the profile may have been revoked)")
+    session.commit()
+    return Response("Digest e-mails are off for this profile.\n", media_type="text/plain; charset=utf-8")
+
+
+def _out(session: SessionDep, profile: Profile) -> ProfileOut:
+    items: dict[str, list[ItemOut]] = {kind: [] for kind in KINDS}
+    for item in profile_items(session, profile.id):
+        at = as_utc(item.updated_at)
+        assert at is not None
+        items.setdefault(item.kind, []).append(ItemOut(value=item.value, updated_at=at, removed=item.removed))
+    digest = DigestOut(
+        frequency=profile.digest_frequency,
+        email=profile.digest_email,
+        webhook_url=profile.digest_webhook_url,
+        webhook_secret_set=bool(profile.digest_webhook_secret),
+        updated_at=as_utc(profile.digest_updated_at),
+    )
+    created, updated = as_utc(profile.created_at), as_utc(profile.updated_at)
+    assert created is not None and updated is not None
+    return ProfileOut(items=items, digest=digest, created_at=created, updated_at=updated)

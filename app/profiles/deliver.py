@@ -1,0 +1,346 @@
+"""Sending digests by e-mail (SMTP) and webhook (a JSON POST signed with HMAC-SHA256), once per day.
+
+Once means at most once: before a digest goes out, its `digest_deliveries` row (unique per profile,
+day and channel) is inserted and committed; it is marked sent afterwards. A retried task, a second
+worker or a rerun finds the row and skips it. A worker killed between the claim and the mark leaves
+the row `claimed`, and that digest is not sent again: a reader may miss one digest, never get two.
+Failures that surely delivered nothing (connection refused, the server rejecting the message or
+answering an error status) are `refused` and tried again by later runs, up to MAX_ATTEMPTS; a
+timeout after the message was handed over is `uncertain` and never retried.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import smtplib
+import ssl
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from html import escape
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app import __version__
+from app.config import Settings
+from app.profiles.digest import Digest, Reader, compose_digests, load_readers
+from app.store.db import session_scope
+from app.store.models import DigestDelivery, Profile
+from app.store.upsert import dialect_insert
+
+MAX_ATTEMPTS = 3
+WEBHOOK_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+SMTP_TIMEOUT = 30.0
+SIGNATURE_HEADER = "X-CoolPapers-Signature"
+
+
+class NotDelivered(Exception):
+    """The far end surely did not take the digest (worth another attempt later)."""
+
+
+class MaybeDelivered(Exception):
+    """The digest may have reached the far end before the failure (never sent again)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    profile_id: int
+    email: str | None
+    webhook_url: str | None
+    webhook_secret: str | None
+    unsubscribe_key: str
+
+
+@dataclass
+class SendReport:
+    readers: int = 0
+    composed: int = 0
+    empty: int = 0
+    sent: int = 0
+    skipped: int = 0  # already sent (or claimed) for that day
+    failed: int = 0
+    would_send: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [
+            f"{self.readers} profiles due",
+            f"{self.composed} digests composed ({self.empty} empty)",
+            f"{self.readers - self.composed} waiting for their day",
+        ]
+        if self.would_send:
+            parts.append(f"{self.would_send} deliveries would be sent (dry run)")
+        parts += [f"{self.sent} sent", f"{self.skipped} already sent", f"{self.failed} failed"]
+        return ", ".join(parts)
+
+
+def send_digests(
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    profile_ids: Sequence[int] | None = None,
+    on_total: Callable[[int], None] | None = None,
+    on_done: Callable[[], None] | None = None,
+) -> SendReport:
+    """Compose every due digest and send each channel once; safe to run again at any time."""
+    with session_scope(settings) as session:
+        readers = load_readers(session, settings, profile_ids=profile_ids, due=True)
+        digests = compose_digests(session, settings, readers)
+        recipients = _recipients(session, [d.profile_id for d in digests])
+    report = SendReport(readers=len(readers), composed=len(digests))
+    by_id = {r.profile_id: r for r in readers}
+    if on_total is not None:
+        on_total(len(digests))
+    for digest in digests:
+        recipient = recipients.get(digest.profile_id)
+        if not digest.papers or recipient is None:
+            report.empty += 1
+        else:
+            for channel in channels_of(settings, by_id[digest.profile_id]):
+                if dry_run:
+                    report.would_send += 1
+                else:
+                    _deliver(settings, digest, recipient, channel, report)
+        if on_done is not None:
+            on_done()
+    return report
+
+
+def channels_of(settings: Settings, reader: Reader) -> list[str]:
+    return [
+        name
+        for name, on in (
+            ("email", bool(reader.email and settings.smtp_host)),
+            ("webhook", bool(reader.webhook_url)),
+        )
+        if on
+    ]
+
+
+def _recipients(session: Session, profile_ids: list[int]) -> dict[int, Recipient]:
+    found: dict[int, Recipient] = {}
+    for start in range(0, len(profile_ids), 500):
+        rows = session.execute(
+            select(
+                Profile.id,
+                Profile.digest_email,
+                Profile.digest_webhook_url,
+                Profile.digest_webhook_secret,
+                Profile.unsubscribe_key,
+            ).where(Profile.id.in_(profile_ids[start : start + 500]))
+        )
+        found.update({row[0]: Recipient(*row) for row in rows})
+    return found
+
+
+def _deliver(
+    settings: Settings, digest: Digest, recipient: Recipient, channel: str, report: SendReport
+) -> None:
+    with session_scope(settings) as session:
+        claimed = claim_delivery(
+            session,
+            profile_id=digest.profile_id,
+            day=digest.key_day,
+            channel=channel,
+            papers=len(digest.papers),
+        )
+    if not claimed:
+        report.skipped += 1
+        return
+    status, error = "sent", None
+    try:
+        if channel == "email":
+            send_email(settings, digest_email(settings, digest, recipient))
+        else:
+            post_webhook(digest_payload(settings, digest), recipient)
+    except NotDelivered as exc:
+        status, error = "refused", str(exc)
+    except MaybeDelivered as exc:
+        status, error = "uncertain", str(exc)
+    if error:
+        report.failed += 1
+        report.errors.append(f"profile {digest.profile_id} {channel}: {error}")
+    else:
+        report.sent += 1
+    with session_scope(settings) as session:
+        mark_delivery(
+            session,
+            profile_id=digest.profile_id,
+            day=digest.key_day,
+            channel=channel,
+            status=status,
+            error=error,
+        )
+
+
+def claim_delivery(session: Session, *, profile_id: int, day: dt.date, channel: str, papers: int) -> bool:
+    """Take the (profile, day, channel) delivery; False when it is sent, being sent, or given up."""
+    now = dt.datetime.now(dt.UTC)
+    values = {
+        "profile_id": profile_id, "day": day, "channel": channel, "status": "claimed", "attempts": 1,
+        "papers": papers, "claimed_at": now,
+    }  # fmt: skip
+    inserted = session.execute(
+        dialect_insert(session, DigestDelivery)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["profile_id", "day", "channel"])
+    )
+    if getattr(inserted, "rowcount", 0) == 1:
+        return True
+    retried = session.execute(
+        update(DigestDelivery)
+        .where(
+            DigestDelivery.profile_id == profile_id,
+            DigestDelivery.day == day,
+            DigestDelivery.channel == channel,
+            DigestDelivery.status == "refused",
+            DigestDelivery.attempts < MAX_ATTEMPTS,
+        )
+        .values(status="claimed", attempts=DigestDelivery.attempts + 1, claimed_at=now, papers=papers)
+    )
+    return getattr(retried, "rowcount", 0) == 1
+
+
+def mark_delivery(
+    session: Session, *, profile_id: int, day: dt.date, channel: str, status: str, error: str | None = None
+) -> None:
+    session.execute(
+        update(DigestDelivery)
+        .where(
+            DigestDelivery.profile_id == profile_id,
+            DigestDelivery.day == day,
+            DigestDelivery.channel == channel,
+        )
+        .values(
+            status=status,
+            error=(error or "")[:2000] or None,
+            sent_at=dt.datetime.now(dt.UTC) if status == "sent" else None,
+        )
+    )
+
+
+def unsubscribe_signature(key: str, profile_id: int) -> str:
+    return hmac.new(key.encode(), f"unsubscribe:{profile_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def unsubscribe_url(settings: Settings, recipient: Recipient) -> str:
+    signature = unsubscribe_signature(recipient.unsubscribe_key, recipient.profile_id)
+    return f"{settings.public_url.rstrip('/')}/api/v1/profiles/unsubscribe/{recipient.profile_id}/{signature}"
+
+
+def unsubscribe(session: Session, *, profile_id: int, signature: str) -> bool:
+    """Turn a profile's digest off when the link's signature is right; False otherwise."""
+    profile = session.get(Profile, profile_id)
+    if profile is None:
+        return False
+    expected = unsubscribe_signature(profile.unsubscribe_key, profile_id)
+    if not hmac.compare_digest(expected, signature):
+        return False
+    profile.digest_frequency = "off"
+    profile.digest_updated_at = dt.datetime.now(dt.UTC)
+    session.flush()
+    return True
+
+
+def digest_payload(settings: Settings, digest: Digest) -> dict[str, object]:
+    """The digest as JSON (the webhook's body)."""
+    return {
+        "type": "coolpapers.digest",
+        "frequency": digest.frequency,
+        "day": digest.listing_day.isoformat(),
+        "site": settings.public_url.rstrip("/"),
+        "papers": [
+            {
+                "arxiv_id": p.arxiv_id,
+                "title": p.title,
+                "authors": p.authors,
+                "url": p.url,
+                "abs_url": p.abs_url,
+                "summary": p.summary,
+                "reason": p.reason,
+                "score": p.score,
+            }
+            for p in digest.papers
+        ],
+    }
+
+
+def webhook_signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def post_webhook(payload: dict[str, object], recipient: Recipient) -> None:
+    """POST the digest; the body's HMAC-SHA256 under the profile's secret goes in SIGNATURE_HEADER."""
+    assert recipient.webhook_url is not None
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": f"coolpapers-selfhosted/{__version__}"}
+    if recipient.webhook_secret:
+        headers[SIGNATURE_HEADER] = webhook_signature(recipient.webhook_secret, body)
+    try:
+        response = httpx.post(recipient.webhook_url, content=body, headers=headers, timeout=WEBHOOK_TIMEOUT)
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        raise NotDelivered(f"webhook unreachable: {exc}") from exc
+    except httpx.HTTPError as exc:
+        raise MaybeDelivered(f"webhook failed after sending: {type(exc).__name__}: {exc}") from exc
+    if not response.is_success:
+        raise NotDelivered(f"webhook answered {response.status_code}")
+
+
+def digest_email(settings: Settings, digest: Digest, recipient: Recipient) -> EmailMessage:
+    """A plain-text and HTML e-mail with one-click unsubscribe headers (RFC 8058)."""
+    assert recipient.email is not None
+    leave = unsubscribe_url(settings, recipient)
+    when = "week" if digest.frequency == "weekly" else "day"
+    message = EmailMessage()
+    message["Subject"] = f"Cool Papers: {len(digest.papers)} papers for you, {when} of {digest.listing_day}"
+    message["From"] = settings.smtp_from
+    message["To"] = recipient.email
+    message["List-Unsubscribe"] = f"<{leave}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    text = [f"Your papers of the {when} of {digest.listing_day}:", ""]
+    html = [f"<p>Your papers of the {when} of {digest.listing_day}:</p><ol>"]
+    for paper in digest.papers:
+        text += [f"* {paper.title}", f"  {paper.url}"]
+        text += [f"  {line}" for line in (paper.summary, paper.reason) if line]
+        text.append("")
+        html.append(f'<li><a href="{escape(paper.url)}">{escape(paper.title)}</a>')
+        html += [f"<br>{escape(line)}" for line in (paper.summary, paper.reason) if line]
+        html.append("</li>")
+    text += ["--", f"Stop these e-mails: {leave}"]
+    html.append(f'</ol><p><a href="{escape(leave)}">Stop these e-mails</a></p>')
+    message.set_content("\n".join(text))
+    message.add_alternative("\n".join(html), subtype="html")
+    return message
+
+
+def send_email(settings: Settings, message: EmailMessage) -> None:
+    """Hand the message to the SMTP server (STARTTLS, implicit TLS or plain, as SMTP_TLS says)."""
+    if not settings.smtp_host:
+        raise NotDelivered("SMTP_HOST is not set")
+    context = ssl.create_default_context()
+    try:
+        if settings.smtp_tls == "ssl":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                settings.smtp_host, settings.smtp_port, timeout=SMTP_TIMEOUT, context=context
+            )
+        else:
+            client = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=SMTP_TIMEOUT)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise NotDelivered(f"SMTP server unreachable: {exc}") from exc
+    with client:
+        try:
+            if settings.smtp_tls == "starttls":
+                client.starttls(context=context)
+            if settings.smtp_user:
+                password = settings.smtp_password.get_secret_value() if settings.smtp_password else ""
+                client.login(settings.smtp_user, password)
+            client.send_message(message)
+        except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as exc:
+            raise NotDelivered(f"SMTP server refused the message: {exc}") from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise MaybeDelivered(f"SMTP failed: {exc}") from exc

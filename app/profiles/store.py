@@ -1,0 +1,219 @@
+"""Profiles: a reader's stars, dismissals, keywords and follows under a secret token, merged per item.
+
+The token is shown once, at creation; only its SHA-256 is stored, so a copy of the database does
+not reveal it. Every item carries the time it last changed, and a removal is kept as a tombstone:
+merging two devices' copies keeps, per item, the newest change (a removal made later beats an add
+made earlier elsewhere; at equal times the removal wins, the cautious choice).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from app.arxiv.ids import split_arxiv_id
+from app.arxiv.taxonomy import taxonomy
+from app.errors import FeedParseError, InvalidQueryError
+from app.store.models import Profile, ProfileItem
+from app.store.papers import as_utc
+
+KINDS = ("stars", "dismissals", "keywords", "negative_keywords", "categories", "authors")
+FREQUENCIES = ("off", "daily", "weekly")
+MAX_ITEMS = 2000  # live items and tombstones of one profile together
+MAX_VALUE = 200
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
+_EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
+
+
+class ProfileTooLargeError(InvalidQueryError):
+    """A merge would leave a profile with more live items than MAX_ITEMS."""
+
+
+@dataclass(frozen=True, slots=True)
+class ItemChange:
+    kind: str
+    value: str
+    updated_at: dt.datetime
+    removed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DigestChange:
+    """New digest settings; `webhook_secret` None keeps the stored one, "" clears it."""
+
+    frequency: str
+    email: str | None
+    webhook_url: str | None
+    webhook_secret: str | None
+    updated_at: dt.datetime
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_profile(session: Session, *, now: dt.datetime | None = None) -> tuple[Profile, str]:
+    """A new, empty profile and its token (the only time the token exists outside the reader)."""
+    now = now or dt.datetime.now(dt.UTC)
+    token = new_token()
+    profile = Profile(
+        token_hash=hash_token(token),
+        created_at=now,
+        updated_at=now,
+        digest_frequency="off",
+        unsubscribe_key=secrets.token_hex(32),
+    )
+    session.add(profile)
+    session.flush()
+    return profile, token
+
+
+def find_profile(session: Session, token: str) -> Profile | None:
+    """The profile of a token; None for an unknown, revoked or malformed one."""
+    if not _TOKEN_RE.match(token):
+        return None
+    return session.scalar(select(Profile).where(Profile.token_hash == hash_token(token)))
+
+
+def revoke_profile(session: Session, profile: Profile) -> None:
+    """Forget the profile and everything under it: the token stops working at once."""
+    session.delete(profile)
+    session.flush()
+
+
+def profile_items(session: Session, profile_id: int) -> list[ProfileItem]:
+    return list(
+        session.scalars(
+            select(ProfileItem)
+            .where(ProfileItem.profile_id == profile_id)
+            .order_by(ProfileItem.kind, ProfileItem.updated_at, ProfileItem.value)
+        )
+    )
+
+
+def live_values(items: Iterable[ProfileItem], kind: str) -> list[str]:
+    return [item.value for item in items if item.kind == kind and not item.removed]
+
+
+def normalise_value(kind: str, raw: str) -> str:
+    """The one spelling of an item, so that two devices' copies of it merge; InvalidQueryError if bad."""
+    if kind not in KINDS:
+        raise InvalidQueryError(f"unknown item kind {kind[:40]!r}: one of {', '.join(KINDS)}")
+    value = " ".join(raw.split())
+    if not value or len(value) > MAX_VALUE:
+        raise InvalidQueryError(f"{kind}: an item is 1 to {MAX_VALUE} characters")
+    if kind in ("stars", "dismissals"):
+        try:
+            return split_arxiv_id(value)[0]
+        except FeedParseError as exc:
+            raise InvalidQueryError(f"{kind}: {exc}") from exc
+    if kind == "categories":
+        if not taxonomy().is_known(value):
+            raise InvalidQueryError(f"categories: arXiv has no category {value[:40]!r}")
+        return value
+    if kind in ("keywords", "negative_keywords"):
+        return value.lower()
+    return value  # authors: as written, whitespace collapsed
+
+
+def merge_profile(
+    session: Session,
+    profile: Profile,
+    *,
+    changes: Sequence[ItemChange],
+    digest: DigestChange | None = None,
+    now: dt.datetime | None = None,
+) -> int:
+    """Apply another device's copy: per item, the newest change wins. Returns how many items changed.
+
+    A time ahead of the server's clock is taken as now: one device with a wrong clock cannot
+    make its items win every later merge.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    stored = {(item.kind, item.value): item for item in profile_items(session, profile.id)}
+    incoming: dict[tuple[str, str], ItemChange] = {}
+    for change in changes:
+        key = (change.kind, normalise_value(change.kind, change.value))
+        at = min(as_utc(change.updated_at) or now, now)
+        candidate = ItemChange(key[0], key[1], at, change.removed)
+        held = incoming.get(key)
+        if held is None or _newer(candidate, held.updated_at, held.removed):
+            incoming[key] = candidate
+    changed = 0
+    for key, change in incoming.items():
+        item = stored.get(key)
+        if item is None:
+            item = ProfileItem(profile_id=profile.id, kind=key[0], value=key[1])
+            stored[key] = item
+            session.add(item)
+        elif not _newer(change, as_utc(item.updated_at) or now, item.removed):
+            continue
+        item.removed, item.updated_at = change.removed, change.updated_at
+        changed += 1
+    _enforce_cap(session, list(stored.values()))
+    if digest is not None and _apply_digest(profile, digest, now):
+        changed += 1
+    if changed:
+        profile.updated_at = now
+    session.flush()
+    return changed
+
+
+def _newer(change: ItemChange, held_at: dt.datetime, held_removed: bool) -> bool:
+    if change.updated_at != held_at:
+        return change.updated_at > held_at
+    return change.removed and not held_removed
+
+
+def _enforce_cap(session: Session, items: list[ProfileItem]) -> None:
+    live = sum(1 for item in items if not item.removed)
+    if live > MAX_ITEMS:
+        raise ProfileTooLargeError(
+            f"a profile holds at most {MAX_ITEMS} items (stars, keywords, follows ...); this one would hold "
+            f"{live}: remove some first"
+        )
+    tombstones = sorted(
+        (i for i in items if i.removed), key=lambda i: as_utc(i.updated_at) or dt.datetime.min
+    )
+    # Past the cap, the oldest removals are forgotten: an add that old is unlikely to come back.
+    for item in tombstones[: max(len(items) - MAX_ITEMS, 0)]:
+        session.execute(
+            delete(ProfileItem).where(
+                ProfileItem.profile_id == item.profile_id,
+                ProfileItem.kind == item.kind,
+                ProfileItem.value == item.value,
+            )
+        )
+        if item in session:
+            session.expunge(item)
+
+
+def _apply_digest(profile: Profile, digest: DigestChange, now: dt.datetime) -> bool:
+    at = min(as_utc(digest.updated_at) or now, now)
+    held = as_utc(profile.digest_updated_at)
+    if held is not None and at <= held:
+        return False
+    if digest.frequency not in FREQUENCIES:
+        raise InvalidQueryError(f"digest.frequency: one of {', '.join(FREQUENCIES)}")
+    email = (digest.email or "").strip() or None
+    if email is not None and (len(email) > 320 or not _EMAIL_RE.match(email)):
+        raise InvalidQueryError("digest.email: not an e-mail address")
+    url = (digest.webhook_url or "").strip() or None
+    if url is not None and (len(url) > 2000 or not re.match(r"^https?://[^\s/?#]+", url)):
+        raise InvalidQueryError("digest.webhook_url: an http(s) URL of at most 2000 characters")
+    profile.digest_frequency, profile.digest_email, profile.digest_webhook_url = digest.frequency, email, url
+    if digest.webhook_secret is not None:
+        profile.digest_webhook_secret = digest.webhook_secret or None
+    profile.digest_updated_at = at
+    return True

@@ -1,0 +1,64 @@
+"""`/arxiv/{id}.md`: a paper as Markdown for agents and scripts (title, authors, abstract, the FAQ)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from sqlalchemy.orm import Session
+
+from app.arxiv.ids import abs_url, pdf_url, split_arxiv_id
+from app.config import Settings
+from app.deps import SessionDep, SettingsDep
+from app.errors import FeedParseError, InvalidQueryError, NotFoundError
+from app.store.lookup import fetch_paper
+from app.store.models import Paper
+from app.store.papers import as_utc, get_paper
+from app.summarize.service import cached_faqs
+
+router = APIRouter(include_in_schema=False)
+MARKDOWN = "text/markdown; charset=utf-8"
+
+
+@router.get("/arxiv/{arxiv_id:path}.md")
+def paper_markdown(session: SessionDep, settings: SettingsDep, arxiv_id: str) -> Response:
+    """One paper as Markdown; a paper not stored yet is fetched from arXiv first, as its page is."""
+    try:
+        wanted = split_arxiv_id(arxiv_id)[0]
+    except FeedParseError as exc:
+        raise InvalidQueryError(str(exc)) from exc
+    paper = paper_or_fetch(session, settings, wanted)
+    if paper is None:
+        raise NotFoundError(f"arXiv does not know the paper {wanted}")
+    faq = cached_faqs(session, [paper.id]).get(paper.id, [])
+    return Response(paper_as_markdown(paper, faq), media_type=MARKDOWN)
+
+
+def paper_or_fetch(session: Session, settings: Settings, arxiv_id: str) -> Paper | None:
+    paper = get_paper(session, arxiv_id)
+    if paper is None and fetch_paper(settings, arxiv_id):
+        session.rollback()  # end the read snapshot so the row just committed is visible
+        paper = get_paper(session, arxiv_id)
+    return paper
+
+
+def paper_as_markdown(paper: Paper, faq: list[dict[str, str]]) -> str:
+    """Title, metadata, abstract and (when one was generated) the FAQ, as one Markdown document."""
+    published = as_utc(paper.published_at)
+    lines = [
+        f"# {' '.join(paper.title.split())}",
+        "",
+        f"- arXiv: [{paper.arxiv_id}]({abs_url(paper.arxiv_id, paper.version)})"
+        f" · [PDF]({pdf_url(paper.arxiv_id, paper.version)})",
+        f"- Authors: {', '.join(paper.authors)}",
+        f"- Categories: {', '.join(paper.categories)}",
+    ]
+    if published is not None:
+        lines.append(f"- Published: {published.date().isoformat()}")
+    # Read by name: the optional fields are declared once, in app/arxiv/types.py.
+    details = (("Comments", "comments"), ("Journal", "journal_ref"), ("DOI", "doi"))
+    lines += [f"- {label}: {value}" for label, name in details if (value := getattr(paper, name, None))]
+    lines += ["", "## Abstract", "", paper.abstract.strip()]
+    if faq:
+        lines += ["", "## FAQ"]
+        for pair in faq:
+            lines += ["", f"### {pair.get('question', '').strip()}", "", pair.get("answer", "").strip()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,314 @@
+"""Benchmark: a hostile client against `uvicorn app.main:app --workers 2` on PostgreSQL (issue 13).
+
+A fresh migrated PostgreSQL database gets a generated 5,000-paper cs.LG day (benchmarks/dayfeed.py).
+Two web processes serve it; the LLM is an OpenAI-shaped loopback model that writes slowly
+(tests/llm_server.py, one word every CHUNK_DELAY seconds). Then, one phase after the other:
+
+1. streams: 50 FAQ streams at once (`POST /arxiv/kimi`, as the FAQ button sends it, each from its
+   own forwarded address) on 5 papers whose summaries are being written, held to their end;
+2. listings: 30 requests at once of the 5,000-paper day (`/arxiv/cs.LG`, capped at MAX_SHOW papers
+   a page), three rounds: the cached page, its next page and the uncached `sort=popular` order;
+3. unions: 1,000 category-union requests, 20 at once: made-up categories, real ones without
+   papers, 100-term unions, 1,000-term ones.
+
+Throughout, /healthz is asked every 20 ms on its own connection. Printed: each web process's peak
+RSS (VmHWM; target < 600 MB), the /healthz p99 (target < 50 ms), the answers by status per phase
+(target: no 5xx), and whether the fetch schedule (`categories_to_fetch`) changed (target: no).
+
+Run (a few minutes):
+    SERVICES_DIR=/tmp/svc-abuse TEST_PG_PORT=54406 TEST_REDIS_PORT=63806 \\
+        tests/services.sh .venv/bin/python benchmarks/abuse.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import functools
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+import dayfeed  # noqa: E402
+import harness  # noqa: E402
+from pages import free_port  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from app.arxiv.parse import parse_feed  # noqa: E402
+from app.arxiv.taxonomy import taxonomy  # noqa: E402
+from app.config import Settings  # noqa: E402
+from app.store.categories import categories_to_fetch  # noqa: E402
+from app.store.db import make_engine  # noqa: E402
+from app.store.ingest import ingest_feed  # noqa: E402
+from app.store.models import Paper  # noqa: E402
+from tests.llm_server import FakeLLMServer  # noqa: E402
+
+CATEGORY = "cs.LG"
+SIZE = 5000
+STREAMS, STREAM_PAPERS = 50, 5
+LISTINGS, LISTING_ROUNDS = 30, 3
+UNIONS, UNION_CONCURRENCY = 1000, 20
+CHUNK_DELAY = 0.05  # seconds per word of the slow model: an FAQ of ~150 words takes ~8 s
+SITE = {"Sec-Fetch-Site": "same-origin"}
+TARGET_RSS_MB, TARGET_HEALTHZ_MS = 600, 50.0
+
+
+def load_day(url: str) -> list[str]:
+    """Store a generated SIZE-paper day of CATEGORY: its ids."""
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session, session.begin():
+            ingest_feed(session, feed=parse_feed(dayfeed.build_day(SIZE, categories=(CATEGORY,))))
+            return list(session.scalars(select(Paper.arxiv_id).order_by(Paper.id)))
+    finally:
+        engine.dispose()
+
+
+def schedule(url: str) -> list[str]:
+    """What `coolpapers schedule` would fetch: the configured categories and any opened lately."""
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            since = dt.date.today() - dt.timedelta(days=30)
+            return categories_to_fetch(session, configured=Settings().arxiv_categories, since=since)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def web(url: str, data_dir: Path, llm: FakeLLMServer) -> Iterator[tuple[str, int]]:
+    """`uvicorn app.main:app --workers 2` on a free loopback port: (base URL, the master's pid)."""
+    port = free_port()
+    env = os.environ | {
+        "DATABASE_URL": url,
+        "DATA_DIR": str(data_dir),
+        "PAGE_FRESH_SECONDS": "0",
+        "EMBED_PRELOAD": "false",
+        "LLM_BASE_URL": llm.base_url,
+        "LLM_MODEL": "fake-llm",
+        "LLM_RETRIES": "0",
+        "SUMMARY_FULL_TEXT": "false",
+        "TRUSTED_PROXIES": "127.0.0.1",  # each stream comes "from" its own reader
+        "RATE_SUMMARY_PER_MINUTE": "100000",
+        "RATE_STAR_PER_MINUTE": "100000",
+        "SUMMARY_PER_IP_LIMIT": "100000",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("REDIS_URL", None)  # the embedded default: summaries written by each process's pool
+    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", "2", "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"]
+    command += ["--log-level", "warning", "--no-access-log"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers(process.pid)) < 2 or not _up(base):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("uvicorn did not start its two workers within 60 s")
+            time.sleep(0.2)
+        yield base, process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _up(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def workers(master: int) -> list[int]:
+    """The web processes uvicorn started (multiprocessing's spawn_main), not its resource tracker."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    found = []
+    for pid in children:
+        try:
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(int(pid))
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set so far (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for {pid}")
+
+
+class HealthProbe:
+    """Asks /healthz every 20 ms on its own connection while the phases run."""
+
+    def __init__(self, base: str) -> None:
+        self.base, self.failures = base, 0
+        self.times: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> HealthProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.base, timeout=10) as client:
+            while not self._stop.is_set():
+                started = time.perf_counter()
+                try:
+                    ok = client.get("/healthz").status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                self.times.append((time.perf_counter() - started) * 1000)
+                self.failures += not ok
+                self._stop.wait(0.02)
+
+
+def run_all(count: int, concurrency: int, call: Callable[[int], int]) -> Counter[int]:
+    with ThreadPoolExecutor(concurrency) as pool:
+        return Counter(pool.map(call, range(count)))
+
+
+def streams(base: str, papers: list[str]) -> Counter[int]:
+    def stream(n: int) -> int:
+        headers = SITE | {"X-Forwarded-For": f"198.51.100.{n + 1}"}
+        paper = papers[n % STREAM_PAPERS]
+        with httpx.Client(base_url=base, timeout=120) as client:
+            response = client.post("/arxiv/kimi", params={"paper": paper}, headers=headers)
+            return response.status_code
+
+    return run_all(STREAMS, STREAMS, stream)
+
+
+def listings(base: str, query: str) -> Counter[int]:
+    def listing(_: int) -> int:
+        with httpx.Client(base_url=base, timeout=120) as client:
+            return client.get(f"/arxiv/{CATEGORY}{query}", headers={"Accept-Encoding": "gzip"}).status_code
+
+    return run_all(LISTINGS, LISTINGS, listing)
+
+
+def unions(base: str) -> Counter[int]:
+    real = [code for code in taxonomy().categories if code != CATEGORY]
+    specs = [
+        lambda n: ",".join([CATEGORY, *(f"cs.X{n}{k}" for k in range(900))]),  # made up: 422
+        lambda n: ",".join([CATEGORY, *real[(n % 10) * 5 : (n % 10) * 5 + 40]]),  # real, no papers here
+        lambda n: "+".join([CATEGORY, *real[:99]]),  # the most terms allowed
+        lambda n: ",".join([CATEGORY] * 1001),  # past the cap: 422
+    ]
+
+    def union(n: int) -> int:
+        with httpx.Client(base_url=base, timeout=60) as client:
+            return client.get(f"/arxiv/{specs[n % len(specs)](n)}", params={"show": 25}).status_code
+
+    return run_all(UNIONS, UNION_CONCURRENCY, union)
+
+
+Phase = tuple[str, Counter[int], float, float, str]
+
+
+def phase(name: str, probe: HealthProbe, pids: list[int], run: Callable[[], Counter[int]]) -> Phase:
+    """Run one phase: its answers by status, seconds, /healthz p99 meanwhile, peak RSS after it."""
+    first, started = len(probe.times), time.monotonic()
+    statuses = run()
+    during = probe.times[first:] or [0.0]
+    peaks = " / ".join(f"{peak_rss_mb(pid):.0f}" for pid in pids)
+    return name, statuses, time.monotonic() - started, harness.percentile(during, 99), peaks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--postgres-url", help="a PostgreSQL server (default: TEST_DATABASE_URL)")
+    args = parser.parse_args()
+    target = harness.targets(args.postgres_url, require_postgres=True)[-1]
+    print("\n".join(harness.machine_lines([target])))
+    with harness.fresh_database(target) as url, FakeLLMServer(chunk_delay=CHUNK_DELAY) as llm:
+        started = time.monotonic()
+        ids = load_day(url)
+        print(f"loaded a {len(ids)}-paper {CATEGORY} day in {time.monotonic() - started:.1f} s")
+        before = schedule(url)
+        with (
+            harness_data_dir() as data_dir,
+            web(url, data_dir, llm) as (base, master),
+            HealthProbe(base) as probe,
+        ):
+            pids = workers(master)
+            idle = {pid: peak_rss_mb(pid) for pid in pids}
+            results = [
+                phase("streams (50 FAQ streams)", probe, pids, lambda: streams(base, ids[:STREAM_PAPERS]))
+            ]
+            for query in ["", "?skip=2000", "?sort=popular"][:LISTING_ROUNDS]:
+                label = f"listings (30 at once{', ' + query if query else ''})"
+                results.append(phase(label, probe, pids, functools.partial(listings, base, query)))
+            results.append(phase("unions (1,000, 20 at once)", probe, pids, lambda: unions(base)))
+            peaks = {pid: peak_rss_mb(pid) for pid in pids}
+        after = schedule(url)
+    report(results, idle, peaks, probe, before, after, llm.generations)
+
+
+@contextmanager
+def harness_data_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="coolpapers-abuse-") as folder:
+        yield Path(folder)
+
+
+def report(
+    results: list[Phase],
+    idle: dict[int, float],
+    peaks: dict[int, float],
+    probe: HealthProbe,
+    before: list[str],
+    after: list[str],
+    generations: int,
+) -> None:
+    rows = []
+    for name, statuses, seconds, p99, so_far in results:
+        answers = ", ".join(f"{count}× {status}" for status, count in sorted(statuses.items()))
+        fives = sum(count for status, count in statuses.items() if status >= 500)
+        rows.append([name, answers, fives, f"{seconds:.1f}", f"{p99:.1f}", so_far])
+    headers = ["phase", "answers", "5xx", "s", "/healthz p99 ms", "peak RSS MB so far"]
+    print(harness.table(headers, rows))
+    for pid in peaks:
+        verdict = "ok" if peaks[pid] < TARGET_RSS_MB else f"MISSED (target < {TARGET_RSS_MB} MB)"
+        print(f"web process {pid}: RSS {idle[pid]:.0f} MB after start, peak {peaks[pid]:.0f} MB: {verdict}")
+    p99 = harness.percentile(probe.times, 99)
+    verdict = (
+        "ok"
+        if p99 < TARGET_HEALTHZ_MS and not probe.failures
+        else f"MISSED (target < {TARGET_HEALTHZ_MS:.0f} ms)"
+    )
+    print(
+        f"/healthz: {len(probe.times)} probes, p50 {harness.median(probe.times):.1f} ms, p99 {p99:.1f} ms, "
+        f"max {max(probe.times):.0f} ms, {probe.failures} failed: {verdict}"
+    )
+    fives = sum(
+        count for _, statuses, _, _, _ in results for status, count in statuses.items() if status >= 500
+    )
+    print(f"5xx answers: {fives}: {'ok' if fives == 0 else 'MISSED (target 0)'}")
+    changed = "unchanged" if before == after else f"CHANGED: {before} -> {after}"
+    print(f"fetch schedule: {changed} ({len(after)} categories); answers written by the model: {generations}")
+    print(harness.uptime())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""The MCP server at /mcp: the SDK's own client over streamable HTTP against uvicorn on loopback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from mcp import Client
+from sqlalchemy import select
+
+from app.arxiv.parse import parse_feed
+from app.config import Settings
+from app.profiles.store import ItemChange, create_profile, merge_profile
+from app.search.embed import embed_missing
+from app.store.db import session_scope
+from app.store.ingest import ingest_feed
+from app.store.models import Paper
+from tests.conftest import DATA
+from tests.fakes import FakeEmbedder
+
+ROOT = Path(__file__).resolve().parents[2]
+DAY = dt.date(2025, 12, 15)
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def site(settings_env: Settings, tmp_path: Path) -> Iterator[tuple[str, str, list[str]]]:
+    """uvicorn serving a committed day of cs.CV papers (with vectors) and one profile: (url, token, ids)."""
+    with session_scope(settings_env) as session:
+        feed = parse_feed((DATA / "api" / "api-2025-cs-100-entries.xml").read_bytes())
+        ingest_feed(session, feed=feed, categories=["cs.CV"], day=DAY)
+        embed_missing(session, FakeEmbedder(name=settings_env.embed_model))
+        ids = list(session.scalars(select(Paper.arxiv_id).order_by(Paper.id)))
+        profile, token = create_profile(session)
+        at = dt.datetime.now(dt.UTC)
+        changes = [ItemChange("stars", ids[0], at), ItemChange("categories", "cs.CV", at)]
+        merge_profile(session, profile, changes=changes)
+    port, log = _free_port(), tmp_path / "uvicorn.log"
+    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            command, cwd=ROOT, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"uvicorn did not start:\n{log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield url, token, ids
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _json(result: Any) -> Any:
+    assert not result.is_error, result.content
+    return json.loads(result.content[0].text)
+
+
+async def _session(url: str, token: str, ids: list[str]) -> None:
+    async with Client(f"{url}/mcp") as client:
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        assert tools == {"search", "listing", "paper", "related", "for_you"}
+
+        day = _json(await client.call_tool("listing", {"categories": "cs.CV", "limit": 5}))
+        assert day["date"] == DAY.isoformat() and 5 < day["total"] <= len(ids) and len(day["items"]) == 5
+
+        markdown = (await client.call_tool("paper", {"arxiv_id": ids[1]})).content[0].text
+        assert markdown.startswith("# ") and "## Abstract" in markdown
+
+        words = day["items"][0]["title"].split()[:3]
+        found = _json(await client.call_tool("search", {"query": " ".join(words), "limit": 3}))
+        assert day["items"][0]["arxiv_id"] in [item["arxiv_id"] for item in found["items"]]
+
+        near = _json(await client.call_tool("related", {"arxiv_id": ids[0], "limit": 4}))
+        assert len(near["items"]) == 4 and ids[0] not in [item["arxiv_id"] for item in near["items"]]
+
+        picks = _json(await client.call_tool("for_you", {"token": token, "limit": 3}))
+        assert len(picks["items"]) == 3 and ids[0] not in [item["arxiv_id"] for item in picks["items"]]
+        assert all(item["reason"].startswith("close to ") for item in picks["items"])
+
+        refused = await client.call_tool("for_you", {"token": "x" * 43})
+        assert refused.is_error and "no profile" in refused.content[0].text
+
+
+def test_mcp_tools_over_streamable_http(site: tuple[str, str, list[str]]) -> None:
+    anyio.run(_session, *site)

@@ -1,0 +1,237 @@
+"""Digests: composed from a profile, sent over real SMTP (aiosmtpd) and a real webhook, once per day."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import hashlib
+import hmac
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from app.arxiv.parse import parse_feed
+from app.config import Settings, get_settings
+from app.profiles.deliver import SIGNATURE_HEADER, claim_delivery, send_digests, unsubscribe
+from app.profiles.digest import compose_digests, load_readers, one_line_summary
+from app.profiles.store import DigestChange, ItemChange, create_profile, merge_profile
+from app.search.embed import embed_missing
+from app.store.db import session_scope
+from app.store.ingest import ingest_feed
+from app.store.models import DigestDelivery, Paper, Profile
+from tests.conftest import DATA
+from tests.fakes import FakeEmbedder
+from tests.loopback import LoopbackServer, Reply
+
+DAY = dt.date(2025, 12, 15)
+AT = dt.datetime(2025, 12, 15, 8, tzinfo=dt.UTC)
+SECRET = "hook-secret"
+
+
+class Inbox:
+    """An aiosmtpd handler keeping every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        with self.lock:
+            self.messages.append(message)
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    handler, port = Inbox(), _free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+@pytest.fixture
+def hook() -> Iterator[LoopbackServer]:
+    with LoopbackServer({"/hook": Reply(200, b"{}")}) as server:
+        yield server
+
+
+@pytest.fixture
+def world(
+    settings_env: Settings, inbox: tuple[Inbox, int], hook: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """A committed day of cs.CV papers with vectors, SMTP and the webhook on loopback."""
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SMTP_PORT", str(inbox[1]))
+    monkeypatch.setenv("SMTP_TLS", "off")
+    monkeypatch.setenv("PUBLIC_URL", "https://papers.example")
+    monkeypatch.setenv("DIGEST_PAPERS", "5")
+    get_settings.cache_clear()
+    settings = get_settings()
+    with session_scope(settings) as session:
+        feed = parse_feed((DATA / "api" / "api-2025-cs-100-entries.xml").read_bytes())
+        ingest_feed(session, feed=feed, categories=["cs.CV"], day=DAY)
+        embed_missing(session, FakeEmbedder(name=settings.embed_model))
+    return settings
+
+
+def _papers(settings: Settings) -> list[Paper]:
+    with session_scope(settings) as session:
+        return list(session.scalars(select(Paper).order_by(Paper.id)))
+
+
+def _profile(settings: Settings, hook_url: str | None, **items: list[str]) -> int:
+    with session_scope(settings) as session:
+        profile, _ = create_profile(session)
+        changes = [ItemChange(kind, value, AT) for kind, values in items.items() for value in values]
+        digest = DigestChange("daily", "reader@example.org", hook_url, SECRET, AT)
+        merge_profile(session, profile, changes=changes, digest=digest)
+        return profile.id
+
+
+def test_digest_picks_neighbours_of_stars_and_never_dismissed_ones(world: Settings) -> None:
+    papers = _papers(world)
+    star, dismissed = papers[0], papers[1]
+    avoided = next(p for p in papers[2:] if "image" in p.title.lower())
+    pid = _profile(
+        world,
+        None,
+        stars=[star.arxiv_id],
+        dismissals=[dismissed.arxiv_id],
+        negative_keywords=["image"],
+        categories=["cs.CV"],
+    )
+    with session_scope(world) as session:
+        [digest] = compose_digests(session, world, load_readers(session, world, profile_ids=[pid]))
+    picked = [p.arxiv_id for p in digest.papers]
+    assert digest.listing_day == DAY and len(picked) == 5
+    assert star.arxiv_id not in picked and dismissed.arxiv_id not in picked and avoided.arxiv_id not in picked
+    assert all("image" not in p.title.lower() for p in digest.papers)
+    assert all(p.reason == f"close to {star.title}" for p in digest.papers)
+    assert digest.papers[0].url == f"https://papers.example/arxiv/{picked[0]}"
+    assert [p.score for p in digest.papers] == sorted((p.score for p in digest.papers), reverse=True)
+
+
+def test_digest_arrives_once_by_email_and_webhook(
+    world: Settings, inbox: tuple[Inbox, int], hook: LoopbackServer
+) -> None:
+    star = _papers(world)[0]
+    _profile(world, f"{hook.url}/hook", stars=[star.arxiv_id], categories=["cs.CV"])
+    first = send_digests(world)
+    assert (first.sent, first.failed, first.skipped) == (2, 0, 0), first.errors
+    [message] = inbox[0].messages
+    assert message["To"] == "reader@example.org" and "papers for you" in message["Subject"]
+    leave = message["List-Unsubscribe"].strip("<>")
+    assert leave.startswith("https://papers.example/api/v1/profiles/unsubscribe/")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "https://papers.example/arxiv/" in message.get_body(("plain",)).get_content()
+    [request] = hook.requests_for("/hook")
+    expected = "sha256=" + hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
+    assert request.headers[SIGNATURE_HEADER.lower()] == expected
+    payload = json.loads(request.body)
+    assert payload["day"] == DAY.isoformat() and len(payload["papers"]) == 5
+    # A retried task, a second worker, the CLI by hand: nothing goes out twice.
+    again = send_digests(world)
+    assert (again.sent, again.skipped) == (0, 2)
+    assert len(inbox[0].messages) == 1 and len(hook.requests_for("/hook")) == 1
+
+
+def test_a_worker_killed_after_claiming_never_sends_twice(
+    world: Settings, inbox: tuple[Inbox, int], hook: LoopbackServer
+) -> None:
+    pid = _profile(world, f"{hook.url}/hook", categories=["cs.CV"], keywords=["learning"])
+    # A worker claimed the e-mail and died before marking it sent (it may or may not have gone out).
+    with session_scope(world) as session:
+        assert claim_delivery(session, profile_id=pid, day=DAY, channel="email", papers=5)
+    report = send_digests(world)
+    assert (report.sent, report.skipped) == (1, 1)  # the webhook only
+    assert inbox[0].messages == [] and len(hook.requests_for("/hook")) == 1
+    assert send_digests(world).sent == 0
+    with session_scope(world) as session:
+        rows = dict(session.execute(select(DigestDelivery.channel, DigestDelivery.status)).all())
+    assert rows == {"email": "claimed", "webhook": "sent"}
+
+
+def test_a_refused_delivery_is_tried_again(world: Settings, hook: LoopbackServer) -> None:
+    hook.script("/hook", Reply(503, b"busy"), Reply(200, b"{}"))
+    with session_scope(world) as session:  # webhook only: no e-mail address
+        profile, _ = create_profile(session)
+        digest = DigestChange("daily", None, f"{hook.url}/hook", SECRET, AT)
+        merge_profile(session, profile, changes=[ItemChange("categories", "cs.CV", AT)], digest=digest)
+    first = send_digests(world)
+    assert (first.sent, first.failed) == (0, 1) and "503" in first.errors[0]
+    second = send_digests(world)
+    assert (second.sent, second.failed) == (1, 0)
+    assert send_digests(world).skipped == 1
+    assert len(hook.requests_for("/hook")) == 2
+
+
+def test_unreachable_smtp_server_is_refused_not_lost(
+    world: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _profile(world, None, categories=["cs.CV"])
+    monkeypatch.setenv("SMTP_PORT", str(_free_port()))  # nothing listens there
+    get_settings.cache_clear()
+    report = send_digests(get_settings())
+    assert report.failed == 1 and "unreachable" in report.errors[0]
+    with session_scope(world) as session:
+        assert session.scalar(select(DigestDelivery.status)) == "refused"
+
+
+def test_dry_run_sends_nothing(world: Settings, inbox: tuple[Inbox, int], hook: LoopbackServer) -> None:
+    _profile(world, f"{hook.url}/hook", categories=["cs.CV"])
+    report = send_digests(world, dry_run=True)
+    assert report.would_send == 2 and report.sent == 0
+    assert inbox[0].messages == [] and hook.requests == []
+    with session_scope(world) as session:
+        assert session.scalar(select(DigestDelivery.id)) is None
+
+
+def test_unsubscribe_link_turns_the_digest_off(world: Settings, inbox: tuple[Inbox, int]) -> None:
+    pid = _profile(world, None, categories=["cs.CV"])
+    send_digests(world)
+    leave = inbox[0].messages[0]["List-Unsubscribe"].strip("<>")
+    profile_id, signature = leave.rsplit("/", 2)[-2:]
+    with session_scope(world) as session:
+        assert not unsubscribe(session, profile_id=int(profile_id), signature="0" * 32)
+        assert unsubscribe(session, profile_id=int(profile_id), signature=signature)
+    with session_scope(world) as session:
+        assert session.get(Profile, pid).digest_frequency == "off"  # type: ignore[union-attr]
+
+
+def test_a_half_ingested_round_waits(world: Settings) -> None:
+    # cs.CL was announced the day before and has not been fetched for DAY yet: no digest for now.
+    with session_scope(world) as session:
+        feed = parse_feed((DATA / "api" / "api-2025-cs-100-entries.xml").read_bytes())
+        ingest_feed(session, feed=feed, categories=["cs.CL"], day=DAY - dt.timedelta(days=1))
+    pid = _profile(world, None, categories=["cs.CV", "cs.CL"])
+    with session_scope(world) as session:
+        assert compose_digests(session, world, load_readers(session, world, profile_ids=[pid])) == []
+
+
+def test_one_line_summary_is_the_summary_answers_first_sentence() -> None:
+    answers = [
+        {"question": "What problem does this paper try to solve?", "answer": "Long context."},
+        {
+            "question": "Summarise the paper's main content.",
+            "answer": "**A** [method](http://x) for $x$. More.",
+        },
+    ]
+    assert one_line_summary(answers) == "A method for $x$."
+    assert one_line_summary([]) is None

@@ -1,0 +1,103 @@
+"""Papers: the table built from the declaration, and the upsert's rules per declared field."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sqlalchemy import JSON, DateTime, Integer, String, Text
+from sqlalchemy.orm import Session
+
+from app.arxiv.parse import parse_feed
+from app.arxiv.types import PAPER_FIELDS, FeedEntry
+from app.store.models import Paper
+from app.store.papers import get_paper, upsert_papers
+from tests.conftest import DATA
+
+OAI = DATA / "oai" / "oai-listrecords-arXiv-cs-2015.xml"
+SQL_TYPES = {
+    "varchar(40)": String,
+    "varchar(200)": String,
+    "text": Text,
+    "integer": Integer,
+    "json": JSON,
+    "timestamptz": DateTime,
+}
+
+
+def _classified() -> FeedEntry:
+    """A record with both subject classes, as OAI-PMH gives it."""
+    entry = next(e for e in parse_feed(OAI.read_bytes()).entries if e.arxiv_id == "1501.03549")
+    assert (entry.msc_class, entry.acm_class) == ("52C25, 74N10", "I.3.5")
+    return entry
+
+
+def _stored(session: Session, arxiv_id: str) -> Paper:
+    session.expire_all()  # the upsert's UPDATE is a bulk statement: read the rows again
+    paper = get_paper(session, arxiv_id)
+    assert paper is not None
+    return paper
+
+
+def test_paper_table_has_a_column_per_declared_field() -> None:
+    columns = Paper.__table__.columns
+    assert [c.name for c in columns] == [
+        "id",
+        *(spec.name for spec in PAPER_FIELDS),
+        "ingested_at",
+        "revision",
+        "source",  # "arxiv" or a venue source (app/store/venues.py)
+    ]
+    for spec in PAPER_FIELDS:
+        column = columns[spec.name]
+        assert isinstance(column.type, SQL_TYPES[spec.stored.sql]), spec.name
+        assert (column.nullable, bool(column.unique)) == (spec.nullable, spec.stored.unique), spec.name
+    assert columns["arxiv_id"].type.length == 200  # venue ids: `{Stem}_paper@CVF` runs to ~130
+
+
+def test_paper_typed_attributes_name_columns() -> None:
+    typed = set(Paper.__annotations__) - {"listings", "venue_entry"}
+    assert typed <= set(Paper.__table__.columns.keys())
+
+
+def test_upsert_fills_a_missing_class_and_bumps_the_revision(session: Session) -> None:
+    full = _classified()
+    terse = dataclasses.replace(full, msc_class=None, acm_class=None)  # as a daily feed would say it
+    assert upsert_papers(session, entries=[terse]).new == 1
+    paper = _stored(session, full.arxiv_id)
+    assert (paper.revision, [shown.label for shown, _ in paper.details]) == (0, ["Comments"])
+
+    stats = upsert_papers(session, entries=[full])
+    assert (stats.new, stats.updated, stats.changed) == (0, 1, (full.arxiv_id,))
+    paper = _stored(session, full.arxiv_id)
+    assert paper.revision == 1
+    assert [(shown.label, value) for shown, value in paper.details][1:] == [
+        ("MSC classes", "52C25, 74N10"),
+        ("ACM classes", "I.3.5"),
+    ]
+
+    again = upsert_papers(session, entries=[full])
+    assert (again.updated, _stored(session, full.arxiv_id).revision) == (0, 1)
+
+
+def test_upsert_same_version_keeps_a_stored_class(session: Session) -> None:
+    full = _classified()
+    upsert_papers(session, entries=[full])
+    other = dataclasses.replace(full, msc_class="00A00")  # "fill" only fills what is missing
+    assert upsert_papers(session, entries=[other]).updated == 0
+    assert _stored(session, full.arxiv_id).msc_class == "52C25, 74N10"
+
+
+def test_upsert_newer_version_without_classes_keeps_them(session: Session) -> None:
+    full = _classified()
+    upsert_papers(session, entries=[full])
+    newer = dataclasses.replace(
+        full,
+        version=(full.version or 1) + 1,
+        title="Deforming Diamond, again",
+        msc_class=None,
+        acm_class=None,
+    )
+    assert upsert_papers(session, entries=[newer]).updated == 1
+    paper = _stored(session, full.arxiv_id)
+    assert (paper.title, paper.revision) == ("Deforming Diamond, again", 1)
+    assert (paper.msc_class, paper.acm_class) == ("52C25, 74N10", "I.3.5")

@@ -1,0 +1,100 @@
+"""`coolpapers venue ingest` (--file and live) and the `fetch.venue` task, on real databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.config import Settings
+from app.store.db import session_scope
+from app.store.models import Paper, VenueEntry
+from app.venues.acl import parse_anthology_xml
+from app.venues.documents import parse_venue_file
+from tests.loopback import LoopbackServer, Reply
+from tests.web.test_venue_pages import FIXTURES, VENUES
+
+runner = CliRunner()
+
+
+def _counts(settings: Settings) -> tuple[int, int]:
+    with session_scope(settings) as session:
+        papers = session.scalar(select(func.count()).select_from(Paper).where(Paper.source != "arxiv"))
+        entries = session.scalar(select(func.count()).select_from(VenueEntry))
+    return papers or 0, entries or 0
+
+
+def test_every_fixture_ingests_from_file_and_again_changes_nothing(settings_env: Settings) -> None:
+    expected = len({p.paper_id for path in FIXTURES for p in parse_venue_file(path).papers})
+    for path in FIXTURES:
+        result = runner.invoke(cli, ["venue", "ingest", "--file", str(path), "--no-embed"])
+        assert result.exit_code == 0, result.output
+        assert " new," in result.output
+    assert _counts(settings_env) == (expected, expected)
+    again = runner.invoke(cli, ["venue", "ingest", "--file", str(FIXTURES[0]), "--no-embed"])
+    assert again.exit_code == 0 and " 0 new, 0 updated" in again.output
+    assert _counts(settings_env) == (expected, expected)
+
+
+def test_a_truncated_document_is_one_error_and_stores_nothing(settings_env: Settings) -> None:
+    truncated = VENUES / "cvf" / "cvpr2020-openaccess-listing.saved.html"
+    result = runner.invoke(cli, ["venue", "ingest", "--file", str(truncated), "--no-embed"])
+    assert result.exit_code == 1
+    assert "truncated CVF listing" in result.output
+    assert _counts(settings_env) == (0, 0)
+
+
+@pytest.fixture
+def anthology(settings_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackServer]:
+    with LoopbackServer() as server:
+        monkeypatch.setenv("ACL_ANTHOLOGY_XML_URL", f"{server.url}/xml")
+        monkeypatch.setenv("VENUE_MIN_INTERVAL", "0")
+        from app.config import get_settings
+
+        get_settings.cache_clear()
+        yield server
+        get_settings.cache_clear()
+
+
+def test_live_ingest_then_a_rerun_revalidates(anthology: LoopbackServer, settings_env: Settings) -> None:
+    xml = (VENUES / "acl-anthology" / "2024.acl.first150.xml").read_bytes()
+    # Findings of ACL 2024, in the Anthology's shape: the same records under 2024.findings, volume acl.
+    findings = xml.replace(b'<collection id="2024.acl"', b'<collection id="2024.findings"')
+    findings = findings.replace(b'<volume id="long"', b'<volume id="acl"')
+    kept = ("2024.findings-acl",)
+    in_findings = len(parse_anthology_xml(findings, venue="ACL", volumes=kept, name="findings").papers)
+    anthology.script(
+        "/xml/2024.acl.xml", Reply(200, xml, {"ETag": '"a1"'}), Reply(304, headers={"ETag": '"a1"'})
+    )
+    anthology.script("/xml/2024.findings.xml", Reply(200, findings, {"ETag": '"f1"'}), Reply(304))
+    result = runner.invoke(cli, ["venue", "ingest", "--source", "acl", "--venue", "ACL.2024", "--no-embed"])
+    assert result.exit_code == 0, result.output
+    total = 150 + in_findings
+    assert f"ACL.2024: {total} papers read from 2 documents, {total} new" in result.output
+    # The task beat sends: the same edition, asked with the stored validators, answers 304.
+    from workers.venues import refresh_venue
+
+    outcome = refresh_venue("ACL.2024")
+    assert outcome["not_modified"] is True
+    assert anthology.requests_for("/xml/2024.acl.xml")[1].headers["if-none-match"] == '"a1"'
+    assert _counts(settings_env) == (total, total)
+
+
+def test_cli_refuses_a_source_that_is_not_the_editions(settings_env: Settings) -> None:
+    result = runner.invoke(cli, ["venue", "ingest", "--source", "pmlr", "--venue", "ICLR.2024"])
+    assert result.exit_code == 1 and "read from openreview, not pmlr" in result.output
+    unknown = runner.invoke(cli, ["venue", "ingest", "--venue", "FOO.2024"])
+    assert unknown.exit_code == 1 and "not in the venue catalog" in unknown.output
+
+
+def test_beat_refreshes_the_venues_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from workers.schedule import build_beat_schedule
+
+    schedule = build_beat_schedule(Settings(venues=("ICLR.2025", "ACL.2024")))
+    entry = schedule["venue-ACL.2024"]
+    assert entry["task"] == "fetch.venue" and entry["args"] == ["ACL.2024"]
+    assert entry["options"]["queue"] == "fetch" and entry["options"]["expires"] < entry["schedule"]
+    assert "venue-ICLR.2025" in schedule

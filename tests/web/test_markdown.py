@@ -1,0 +1,53 @@
+"""/arxiv/{id}.md: a paper as Markdown, with its FAQ once one is written."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.arxiv.parse import parse_feed
+from app.store.ingest import ingest_feed
+from app.store.models import Paper, Summary
+from tests.conftest import DATA
+
+
+def _paper(session: Session) -> Paper:
+    feed = parse_feed((DATA / "api" / "api-2025-cs-100-entries.xml").read_bytes())
+    ingest_feed(session, feed=feed, categories=["cs.CV"], day=dt.date(2025, 12, 15))
+    paper = session.scalars(select(Paper).order_by(Paper.id)).first()
+    assert paper is not None
+    return paper
+
+
+def test_paper_as_markdown(client: TestClient, session: Session) -> None:
+    paper = _paper(session)
+    response = client.get(f"/arxiv/{paper.arxiv_id}.md")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/markdown; charset=utf-8"
+    text = response.text
+    assert text.startswith(f"# {' '.join(paper.title.split())}\n")
+    assert f"- Authors: {', '.join(paper.authors)}" in text
+    assert "## Abstract" in text and paper.abstract.strip()[:60] in text
+    assert "## FAQ" not in text
+
+
+def test_markdown_carries_the_written_faq(client: TestClient, session: Session) -> None:
+    paper = _paper(session)
+    now = dt.datetime.now(dt.UTC)
+    session.add(
+        Summary(paper_id=paper.id, model="m", prompt_version="v1", lang="en", status="ready",
+                content=[{"question": "What problem?", "answer": "A hard one."}], created_at=now, updated_at=now)
+    )  # fmt: skip
+    session.flush()
+    text = client.get(f"/arxiv/{paper.arxiv_id}v2.md").text
+    assert "## FAQ\n\n### What problem?\n\nA hard one.\n" in text
+
+
+def test_markdown_of_bad_or_unknown_ids(client: TestClient) -> None:
+    bad = client.get("/arxiv/not-a-paper.md")
+    assert bad.status_code == 422 and "not an arXiv id" in bad.text
+    # Not stored, and the recorded (offline) arXiv API does not know it either.
+    assert client.get("/arxiv/2401.99999.md").status_code == 404

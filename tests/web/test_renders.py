@@ -1,0 +1,108 @@
+"""The memory one request may take: listing pages capped at MAX_SHOW papers with a "next" link, and
+heavy renders bounded per process (a few at once, one per URL, 503 + Retry-After past a second)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from bs4 import BeautifulSoup
+from fastapi import HTTPException
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.arxiv.parse import parse_feed
+from app.store.ingest import ingest_feed
+from app.web import pages, renders
+from app.web.renders import RenderGate
+from tests.conftest import DATA
+
+RSS2 = DATA / "rss" / "rss2-2024-multicat-csLG+csAI+csCL+statML.xml"
+DAY = "/arxiv/cs.LG?date=2026-09-24"  # three papers: 2609.26811, 2609.26820, 2009.13987
+
+
+@pytest.fixture
+def loaded(session: Session) -> Session:
+    ingest_feed(session, feed=parse_feed(RSS2.read_bytes()))
+    return session
+
+
+def test_listing_shows_at_most_max_show_and_links_the_rest(
+    client: TestClient, loaded: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pages, "MAX_SHOW", 2)
+    for url in (DAY, f"{DAY}&show=5000"):  # the default ("all") and a larger show both stop at the cap
+        soup = BeautifulSoup(client.get(url).text, "html.parser")
+        assert [p["id"] for p in soup.select("div.paper")] == ["2609.26811", "2609.26820"]
+        total = soup.select_one("span.total")
+        assert total is not None and total.text == "Total: 3"
+        link = soup.select_one("a.page-next")
+        assert link is not None and link["href"] == "/arxiv/cs.LG?date=2026-09-24&show=2&skip=2"
+    rest = BeautifulSoup(client.get(f"{DAY}&show=2&skip=2").text, "html.parser")
+    assert [p["id"] for p in rest.select("div.paper")] == ["2009.13987"]
+    assert rest.select_one("a.page-next") is None
+
+
+def renders_gate() -> RenderGate:
+    return pages.heavy_renders  # type: ignore[attr-defined]  # the gate the listing uses, patched here
+
+
+def _hold(gate: RenderGate, key: str, seconds: float) -> threading.Thread:
+    entered = threading.Event()
+
+    def render() -> None:
+        with gate.slot(key):
+            entered.set()
+            time.sleep(seconds)
+
+    thread = threading.Thread(target=render)
+    thread.start()
+    assert entered.wait(5)
+    return thread
+
+
+def test_gate_refuses_another_page_past_the_wait_with_retry_after() -> None:
+    gate = RenderGate(1)
+    holder = _hold(gate, "/arxiv/cs.LG", renders.SLOT_WAIT + 1.0)
+    started = time.monotonic()
+    with pytest.raises(HTTPException) as refused, gate.slot("/arxiv/cs.CV"):
+        pass
+    waited = time.monotonic() - started
+    assert renders.SLOT_WAIT - 0.1 <= waited < renders.SLOT_WAIT + 0.9
+    assert refused.value.status_code == 503
+    assert refused.value.headers == {"Retry-After": str(renders.RETRY_AFTER)}
+    holder.join()
+    with gate.slot("/arxiv/cs.CV"):  # free again
+        pass
+
+
+def test_gate_lets_readers_of_one_page_wait_for_its_render() -> None:
+    gate = RenderGate(1)
+    holder = _hold(gate, "/arxiv/cs.LG", renders.SLOT_WAIT + 0.5)  # longer than a slot's wait
+    with gate.slot("/arxiv/cs.LG"):  # waits on the page, not on a slot: no 503
+        pass
+    holder.join()
+    assert gate._pages == {}  # nothing left behind per URL
+
+
+def test_heavy_listing_is_refused_when_every_slot_renders_but_a_kept_one_is_served(
+    client: TestClient, loaded: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pages, "HEAVY_PAPERS", 2)  # a day of three papers is a heavy one here
+    monkeypatch.setattr(pages, "heavy_renders", RenderGate(1))
+    kept = client.get(DAY)
+    assert kept.status_code == 200
+    holder = _hold(renders_gate(), "another page", 3 * renders.SLOT_WAIT + 1.5)  # three waits
+    try:
+        again = client.get(DAY)  # kept: served without a slot
+        assert again.status_code == 200 and again.content == kept.content
+        refused = client.get(f"{DAY}&show=2")  # not kept: it needs a slot, and none comes in time
+        assert refused.status_code == 503 and refused.headers["retry-after"] == str(renders.RETRY_AFTER)
+        assert "try again in a moment" in refused.text
+        assert client.get(f"{DAY}&sort=popular").status_code == 503
+        assert client.get("/arxiv/cs.LG/feed?date=2026-09-24").status_code == 503
+        assert client.get("/arxiv/cs.AI?date=2026-09-24").status_code == 200  # a light day: no slot
+    finally:
+        holder.join()
+    assert client.get(f"{DAY}&show=2").status_code == 200

@@ -1,0 +1,222 @@
+"""Venue pages, feeds and API at papers.cool's URLs, from every recorded venue document."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.arxiv.types import FeedEntry
+from app.store.papers import upsert_papers
+from app.store.venues import upsert_venue_papers
+from app.venues.documents import parse_venue_file
+from app.venues.types import VenuePaper
+from tests.conftest import DATA
+
+VENUES = DATA / "venues"
+# Every whole document recorded (the truncated CVF page and the PMLR site config are refused).
+FIXTURES = sorted(
+    p for p in VENUES.rglob("*")
+    if p.is_file() and p.suffix in (".xml", ".json", ".bib", ".html", ".md") and p.parent.name != "_posts"
+    and p.name not in ("README.md", "SOURCES.md", "PAPERS_COOL_VENUES.md", "cvpr2020-openaccess-listing.saved.html")
+)  # fmt: skip
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def _papers(path: Path) -> tuple[VenuePaper, ...]:
+    return parse_venue_file(path).papers
+
+
+@pytest.fixture
+def venues(session: Session) -> dict[Path, tuple[VenuePaper, ...]]:
+    loaded = {path: _papers(path) for path in FIXTURES}
+    for papers in loaded.values():
+        upsert_venue_papers(session, papers=papers)
+    session.commit()
+    return loaded
+
+
+def _soup(text: str) -> BeautifulSoup:
+    return BeautifulSoup(text, "html.parser")
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
+def test_every_fixture_appears_on_its_edition_page(
+    client: TestClient, venues: dict[Path, tuple[VenuePaper, ...]], path: Path
+) -> None:
+    papers = venues[path]
+    assert papers, path
+    first, last = papers[0], papers[-1]
+    response = client.get(f"/venue/{first.edition}")
+    assert response.status_code == 200
+    soup = _soup(response.text)
+    assert soup.select_one("h1").text.strip().startswith(first.edition)
+    total = soup.select_one("p.info").text
+    ids = [div["id"] for div in soup.select("div.papers > div.paper")]
+    assert total == f"Total: {len(ids)}"
+    assert first.paper_id in ids and last.paper_id in ids
+    card = soup.find(id=first.paper_id)
+    pid = first.paper_id
+    title = card.select_one(f"a.title-link[id='title-{pid}']")
+    assert title["href"] == f"/venue/{pid}"
+    pdf = card.select_one(f"a.title-pdf[id='pdf-{pid}']")
+    assert pdf["data"] == (first.pdf_url or first.url)
+    assert card.select_one(f"sup[id='pdf-stars-{pid}']") is not None
+    assert [a.text for a in card.select(f"p.authors[id='authors-{pid}'] a.author")] == list(first.authors)
+    subject = card.select_one(f"p.subjects[id='subjects-{pid}'] a.subject-1")
+    assert subject.text == first.subject
+    expected = f"/venue/{first.edition}" + (
+        f"?group={first.group.replace(' ', '%20')}" if first.group else ""
+    )
+    assert subject["href"] == expected
+    assert card.select_one("p.date") is None  # venue cards carry no date, as papers.cool's
+
+
+def test_group_show_and_latest_edition(
+    client: TestClient, venues: dict[Path, tuple[VenuePaper, ...]]
+) -> None:
+    acl = venues[VENUES / "acl-anthology" / "2024.acl.first150.xml"]
+    groups = {p.group for p in acl}
+    group = sorted(g for g in groups if g)[0]
+    in_group = [p.paper_id for p in acl if p.group == group]
+    soup = _soup(client.get("/venue/ACL.2024", params={"group": group}).text)
+    assert [d["id"] for d in soup.select("div.papers > div.paper")] == in_group
+    soup = _soup(client.get("/venue/ACL.2024", params={"show": 5, "skip": 5}).text)
+    assert [d["id"] for d in soup.select("div.papers > div.paper")] == [p.paper_id for p in acl[5:10]]
+    assert soup.select_one("a.page-next") is not None
+    # /venue/{Venue}: its latest edition (NeurIPS: 2021 over 2018); the token is read without case.
+    soup = _soup(client.get("/venue/neurips").text)
+    assert soup.select_one("h1").text.strip() == "NeurIPS.2021"
+    assert client.get("/venue/NoSuchVenue").status_code == 404
+    assert client.get("/venue/ICLR.1999").status_code == 404
+
+
+def test_edition_page_sends_etag_and_304(
+    client: TestClient, venues: dict[Path, tuple[VenuePaper, ...]]
+) -> None:
+    first = client.get("/venue/COLT.2024")
+    etag = first.headers["etag"]
+    again = client.get("/venue/COLT.2024", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+
+
+def test_paper_pages_by_venue_id(client: TestClient, venues: dict[Path, tuple[VenuePaper, ...]]) -> None:
+    colm = venues[VENUES / "openreview" / "derived" / "papercopilot-colm2024.first200.json"]
+    one, two = colm[0], colm[1]
+    soup = _soup(client.get(f"/venue/{one.paper_id}").text)
+    assert soup.select("div.papers > div.paper")[0]["id"] == one.paper_id
+    assert soup.select_one('meta[name="citation_publisher"]')["content"] == one.subject
+    assert soup.select_one("section#related") is not None
+    both = client.get(f"/venue/{one.paper_id},{two.paper_id}")
+    assert [d["id"] for d in _soup(both.text).select("div.papers > div.paper")] == [
+        one.paper_id,
+        two.paper_id,
+    ]
+    assert client.get(f"/venue/{one.paper_id.replace('@', '%40')}").status_code == 200
+    assert client.get("/venue/zzzzzzzz@OpenReview").status_code == 404
+
+
+def test_feeds_are_atom(client: TestClient, venues: dict[Path, tuple[VenuePaper, ...]]) -> None:
+    wnu = venues[VENUES / "acl-anthology" / "2023.wnu.xml"]
+    for url in ("/venue/WNU/feed", "/venue/WNU.2023/feed", "/venue/latest/feed"):
+        response = client.get(url)
+        assert response.status_code == 200 and response.headers["content-type"].startswith(
+            "application/atom+xml"
+        )
+        root = ET.fromstring(response.content)
+        assert root.tag == f"{ATOM}feed"
+        links = [e.find(f"{ATOM}link").get("href") for e in root.iter(f"{ATOM}entry")]
+        if url != "/venue/latest/feed":
+            assert [link.rsplit("/venue/", 1)[1] for link in links] == [p.paper_id for p in wnu]
+        else:
+            assert len(links) == 100
+
+
+def test_home_page_lists_editions_with_groups(
+    client: TestClient, venues: dict[Path, tuple[VenuePaper, ...]]
+) -> None:
+    soup = _soup(client.get("/").text)
+    row = soup.select_one("tr[id='venue-ICLR.2024']")
+    assert row is not None
+    iclr = venues[VENUES / "openreview" / "derived" / "glimpse-ICLR2024.sample201.json"]
+    assert row.select("td")[2].text == str(len(iclr))
+    groups = [a.text for a in row.select("a.group")]
+    assert groups and set(groups) == {p.group for p in iclr if p.group}
+
+
+def test_api_venues_and_edition_paged(client: TestClient, venues: dict[Path, tuple[VenuePaper, ...]]) -> None:
+    editions = {e["edition"]: e for e in client.get("/api/v1/venues").json()}
+    cvpr = venues[VENUES / "cvf" / "papercopilot-cvpr2019.first200.json"]
+    assert editions["CVPR.2019"]["count"] == len(cvpr)
+    page = client.get("/api/v1/venues/CVPR/2019", params={"limit": 10, "skip": 10}).json()
+    assert page["total"] == len(cvpr) and page["limit"] == 10 and page["offset"] == 10
+    assert [i["arxiv_id"] for i in page["items"]] == [p.paper_id for p in cvpr[10:20]]
+    item = page["items"][0]
+    assert item["source"] == cvpr[10].source and item["venue"]["edition"] == "CVPR.2019"
+    assert item["pdf_url"] == (cvpr[10].pdf_url or cvpr[10].url)
+    assert client.get("/api/v1/venues/CVPR/1980").status_code == 404
+    one = client.get(f"/api/v1/papers/{cvpr[0].paper_id}")
+    assert one.status_code == 200 and one.json()["title"] == cvpr[0].title
+    counts = client.post("/api/v1/counters", json={"papers": [cvpr[0].paper_id]})
+    assert counts.status_code == 200 and counts.json()["items"][0]["arxiv_id"] == cvpr[0].paper_id
+
+
+def test_search_finds_venue_papers_and_filters_by_source(
+    client: TestClient, venues: dict[Path, tuple[VenuePaper, ...]]
+) -> None:
+    colt = venues[VENUES / "pmlr" / "v247-colt2024" / "colt2024.bib"][0]
+    words = colt.title
+    found = client.get("/api/v1/search", params={"q": words, "mode": "keyword"}).json()
+    assert found["items"][0]["arxiv_id"] == colt.paper_id
+    only_arxiv = client.get(
+        "/api/v1/search", params={"q": words, "mode": "keyword", "source": "arxiv"}
+    ).json()
+    assert colt.paper_id not in [i["arxiv_id"] for i in only_arxiv["items"]]
+    pmlr = client.get("/api/v1/search", params={"q": words, "mode": "keyword", "source": "pmlr"}).json()
+    assert pmlr["items"][0]["arxiv_id"] == colt.paper_id
+    page = _soup(client.get("/venue/search", params={"query": words}).text)
+    assert page.select("div.papers > div.paper")[0]["id"] == colt.paper_id
+
+
+def test_search_and_related_show_a_paper_once(client: TestClient, session: Session) -> None:
+    """A venue paper linked to its arXiv version: search and related show the arXiv one only."""
+    colt = _papers(VENUES / "pmlr" / "v247-colt2024" / "colt2024.bib")[:3]
+    twin = colt[0]
+    entry = FeedEntry("2402.00001", 1, twin.title.upper(), twin.abstract, twin.authors, "cs.LG", ("cs.LG",))
+    upsert_papers(session, entries=[entry])
+    stats = upsert_venue_papers(session, papers=colt)
+    session.commit()
+    assert stats.linked == 1
+    found = client.get("/api/v1/search", params={"q": twin.title, "mode": "keyword"}).json()
+    ids = [i["arxiv_id"] for i in found["items"]]
+    assert "2402.00001" in ids and twin.paper_id not in ids
+    related = client.get(f"/api/v1/papers/{colt[1].paper_id}/related").json()
+    related_ids = [i["arxiv_id"] for i in related["items"]]
+    assert not ("2402.00001" in related_ids and twin.paper_id in related_ids)
+    own = client.get("/api/v1/papers/2402.00001/related").json()
+    assert twin.paper_id not in [i["arxiv_id"] for i in own["items"]]
+    card = _soup(client.get(f"/venue/{twin.paper_id}").text).find(id=twin.paper_id)
+    assert card.select_one("a.arxiv-version")["href"] == "/arxiv/2402.00001"
+
+
+def test_star_progress_and_kimi_take_a_venue_id(
+    client: TestClient, venues: dict[Path, tuple[VenuePaper, ...]]
+) -> None:
+    paper = venues[VENUES / "openreview" / "derived" / "glimpse-ICLR2024.sample201.json"][0]
+    headers = {"Origin": "http://testserver"}
+    star = client.post("/venue/star", params={"paper": paper.paper_id, "key": "pdf"}, headers=headers)
+    assert star.status_code == 200 and star.json() == {"paper": paper.paper_id, "key": "pdf", "count": 1}
+    progress = client.get("/venue/progress", params={"paper": paper.paper_id})
+    assert progress.status_code == 200 and progress.json()["paper"] == paper.paper_id
+    kimi = client.post("/venue/kimi", params={"paper": paper.paper_id}, headers=headers)
+    assert kimi.status_code == 200 and "faq" in kimi.text
+    assert (
+        client.post(
+            "/venue/star", params={"paper": "nope@OpenReview", "key": "pdf"}, headers=headers
+        ).status_code
+        == 404
+    )

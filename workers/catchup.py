@@ -1,0 +1,153 @@
+"""The catch-up round: send again the work a killed worker took with it.
+
+A worker killed whole (kill -9, an OOM kill, a host lost) leaves its task's message unacknowledged
+in Redis until the visibility timeout (an hour), and the work undone. Every task being idempotent,
+running it again is safe, so a round:
+
+- puts back in their queue the unacknowledged messages that no live worker holds (the workers are
+  asked, over the broker, which tasks they run, hold or keep for later) - whatever the task was;
+- and, in case a message was lost some other way, sends what the database says is owed:
+
+- papers without a vector -> `embed.papers(None)` (embeds everything missing, once);
+- categories whose latest scheduled fetch round (due over ten minutes ago) never ran -> `fetch.category`;
+- summaries claimed longer ago than TASK_TIME_LIMIT (no worker has them: a task past the hard limit
+  is killed) -> `summarize.paper` again, or `failed` with a reason after SUMMARY_ATTEMPTS tries;
+  pending ones that old, while nothing waits in the summarize queue, are sent again.
+
+It runs when any worker starts (`worker_ready`, workers/celery_app.py) and every CATCHUP_SECONDS
+from beat (workers/schedule.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from app.config import Settings, get_settings
+from app.jobs import queue_depths
+from app.store.backlog import stuck_summaries, unembedded_papers
+from app.store.categories import categories_to_fetch
+from app.store.db import session_scope
+from app.store.fetch_log import last_runs
+from app.store.models import Summary
+from app.summarize.dispatch import SUMMARIZE_TASK
+from workers.celery_app import app
+from workers.schedule import CATCHUP_TASK, previous_run
+from workers.tasks import TransientRetryTask
+
+log = logging.getLogger(__name__)
+SUMMARY_ATTEMPTS = 3  # generations a summary may lose to dead workers before it is failed
+DELIVERY_MARGIN = 1.0  # seconds: a message delivered this long before the question is registered
+INSPECT_TIMEOUT = 1.5  # seconds the workers have to answer (a ping, then what they hold)
+ROUND_GRACE = dt.timedelta(minutes=10)  # a round due more recently may still be on its way (3 s a fetch)
+
+
+@app.task(name=CATCHUP_TASK, base=TransientRetryTask)
+def catch_up() -> dict[str, Any]:
+    """Send again what is owed: vectors, missed fetch rounds, lost summaries (idempotent)."""
+    settings = get_settings()
+    restored = restore_orphans()
+    now = dt.datetime.now(dt.UTC)
+    depths = queue_depths(settings)
+    with session_scope(settings) as session:
+        unembedded, _ = unembedded_papers(session, model=settings.embed_model)
+        missed = missed_categories(session, settings, now=now)
+        running, pending = stuck_summaries(
+            session, older_than=now - dt.timedelta(seconds=settings.task_time_limit)
+        )
+        failed = fail_exhausted(session, running)
+    retry = [i for i in running if i not in failed]
+    if not depths.get("summarize"):  # pending rows behind a queue are waiting, not lost
+        retry += pending
+    if unembedded and not depths.get("embed"):
+        app.send_task("embed.papers", args=[None])
+    for category in missed:
+        app.send_task("fetch.category", args=[category])
+    for summary_id in retry:
+        app.send_task(SUMMARIZE_TASK, args=[summary_id], priority=0)
+    report = {
+        "restored": restored, "unembedded": unembedded, "categories": missed, "summaries": retry, "failed": failed,
+    }  # fmt: skip
+    if restored or unembedded or missed or retry or failed:
+        log.warning("catching up", extra=report)
+    return report
+
+
+def restore_orphans() -> list[str]:
+    """Unacknowledged messages that no live worker holds go back to their queue, as kombu does
+    itself after the visibility timeout; returns their task ids.
+
+    Only messages delivered before the workers were asked count (less a margin: a worker registers
+    a message it receives at once), so one delivered meanwhile is never taken from a live worker.
+    """
+    delivered_before = time.time() - DELIVERY_MARGIN
+    held = held_tasks()
+    restored = []
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        client = channel.client
+        for tag in client.zrangebyscore(channel.unacked_index_key, "-inf", delivered_before):
+            raw = client.hget(channel.unacked_key, tag)
+            if raw is None:
+                continue  # acknowledged meanwhile
+            task_id = json.loads(raw)[0].get("headers", {}).get("id")
+            if task_id in held:
+                continue
+            channel.qos.restore_by_tag(tag, client)  # one Redis transaction, as kombu's own restore
+            restored.append(str(task_id))
+    return restored
+
+
+def held_tasks() -> set[str]:
+    """Ids of the tasks the live workers run, have reserved, or keep for a later time (retries)."""
+    # The live workers first, so that each question below returns once they all have answered.
+    alive = len(app.control.ping(timeout=INSPECT_TIMEOUT) or [])
+    inspect = app.control.inspect(timeout=INSPECT_TIMEOUT, limit=alive or None)
+    held: set[str] = set()
+    for answer in (inspect.active(), inspect.reserved(), inspect.scheduled()):
+        for tasks in (answer or {}).values():
+            for task in tasks:
+                held.add(str(task.get("id") or task.get("request", {}).get("id")))
+    return held
+
+
+def missed_categories(session: Session, settings: Settings, *, now: dt.datetime) -> list[str]:
+    """Categories of the round whose latest fetch started before the latest scheduled round."""
+    due = previous_run(settings, now=now)
+    if due is None or now - due < ROUND_GRACE:
+        return []
+    since = dt.date.today() - dt.timedelta(days=settings.follow_opened_days)
+    wanted = categories_to_fetch(
+        session, configured=settings.arxiv_categories, since=since if settings.follow_opened_days else None
+    )
+    runs = last_runs(session)
+    return [
+        name
+        for name in wanted
+        if name not in runs or runs[name].started_at is None or _utc(runs[name].started_at) < due
+    ]
+
+
+def fail_exhausted(session: Session, summary_ids: list[int]) -> list[int]:
+    """Mark failed, with the reason, the summaries that lost SUMMARY_ATTEMPTS generations already."""
+    if not summary_ids:
+        return []
+    now = dt.datetime.now(dt.UTC)
+    reason = f"generation interrupted {SUMMARY_ATTEMPTS} times (its worker stopped); ask again later"
+    done = session.scalars(
+        update(Summary)
+        .where(Summary.id.in_(summary_ids), Summary.status == "running", Summary.attempts >= SUMMARY_ATTEMPTS)
+        .values(status="failed", error=reason, updated_at=now)
+        .returning(Summary.id)
+    )
+    return sorted(done)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
