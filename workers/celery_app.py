@@ -26,6 +26,7 @@ from app.jobs import QUEUES, TASK_STATS_KEY, JobState, install_jobs
 from workers.schedule import CATCHUP_TASK, build_beat_schedule, next_run
 
 log = logging.getLogger(__name__)
+CATCHUP_DELAY = 3.0  # seconds from a worker's start to its catch-up round
 
 
 def celery_config() -> dict[str, Any]:
@@ -110,7 +111,9 @@ def _catch_up_on_start(sender: Any = None, **_: Any) -> None:
     if not get_settings().catchup_seconds or app.conf.task_always_eager:
         return
     try:
-        app.send_task(CATCHUP_TASK)
+        # A few seconds on: a message the dead worker took just before dying is then old enough
+        # for the round to know no live worker holds it (workers/catchup.py: DELIVERY_MARGIN).
+        app.send_task(CATCHUP_TASK, countdown=CATCHUP_DELAY)
     except (kombu.exceptions.OperationalError, redis.RedisError) as exc:
         log.warning("catch-up not sent; beat sends the next", extra={"error": str(exc)})
 
