@@ -125,6 +125,9 @@ class QueueUnavailableError(CoolPapersError):
     kind = ErrorKind.UNAVAILABLE
     retry_after = 5.0
 
+    def __init__(self, message: str = "the task queue is not answering; try again in a moment"):
+        super().__init__(message)
+
 
 class StreamsBusyError(CoolPapersError):
     """This web process follows as many FAQ streams as it allows: ask again, or poll without streaming."""

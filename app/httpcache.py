@@ -53,8 +53,7 @@ def make_etag(request: Request, stamp: object) -> str:
 
     `stamp` must have a `repr` that is stable across processes (dataclasses of dates and numbers are).
     """
-    url = f"{request.url.path}?{request.url.query}"
-    key = f"{render_version()}\n{url}\n{stamp!r}".encode()
+    key = f"{render_version()}\n{_url_of(request)}\n{stamp!r}".encode()
     return '"' + hashlib.sha256(key).hexdigest()[:32] + '"'
 
 
@@ -128,23 +127,28 @@ def kept_responses() -> LRUCache[str, KeptResponse]:
     return LRUCache(maxsize=get_settings().page_cache_mb * 2**20, getsizeof=lambda kept: kept.size)
 
 
+def kept_response(request: Request, checked: Validation) -> Response | None:
+    """The response kept for this URL if it is the version `checked` names, else None."""
+    with _kept_lock:
+        kept = kept_responses().get(_url_of(request))
+    return kept.response(request, checked.headers) if kept and kept.etag == checked.headers["ETag"] else None
+
+
 def kept_or_made(
     request: Request, checked: Validation, *, media_type: str, make: Callable[[], bytes]
 ) -> Response:
     """The response kept for this URL if it is the version `checked` names, else `make()`, kept."""
-    url, etag, kept_ones = (
-        f"{request.url.path}?{request.url.query}",
-        checked.headers["ETag"],
-        kept_responses(),
-    )
-    with _kept_lock:
-        kept = kept_ones.get(url)
-    if kept is None or kept.etag != etag:
-        body = make()
-        kept = KeptResponse(
-            etag, body, gzip.compress(body, compresslevel=KEPT_GZIP_LEVEL, mtime=0), media_type
-        )
-        if kept.size <= kept_ones.maxsize:  # larger than the whole cache: used once, not kept
-            with _kept_lock:
-                kept_ones[url] = kept
+    found = kept_response(request, checked)
+    if found is not None:
+        return found
+    body, kept_ones = make(), kept_responses()
+    etag = checked.headers["ETag"]
+    kept = KeptResponse(etag, body, gzip.compress(body, compresslevel=KEPT_GZIP_LEVEL, mtime=0), media_type)
+    if kept.size <= kept_ones.maxsize:  # larger than the whole cache: used once, not kept
+        with _kept_lock:
+            kept_ones[_url_of(request)] = kept
     return kept.response(request, checked.headers)
+
+
+def _url_of(request: Request) -> str:
+    return f"{request.url.path}?{request.url.query}"

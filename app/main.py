@@ -32,7 +32,7 @@ from app.api import summaries as api_summaries
 from app.api import venues as api_venues
 from app.config import get_settings
 from app.deps import index_holder
-from app.errors import CoolPapersError, ErrorKind
+from app.errors import CoolPapersError, ErrorKind, QueueUnavailableError
 from app.logs import configure_logging, mark_logged
 from app.mcp.server import mcp_endpoint
 from app.observability import (
@@ -199,7 +199,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(redis.exceptions.TimeoutError)
     async def queue_away(request: Request, exc: Exception) -> Response:
         log.warning("task queue unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
-        return _error(request, 503, "the task queue is not answering; try again in a moment", OUTAGE_HEADERS)
+        return await domain_error(request, QueueUnavailableError())
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

@@ -21,12 +21,10 @@ from app.httpcache import kept_or_made, validate
 from app.store.listings import (
     CategoryQuery,
     DayStamp,
-    ListingDay,
     category_days,
-    day_listing,
-    day_stamp,
-    latest_day,
     parse_category_expression,
+    stamp_of,
+    stamped_listing,
 )
 
 router = APIRouter(tags=["listings"], responses=INVALID_INPUT)
@@ -55,8 +53,7 @@ def get_listing(
     Sent with an ETag from the day's stamp: a client holding this version gets a 304.
     """
     query = parse_category_expression(cats)
-    day = date or latest_day(session, query)
-    stamp = day_stamp(session, query, day=day) if day else None
+    stamp = stamp_of(session, query, day=date)
     checked = validate(request, stamp=stamp, fresh_seconds=get_settings().page_fresh_seconds)
     if checked.not_modified:
         return checked.not_modified
@@ -76,11 +73,7 @@ def get_listing(
 def _listing_page(
     session: Session, query: CategoryQuery, cats: str, *, stamp: DayStamp | None, skip: int, limit: int
 ) -> ListingPage:
-    listing = (
-        ListingDay(stamp.day, day_listing(session, query, day=stamp.day), stamp.prev_day, stamp.next_day)
-        if stamp  # the stamp has read the neighbouring days already
-        else ListingDay(None, [], None, None)
-    )
+    listing = stamped_listing(session, query, stamp)
     items = [
         ListedPaperPublic(**PaperPublic.of(p.paper).model_dump(), section=p.section)
         for p in listing.papers[skip : skip + limit]

@@ -281,3 +281,16 @@ def day_stamp(session: Session, query: CategoryQuery, *, day: dt.date) -> DaySta
         prev_day=latest_day(session, query, before=day),
         next_day=next_day(session, query, after=day),
     )
+
+
+def stamp_of(session: Session, query: CategoryQuery, *, day: dt.date | None) -> DayStamp | None:
+    """The stamp of the asked day (default: the latest announced); None when nothing was announced."""
+    day = day or latest_day(session, query)
+    return day_stamp(session, query, day=day) if day else None
+
+
+def stamped_listing(session: Session, query: CategoryQuery, stamp: DayStamp | None) -> ListingDay:
+    """The stamped day's listing: its neighbouring days were read with the stamp already."""
+    if stamp is None:
+        return ListingDay(None, [], None, None)
+    return ListingDay(stamp.day, day_listing(session, query, day=stamp.day), stamp.prev_day, stamp.next_day)

@@ -17,7 +17,7 @@ from app.arxiv.ids import is_arxiv_id, split_arxiv_id
 from app.config import get_settings
 from app.deps import SearcherDep, SessionDep
 from app.errors import FeedParseError, InvalidQueryError, NotFoundError
-from app.httpcache import UNCACHED, Validation, kept_or_made, validate
+from app.httpcache import UNCACHED, Validation, kept_or_made, kept_response, validate
 from app.ranking.foryou import sort_papers
 from app.ratelimit import client_address, rate_limit
 from app.search.hybrid import Hit, Searcher, SearchFilters, SearchResult
@@ -30,11 +30,9 @@ from app.store.listings import (
     DayStamp,
     ListingDay,
     category_days,
-    day_listing,
-    day_stamp,
-    latest_day,
     parse_category_expression,
-    read_listing,
+    stamp_of,
+    stamped_listing,
 )
 from app.store.lookup import Lookup, start_lookup, wait_for_lookups
 from app.store.models import Paper
@@ -204,15 +202,15 @@ def arxiv_page(
     if any(is_arxiv_id(part) for part in parts):
         raise _mixed_ids(parts)
     query = parse_category_expression(spec)
-    day = date or latest_day(session, query)
-    stamp = day_stamp(session, query, day=day) if day else None
+    stamp = stamp_of(session, query, day=date)
     if feed:  # a whole day: 5,000 papers are an 11 MB feed, rendered in a slot like a large page
         with heavy_renders.slot(str(request.url)) if stamp and stamp.count > HEAVY_PAPERS else nullcontext():
-            listing = read_listing(session, query, day=date)
+            listing = stamped_listing(session, query, stamp)
             context = {"cats": spec, "listing": listing}
             return _atom(request, session, [p.paper for p in listing.papers], context)
-    if stamp and stamp.count:  # only categories that exist: a crawler must not grow the fetch schedule
-        note_categories_opened(session, query.include, client=client_address(request), today=dt.date.today())
+    # Only categories that have papers are noted: a crawler must not grow the fetch schedule.
+    client, today = client_address(request), dt.date.today()
+    if stamp and stamp.count and note_categories_opened(session, query.include, client=client, today=today):
         session.commit()
     # The page is the URL and the day's stamp: a client holding this version gets a 304 unrendered.
     # Popularity order changes with every counter: that sort is never stored or revalidated.
@@ -235,14 +233,6 @@ def arxiv_page(
     )
 
 
-class _NotKept(Exception):
-    pass
-
-
-def _not_kept() -> bytes:
-    raise _NotKept
-
-
 def _kept_or_rendered(
     request: Request, checked: Validation, papers: int, *, make: Callable[[], bytes]
 ) -> Response:
@@ -251,10 +241,9 @@ def _kept_or_rendered(
     without one, so a kept page never waits behind renders of others."""
     if papers <= HEAVY_PAPERS:
         return kept_or_made(request, checked, media_type=HTML, make=make)
-    try:
-        return kept_or_made(request, checked, media_type=HTML, make=_not_kept)
-    except _NotKept:
-        pass
+    kept = kept_response(request, checked)
+    if kept is not None:
+        return kept
     with heavy_renders.slot(str(request.url)):  # readers of this page meanwhile find it kept
         return kept_or_made(request, checked, media_type=HTML, make=make)
 
@@ -281,11 +270,7 @@ def _render_listing(
     sort: str,
 ) -> str:
     """The listing page: its papers in papers.cool's markup, counters left for site.js to fill."""
-    listing = (
-        ListingDay(stamp.day, day_listing(session, query, day=stamp.day), stamp.prev_day, stamp.next_day)
-        if stamp  # its neighbouring days are read already
-        else ListingDay(None, [], None, None)
-    )
+    listing = stamped_listing(session, query, stamp)
     sections = _sections(listing, show, skip, sort=sort, session=session)
     context = {"request": request, "cats": cats, "listing": listing, "show": show, "skip": skip,
                "sort": sort, **sections}  # fmt: skip

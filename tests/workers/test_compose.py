@@ -58,10 +58,11 @@ def _command(service: dict[str, Any]) -> str:
 
 
 def test_services_and_profiles(services: dict[str, Any]) -> None:
-    assert set(services) == {"db", "redis", *APP_SERVICES, "flower"}
+    assert set(services) == {"db", "redis", *APP_SERVICES, "flower", "mail"}
     assert {name: s.get("profiles") for name, s in services.items() if s.get("profiles")} == {
         "embedder-gpu": ["gpu"],
         "flower": ["monitoring"],
+        "mail": ["mail"],  # Mailpit catches the digests' e-mail
     }
 
 
