@@ -28,6 +28,7 @@ Mode = Literal["hybrid", "keyword", "semantic"]
 RRF_K = 60  # the constant of Cormack et al. (2009): damps the weight of the very first ranks
 CANDIDATES = 200  # per method, before fusion and filters
 FILTERED_CANDIDATES = 2000  # when filters may drop most neighbours
+AUTHOR_CANDIDATES = 2000  # full-text matches of an author's name checked for the exact name
 QUERY_VECTORS_MAX = 4096  # recent queries' vectors (1.5 KB each): popular queries skip the model
 _query_vectors: LRUCache[tuple[str, str], NDArray[np.float32]] = LRUCache(QUERY_VECTORS_MAX)
 _query_vectors_lock = threading.Lock()  # cachetools caches are not thread-safe
@@ -128,7 +129,7 @@ class Searcher:
             if rankings
             else []
         )
-        kept = self._filter([pid for pid, _ in ranked], filters)
+        kept = self.filter_ids([pid for pid, _ in ranked], filters)
         kept -= twin_ids(self.session, list(kept))  # a venue paper whose arXiv version is shown too
         chosen = [(pid, score) for pid, score in ranked if pid in kept]
         return SearchResult(self._hits(chosen[offset : offset + limit]), len(chosen), semantic)
@@ -151,11 +152,22 @@ class Searcher:
         """The exact vectors an IVF-PQ index re-ranks its candidates with, read in this session."""
         return vectors_for(self.session, paper_ids=paper_ids, model=self.embedder.name)
 
-    def filter_ids(self, ids: list[int], filters: SearchFilters) -> set[int]:
-        """The papers among `ids` that pass `filters` (a list found another way: an author's)."""
-        return self._filter(ids, filters)
+    def by_author(self, author: str, *, filters: SearchFilters, limit: int, offset: int) -> SearchResult:
+        """Papers that list exactly `author` (case aside), newest first: the words narrow by full text,
+        the name decides, so "Wei Wang" never brings every Wei and every Wang."""
+        found = keyword_search(self.session, author, limit=AUTHOR_CANDIDATES)
+        wanted = author.casefold()
+        papers = self.session.scalars(select(Paper).where(Paper.id.in_([pid for pid, _ in found])))
+        matched = [p for p in papers if any(name.casefold() == wanted for name in p.authors or ())]
+        kept = self.filter_ids([p.id for p in matched], filters)
+        matched = [p for p in matched if p.id in kept]
+        matched.sort(key=lambda p: (p.published_at is not None, p.published_at, p.arxiv_id), reverse=True)
+        return SearchResult(
+            [Hit(p, 1.0) for p in matched[offset : offset + limit]], len(matched), semantic=False
+        )
 
-    def _filter(self, ids: list[int], filters: SearchFilters) -> set[int]:
+    def filter_ids(self, ids: list[int], filters: SearchFilters) -> set[int]:
+        """The papers among `ids` that pass `filters` (also for a list found another way: an author's)."""
         if not filters.active or not ids:
             return set(ids)
         conditions: list[ColumnElement[bool]] = [Paper.id.in_(ids)]

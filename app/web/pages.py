@@ -10,7 +10,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.arxiv.ids import is_arxiv_id, split_arxiv_id
@@ -20,10 +19,10 @@ from app.errors import FeedParseError, InvalidQueryError, NotFoundError
 from app.httpcache import UNCACHED, Validation, kept_or_made, kept_response, validate
 from app.ranking.foryou import sort_papers
 from app.ratelimit import client_address, rate_limit
-from app.search.hybrid import Hit, Searcher, SearchFilters, SearchResult
+from app.search.hybrid import Searcher, SearchFilters
 from app.status import pipeline_status
 from app.store.categories import note_categories_opened
-from app.store.fts import keyword_search, query_terms
+from app.store.fts import query_terms
 from app.store.listings import (
     SECTIONS,
     CategoryQuery,
@@ -58,7 +57,6 @@ HTML = "text/html; charset=utf-8"
 # Cosine similarity a vector neighbour needs to be shown on the search page (all-MiniLM-L6-v2: an
 # unrelated text scores ~0.0-0.2 against a query, a paper on its topic ~0.3 and up).
 SEARCH_PAGE_FLOOR = 0.25
-AUTHOR_CANDIDATES = 2000  # full-text matches of an author's name checked for the exact name
 
 
 @router.get("/healthz")
@@ -123,7 +121,7 @@ def search_page(
         parse_category_expression(category) if category.strip() else None, date_from, date_to
     )
     if author.strip():
-        result = _author_papers(searcher, author.strip(), filters, show=show, skip=skip)
+        result = searcher.by_author(author.strip(), filters=filters, limit=show, offset=skip)
     elif query.strip():
         result = searcher.search(
             query, filters=filters, limit=show, offset=skip, min_similarity=SEARCH_PAGE_FLOOR
@@ -146,22 +144,6 @@ def search_page(
         "skip": skip,
     }
     return templates.TemplateResponse(request, "search.html", context)
-
-
-def _author_papers(
-    searcher: Searcher, author: str, filters: SearchFilters, *, show: int, skip: int
-) -> SearchResult:
-    """Papers that list exactly `author` (case aside), newest first: the words narrow by full text,
-    the name decides, so "Wei Wang" never brings every Wei and every Wang."""
-    found = keyword_search(searcher.session, author, limit=AUTHOR_CANDIDATES)
-    wanted = author.casefold()
-    papers = searcher.session.scalars(select(Paper).where(Paper.id.in_([pid for pid, _ in found])))
-    matched = [p for p in papers if any(name.casefold() == wanted for name in p.authors or ())]
-    if filters.active:
-        kept = searcher.filter_ids([p.id for p in matched], filters)
-        matched = [p for p in matched if p.id in kept]
-    matched.sort(key=lambda p: (p.published_at is not None, p.published_at, p.arxiv_id), reverse=True)
-    return SearchResult([Hit(p, 1.0) for p in matched[skip : skip + show]], len(matched), semantic=False)
 
 
 @router.get("/arxiv/lookup")
