@@ -63,7 +63,6 @@ def get_edition(
 ) -> Response:
     """One edition's papers in their order (`?group=` for one group), with an ETag as listings have."""
     name = stored_venue(session, venue)
-    total = edition_count(session, venue=name, year=year, group=group) if name else 0
     if name is None or not edition_count(session, venue=name, year=year):
         raise NotFoundError(f"no edition {venue}.{year} in this instance")
     stamp = edition_stamp(session, venue=name, year=year)
@@ -71,7 +70,8 @@ def get_edition(
     if checked.not_modified:
         return checked.not_modified
 
-    def make() -> bytes:
+    def make() -> bytes:  # counted and read only when no kept answer serves
+        total = edition_count(session, venue=name, year=year, group=group)
         papers = edition_papers(session, venue=name, year=year, group=group, limit=limit, offset=skip)
         page = EditionPage(items=[PaperPublic.of(p) for p in papers], total=total, limit=limit, offset=skip,
                            edition=f"{name}.{year}", group=group)  # fmt: skip

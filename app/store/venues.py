@@ -96,7 +96,7 @@ def upsert_venue_papers(session: Session, *, papers: Sequence[VenuePaper]) -> Ve
         chunk = [merged[key] for key in keys[start : start + CHUNK]]
         n, u = _upsert_papers_chunk(session, chunk, ids, changed)
         new, updated = new + n, updated + u
-    links = _arxiv_links(session, list(merged.values()))
+    links = _arxiv_links(session, list(merged.values()), ids)
     positions: dict[str, int] = {}
     rows = []
     for paper in merged.values():
@@ -194,14 +194,15 @@ def _upsert_entries(session: Session, rows: list[dict[str, Any]]) -> None:
     session.execute(stmt, rows, execution_options={"render_nulls": True})
 
 
-def _arxiv_links(session: Session, papers: list[VenuePaper]) -> dict[str, int]:
+def _arxiv_links(session: Session, papers: list[VenuePaper], ids: dict[str, int]) -> dict[str, int]:
     """venue id -> papers.id of its arXiv version: the id the source gives, else the same title
     (compared by `title_key`) with the same first author's surname. Stored links are kept when
-    nothing is found now (an arXiv paper is never un-ingested)."""
+    nothing is found now (an arXiv paper is never un-ingested). `ids`: venue id -> its papers.id."""
     links: dict[str, int] = {}
     named = {p.arxiv_id: p.paper_id for p in papers if p.arxiv_id}
-    for start in range(0, len(named), CHUNK):
-        chunk = list(named)[start : start + CHUNK]
+    arxiv_ids = list(named)
+    for start in range(0, len(arxiv_ids), CHUNK):
+        chunk = arxiv_ids[start : start + CHUNK]
         for pk, arxiv_id in session.execute(
             select(Paper.id, Paper.arxiv_id).where(Paper.source == "arxiv", Paper.arxiv_id.in_(chunk))
         ):
@@ -222,15 +223,13 @@ def _arxiv_links(session: Session, papers: list[VenuePaper]) -> dict[str, int]:
             found = wanted.get((title_key(title), surname_key(authors or [])))
             if found is not None:
                 links.setdefault(found, pk)
-    kept = select(Paper.arxiv_id, VenueEntry.arxiv_paper_id).join(VenueEntry, VenueEntry.paper_id == Paper.id)
-    for start in range(0, len(papers), CHUNK):
-        keys = [p.paper_id for p in papers[start : start + CHUNK] if p.paper_id not in links]
-        if keys:
-            for key, stored_pk in session.execute(
-                kept.where(Paper.arxiv_id.in_(keys), VenueEntry.arxiv_paper_id.is_not(None))
-            ):
-                if stored_pk is not None:
-                    links[key] = stored_pk
+    unlinked = {ids[p.paper_id]: p.paper_id for p in papers if p.paper_id not in links}
+    pks = list(unlinked)
+    for start in range(0, len(pks), CHUNK):
+        kept = select(VenueEntry.paper_id, VenueEntry.arxiv_paper_id).where(
+            VenueEntry.paper_id.in_(pks[start : start + CHUNK]), VenueEntry.arxiv_paper_id.is_not(None)
+        )
+        links.update({unlinked[pk]: stored for pk, stored in session.execute(kept) if stored is not None})
     return links
 
 
@@ -272,13 +271,19 @@ def twins_of(session: Session, paper_id: int) -> set[int]:
 # --- lookups for pages and the API ----------------------------------------------------------------
 
 
-def edition_summaries(session: Session) -> list[EditionSummary]:
-    """Every stored edition with its paper count and groups, venues A-Z, newest edition first."""
-    rows = session.execute(
-        select(
-            VenueEntry.venue, VenueEntry.year, VenueEntry.group, func.count(), func.min(VenueEntry.position)
-        ).group_by(VenueEntry.venue, VenueEntry.year, VenueEntry.group)
-    ).all()
+def edition_summaries(
+    session: Session, *, venue: str | None = None, year: int | None = None
+) -> list[EditionSummary]:
+    """Every stored edition (or those of `venue` / `year`) with its paper count and groups, venues A-Z,
+    newest edition first."""
+    query = select(
+        VenueEntry.venue, VenueEntry.year, VenueEntry.group, func.count(), func.min(VenueEntry.position)
+    ).group_by(VenueEntry.venue, VenueEntry.year, VenueEntry.group)
+    if venue is not None:
+        query = query.where(VenueEntry.venue == venue)
+    if year is not None:
+        query = query.where(VenueEntry.year == year)
+    rows = session.execute(query).all()
     editions: dict[tuple[str, int], list[tuple[str | None, int, int]]] = {}
     for venue_name, year_of, group, count, first in rows:
         editions.setdefault((venue_name, year_of), []).append((group, count, first))

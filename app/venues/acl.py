@@ -17,7 +17,7 @@ from defusedxml import DefusedXmlException
 
 from app.errors import VenueParseError
 from app.venues.text import squash
-from app.venues.types import VenueDocument, VenuePaper, paper_id
+from app.venues.types import VenueDocument, VenuePaper
 
 ANTHOLOGY_URL = "https://aclanthology.org"
 # Group names of volumes whose booktitle does not say "(Volume N: ...)".
@@ -95,7 +95,6 @@ def _volume_papers(
         papers.append(
             VenuePaper(
                 source="acl",
-                paper_id=paper_id("acl", anthology_id),
                 source_id=anthology_id,
                 venue=venue_name,
                 year=int(year_text),

@@ -16,8 +16,8 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin
 
 from app.errors import VenueParseError
-from app.venues.text import squash
-from app.venues.types import VenueDocument, VenuePaper, paper_id
+from app.venues.text import decode_html, squash
+from app.venues.types import VenueDocument, VenuePaper
 
 CVF_URL = "https://openaccess.thecvf.com"
 _STEM_RE = re.compile(r"/html/(?:[^/]+/)?([^/]+_paper)\.html$")
@@ -89,7 +89,7 @@ def parse_cvf_listing(
 ) -> VenueDocument:
     """Every entry of a complete listing page; links resolved against `page_url`."""
     reader = _ListingReader()
-    reader.feed(_decode(data, name))
+    reader.feed(decode_html(data, name))
     reader.close()
     if not reader.entries:
         raise VenueParseError(f"{name}: no dt.ptitle entry: not a CVF open access listing")
@@ -109,7 +109,6 @@ def parse_cvf_listing(
         papers.append(
             VenuePaper(
                 source="cvf",
-                paper_id=paper_id("cvf", stem),
                 source_id=stem,
                 venue=venue,
                 year=year,
@@ -155,17 +154,10 @@ class _PaperPageReader(HTMLParser):
 def parse_cvf_abstract(data: bytes, *, name: str = "document") -> str:
     """The abstract of a CVF paper page (`div#abstract`)."""
     reader = _PaperPageReader()
-    reader.feed(_decode(data, name))
+    reader.feed(decode_html(data, name))
     reader.close()
     if "abstract" not in reader.texts:
         raise VenueParseError(f"{name}: no div#abstract: not a CVF paper page, or truncated")
     if reader.capturing is not None:
         raise VenueParseError(f"{name}: truncated CVF paper page: it stops inside #{reader.capturing}")
     return squash("".join(reader.texts["abstract"]))
-
-
-def _decode(data: bytes, name: str) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise VenueParseError(f"{name}: not UTF-8 HTML ({exc.reason} at byte {exc.start})") from exc

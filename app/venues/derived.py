@@ -21,7 +21,7 @@ from app.errors import VenueParseError
 from app.venues.cvf import cvf_links
 from app.venues.neurips import neurips_links
 from app.venues.text import find_arxiv_id, split_names, squash, title_case_group
-from app.venues.types import SourceName, VenueDocument, VenuePaper, paper_id
+from app.venues.types import SourceName, VenueDocument, VenuePaper
 
 _OPENREVIEW_RE = re.compile(r"openreview\.net/(?:forum|pdf)\?id=([A-Za-z0-9_\-]+)")
 _NO_GROUP = {"", "main", "accept", "accepted"}
@@ -104,7 +104,6 @@ def _paper(
     source, source_id, url, derived_pdf = _identify(links, name=name, title=title)
     return VenuePaper(
         source=source,
-        paper_id=paper_id(source, source_id),
         source_id=source_id,
         venue=venue,
         year=year,

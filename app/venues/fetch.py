@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit
 
@@ -28,11 +29,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-VenueResponse = FetchResult  # a venue answer is an HTTP fetch like any other
-
-
 class HostLimiter:
-    """Request starts at least `min_interval` seconds apart per host, across this process's threads."""
+    """An `IntervalLimiter` per host: request starts `min_interval` seconds apart per host, across threads."""
 
     def __init__(
         self,
@@ -41,21 +39,16 @@ class HostLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if min_interval < 0:
+        if min_interval < 0:  # refused here, not at the first request
             raise ValueError("min_interval must be >= 0")
-        self.min_interval = min_interval
-        self._clock = clock
-        self._sleep = sleep
+        self._new_limiter = partial(IntervalLimiter, min_interval, clock=clock, sleep=sleep)
         self._lock = threading.Lock()
         self._hosts: dict[str, IntervalLimiter] = {}
 
     def wait(self, url: str) -> None:
         host = (urlsplit(url).hostname or "").lower()
         with self._lock:
-            limiter = self._hosts.get(host)
-            if limiter is None:
-                limiter = IntervalLimiter(self.min_interval, clock=self._clock, sleep=self._sleep)
-                self._hosts[host] = limiter
+            limiter = self._hosts.get(host) or self._hosts.setdefault(host, self._new_limiter())
         limiter.wait()
 
 
@@ -120,7 +113,7 @@ class VenueClient:
         params: Mapping[str, str | int] | None = None,
         etag: str | None = None,
         last_modified: str | None = None,
-    ) -> VenueResponse:
+    ) -> FetchResult:
         """GET with the per-host interval, size limit and retries; raises VenueFetchError when it gives up."""
 
         def attempt(headers: dict[str, str]) -> FetchResult:

@@ -13,17 +13,17 @@ paper's abstract must still be fetched (papers already stored with one are skipp
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING
 
 from app.errors import VenueParseError
+from app.http_get import FetchResult
 from app.venues.acl import parse_anthology_xml
 from app.venues.catalog import Edition
 from app.venues.cvf import parse_cvf_abstract, parse_cvf_listing
-from app.venues.fetch import VenueClient, VenueResponse
+from app.venues.fetch import VenueClient
 from app.venues.neurips import parse_neurips_abstract, parse_neurips_index
 from app.venues.openreview import parse_notes_v1, parse_notes_v2
 from app.venues.pmlr import parse_pmlr_bibtex
@@ -110,28 +110,14 @@ def iter_edition_pages(
         )
     elif edition.source == "cvf":
         url = f"{endpoints.cvf.rstrip('/')}/{edition.cvf_key}?day=all"
-        listing = _page(
-            client,
-            url,
-            validators,
-            lambda body, name: parse_cvf_listing(
-                body, venue=edition.venue, year=edition.year, page_url=url, name=name
-            ),
+        yield from _listing_pages(
+            client, edition, url, validators, need_abstract, parse_cvf_listing, parse_cvf_abstract
         )
-        yield listing
-        yield from _abstract_pages(client, listing, parse_cvf_abstract, need_abstract)
     else:
         url = f"{endpoints.neurips.rstrip('/')}/paper_files/paper/{edition.year}"
-        index = _page(
-            client,
-            url,
-            validators,
-            lambda body, name: parse_neurips_index(
-                body, venue=edition.venue, year=edition.year, page_url=url, name=name
-            ),
+        yield from _listing_pages(
+            client, edition, url, validators, need_abstract, parse_neurips_index, parse_neurips_abstract
         )
-        yield index
-        yield from _abstract_pages(client, index, parse_neurips_abstract, need_abstract)
 
 
 def harvest_edition(
@@ -179,20 +165,13 @@ def _openreview_pages(
             return
         document = parse(_body(response, key), venue=edition.venue, year=edition.year, name=key)
         yield _as_page(key, response, document)
-        notes_on_page = _notes_on_page(response)
-        offset += notes_on_page
-        if notes_on_page < page_size or (document.total is not None and offset >= document.total):
+        offset += document.notes_read
+        if document.notes_read < page_size or (document.total is not None and offset >= document.total):
             return
 
 
 def _parse_acl(body: bytes, name: str, *, venue: str, volumes: tuple[str, ...] | None) -> VenueDocument:
     return parse_anthology_xml(body, venue=venue, volumes=volumes, name=name)
-
-
-def _notes_on_page(response: VenueResponse) -> int:
-    """Raw notes on the page (rejected ones included), which is what `offset` counts."""
-    payload = json.loads(response.body or b"{}")
-    return len(payload.get("notes", [])) if isinstance(payload, dict) else 0
 
 
 def _page(
@@ -208,27 +187,40 @@ def _page(
     return _as_page(url, response, parse(_body(response, url), url))
 
 
-def _abstract_pages(
+def _listing_pages(
     client: VenueClient,
-    listing: VenuePage,
-    parse: Callable[..., str],
+    edition: Edition,
+    url: str,
+    validators: Validators,
     need_abstract: Callable[[str], bool],
+    parse_listing: Callable[..., VenueDocument],
+    parse_abstract: Callable[..., str],
 ) -> Iterator[VenuePage]:
+    """A listing without abstracts (CVF, NeurIPS), then each paper page read for the abstract it lacks."""
+    listing = _page(
+        client,
+        url,
+        validators,
+        lambda body, name: parse_listing(
+            body, venue=edition.venue, year=edition.year, page_url=url, name=name
+        ),
+    )
+    yield listing
     for paper in listing.papers:
         if paper.abstract or not need_abstract(paper.paper_id):
             continue
         response = client.get(paper.url)
-        abstract = parse(_body(response, paper.url), name=paper.url)
+        abstract = parse_abstract(_body(response, paper.url), name=paper.url)
         yield _as_page(paper.url, response, VenueDocument("abstract", (replace(paper, abstract=abstract),)))
 
 
-def _body(response: VenueResponse, name: str) -> bytes:
+def _body(response: FetchResult, name: str) -> bytes:
     if response.body is None:
         raise VenueParseError(f"{name}: empty answer (HTTP {response.status})")
     return response.body
 
 
-def _as_page(url: str, response: VenueResponse, document: VenueDocument | None) -> VenuePage:
+def _as_page(url: str, response: FetchResult, document: VenueDocument | None) -> VenuePage:
     return VenuePage(
         url=url,
         status=response.status,

@@ -16,8 +16,8 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin
 
 from app.errors import VenueParseError
-from app.venues.text import split_names, squash
-from app.venues.types import VenueDocument, VenuePaper, paper_id
+from app.venues.text import decode_html, split_names, squash
+from app.venues.types import VenueDocument, VenuePaper
 
 NEURIPS_URL = "https://papers.nips.cc"
 _PAPER_RE = re.compile(
@@ -88,7 +88,7 @@ def parse_neurips_index(
 ) -> VenueDocument:
     """Every paper of a complete year index page; links resolved against `page_url`."""
     reader = _IndexReader()
-    reader.feed(_decode(data, name))
+    reader.feed(decode_html(data, name))
     reader.close()
     if not reader.items:
         raise VenueParseError(f"{name}: no ul.paper-list item: not a NeurIPS proceedings index")
@@ -107,7 +107,6 @@ def parse_neurips_index(
         papers.append(
             VenuePaper(
                 source="neurips",
-                paper_id=paper_id("neurips", digest),
                 source_id=digest,
                 venue=venue,
                 year=year,
@@ -161,17 +160,10 @@ class _AbstractReader(HTMLParser):
 def parse_neurips_abstract(data: bytes, *, name: str = "document") -> str:
     """The abstract of a proceedings paper page (the paragraphs after `<h4>Abstract</h4>`)."""
     reader = _AbstractReader()
-    reader.feed(_decode(data, name))
+    reader.feed(decode_html(data, name))
     reader.close()
     if not reader.ended:
         raise VenueParseError(f"{name}: truncated NeurIPS paper page: it does not close the page")
     if not reader.paragraphs:
         raise VenueParseError(f"{name}: no <h4>Abstract</h4> section: not a NeurIPS paper page")
     return squash(" ".join(reader.text))
-
-
-def _decode(data: bytes, name: str) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise VenueParseError(f"{name}: not UTF-8 HTML ({exc.reason} at byte {exc.start})") from exc

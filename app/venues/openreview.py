@@ -17,7 +17,7 @@ from typing import Any
 
 from app.errors import VenueParseError
 from app.venues.text import find_arxiv_id, squash, title_case_group
-from app.venues.types import VenueDocument, VenuePaper, paper_id
+from app.venues.types import VenueDocument, VenuePaper
 
 OPENREVIEW_URL = "https://openreview.net"
 _REJECTED_RE = re.compile(r"reject|withdrawn|submitted to|desk", re.IGNORECASE)
@@ -32,7 +32,9 @@ def parse_notes_v2(data: bytes, *, venue: str, year: int, name: str = "document"
     papers = [
         paper for note in notes if (paper := _paper_v2(note, venue=venue, year=year, name=name)) is not None
     ]
-    return VenueDocument(kind="openreview-v2", papers=tuple(papers), total=_count(payload, name))
+    return VenueDocument(
+        kind="openreview-v2", papers=tuple(papers), total=_count(payload, name), notes_read=len(notes)
+    )
 
 
 def parse_notes_v1(data: bytes, *, venue: str, year: int, name: str = "document") -> VenueDocument:
@@ -49,7 +51,7 @@ def parse_notes_v1(data: bytes, *, venue: str, year: int, name: str = "document"
     papers = [
         paper for note in notes if (paper := _paper_v1(note, venue=venue, year=year, name=name)) is not None
     ]
-    return VenueDocument(kind="openreview-v1", papers=tuple(papers), total=total)
+    return VenueDocument(kind="openreview-v1", papers=tuple(papers), total=total, notes_read=len(notes))
 
 
 def group_from_venue_label(label: str, *, venue: str, year: int) -> str | None:
@@ -118,7 +120,6 @@ def _paper(
     keywords = fields.get("keywords")
     return VenuePaper(
         source="openreview",
-        paper_id=paper_id("openreview", forum),
         source_id=forum,
         venue=venue,
         year=year,

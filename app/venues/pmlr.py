@@ -19,7 +19,7 @@ import yaml
 from app.errors import VenueParseError
 from app.venues.bibtex import BibEntry, parse_bibtex, split_bibtex_names
 from app.venues.text import detex, find_arxiv_id, squash
-from app.venues.types import VenueDocument, VenuePaper, paper_id
+from app.venues.types import VenueDocument, VenuePaper
 
 PMLR_URL = "https://proceedings.mlr.press"
 _VOLUME_RE = re.compile(r"^v?(\d+)$")
@@ -74,7 +74,6 @@ def _paper_from_post(front: Mapping[str, object], *, venue: str, name: str) -> V
     pdf = front.get("pdf")
     return VenuePaper(
         source="pmlr",
-        paper_id=paper_id("pmlr", f"{pid}@{volume}"),
         source_id=f"{pid}@{volume}",
         venue=venue,
         year=year,
@@ -98,7 +97,6 @@ def _paper_from_bibtex(
     authors = tuple(squash(f"{detex(g)} {detex(f)}") for g, f in split_bibtex_names(fields.get("author", "")))
     return VenuePaper(
         source="pmlr",
-        paper_id=paper_id("pmlr", f"{pid}@{volume}"),
         source_id=f"{pid}@{volume}",
         venue=venue,
         year=year,

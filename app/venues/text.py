@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from app.arxiv.tex import decode_tex_accents, map_outside_math
+from app.errors import VenueParseError
 
 # Text-style commands whose argument is the text to show: \emph{x} -> x.
 _TEXT_COMMANDS = "emph|textit|textbf|texttt|textsc|textsf|textrm|textup|textsl|underline|mbox|text|uline"
@@ -86,3 +87,11 @@ def title_case_group(label: str) -> str | None:
     if not label:
         return None
     return label[0].upper() + label[1:]
+
+
+def decode_html(data: bytes, name: str) -> str:
+    """A fetched HTML page as text (CVF and NeurIPS serve UTF-8); any other bytes are a VenueParseError."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise VenueParseError(f"{name}: not UTF-8 HTML ({exc.reason} at byte {exc.start})") from exc

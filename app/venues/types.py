@@ -29,10 +29,8 @@ class VenuePaper:
     """One accepted paper of one edition of a venue, with what a `papers` row and a venue card need."""
 
     source: SourceName
-    paper_id: str  # papers.cool's id: "GMwRl2e9Y1@OpenReview", "2024.acl-long.1@ACL", "aamand23a@v202@PMLR"
-    source_id: (
-        str  # unique within the source: forum id, Anthology id, "aamand23a@v202", CVF stem, NeurIPS hash
-    )
+    # Unique within the source: forum id, Anthology id, "aamand23a@v202", CVF stem, NeurIPS hash.
+    source_id: str
     venue: str  # "ICLR", "ACL", "COLT" — the token of papers.cool's /venue/{Venue}.{Year}
     year: int
     group: str | None  # "Oral", "Spotlight", "Poster", "Long Papers", "Findings" ...; None without groups
@@ -44,6 +42,11 @@ class VenuePaper:
     arxiv_id: str | None = None  # when the source names the arXiv version
     doi: str | None = None
     keywords: tuple[str, ...] = ()
+
+    @property
+    def paper_id(self) -> str:
+        """papers.cool's id: `{source id}@{Source}` ("GMwRl2e9Y1@OpenReview", "aamand23a@v202@PMLR")."""
+        return f"{self.source_id}@{ID_SUFFIX[self.source]}"
 
     @property
     def edition(self) -> str:
@@ -63,11 +66,7 @@ class VenueDocument:
     kind: str  # "openreview-v2", "openreview-v1", "acl-xml", "pmlr-bibtex", "pmlr-posts", "cvf-listing" ...
     papers: tuple[VenuePaper, ...]
     total: int | None = None  # OpenReview `count`: papers in all pages together
-
-
-def paper_id(source: SourceName, source_id: str) -> str:
-    """papers.cool's id of a paper: `{source id}@{Source}`."""
-    return f"{source_id}@{ID_SUFFIX[source]}"
+    notes_read: int = 0  # OpenReview: notes on this page, rejected ones too (what paging's `offset` counts)
 
 
 _VENUE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-@]{0,179}@(?:" + "|".join(ID_SUFFIX.values()) + r")$")

@@ -37,6 +37,7 @@ from app.summarize.service import cached_faqs
 from app.venues.types import is_venue_id
 from app.web import faq
 from app.web.faq import star_limit, summary_limit
+from app.web.pages import XML_INVALID
 from app.web.templating import templates
 
 router = APIRouter(include_in_schema=False)
@@ -153,7 +154,7 @@ def _render_edition(
     papers = edition_papers(session, venue=venue, year=year, group=group)
     if sort.strip() not in ("", "arxiv", "foryou"):
         papers = sort_papers(session, papers, sort=sort.strip(), model=get_settings().embed_model)
-    summary = next(e for e in edition_summaries(session) if e.venue == venue and e.year == year)
+    [summary] = edition_summaries(session, venue=venue, year=year)
     context = {"edition": summary, "group": group, "papers": papers[skip : skip + show], "total": len(papers),
                "show": show, "skip": skip, "sort": sort}  # fmt: skip
     return templates.get_template("venue.html").render(context)
@@ -179,6 +180,8 @@ def _papers_page(
 
 def _atom(request: Request, session: Session, papers: list[Paper], *, title: str, alternate: str) -> Response:
     """Atom, like the arXiv feeds: each entry with its abstract and, when cached, its FAQ."""
-    context = {"papers": papers, "faqs": cached_faqs(session, [p.id for p in papers]), "title": title,
-               "alternate": alternate}  # fmt: skip
-    return templates.TemplateResponse(request, "venue_feed.xml", context, media_type="application/atom+xml")
+    context = {"request": request, "papers": papers, "faqs": cached_faqs(session, [p.id for p in papers]),
+               "title": title, "alternate": alternate}  # fmt: skip
+    xml = templates.get_template("venue_feed.xml").render(context)
+    # As the arXiv feeds: escaping leaves control characters (a source's stray \x01), which XML 1.0 forbids.
+    return Response(XML_INVALID.sub("", xml), media_type="application/atom+xml")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,17 @@ def test_feeds_are_atom(client: TestClient, venues: dict[Path, tuple[VenuePaper,
             assert [link.rsplit("/venue/", 1)[1] for link in links] == [p.paper_id for p in wnu]
         else:
             assert len(links) == 100
+
+
+def test_feed_drops_control_characters_xml_forbids(client: TestClient, session: Session) -> None:
+    """A source's stray control character (JSON allows \\u0001) must not make the feed ill-formed."""
+    colt = _papers(VENUES / "pmlr" / "v247-colt2024" / "colt2024.bib")[0]
+    upsert_venue_papers(session, papers=[replace(colt, abstract="Bounds \x01for\x1b learning.")])
+    session.commit()
+    response = client.get(f"/venue/{colt.paper_id}/feed")
+    assert response.status_code == 200
+    summary = ET.fromstring(response.content).find(f"{ATOM}entry/{ATOM}summary")
+    assert summary is not None and summary.text == "Bounds for learning."
 
 
 def test_home_page_lists_editions_with_groups(
