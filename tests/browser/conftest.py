@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -255,8 +256,19 @@ def site(tmp_path_factory: pytest.TempPathFactory, offline_arxiv: ArxivApiServer
     llm = FakeLLMServer(answer=_answer, chunk_delay=0.05).start()
     env |= {"LLM_BASE_URL": llm.base_url, "LLM_MODEL": "fake-llm", "LLM_RETRIES": "0"}
     env |= {"SUMMARY_FULL_TEXT": "false"}
-    port = _free_port()
     log = folder / "uvicorn.log"
+    try:
+        with serve_app(env, log) as url:
+            yield Site(url, llm, log, embedding, embed_log, _load_ids(url))
+    finally:
+        _stop(embedding)
+        llm.close()
+
+
+@contextmanager
+def serve_app(env: dict[str, str], log: Path) -> Iterator[str]:
+    """uvicorn serving the app on a free loopback port with `env`, its output in `log`; its URL."""
+    port = _free_port()
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as out:
         server = subprocess.Popen(
@@ -265,11 +277,9 @@ def site(tmp_path_factory: pytest.TempPathFactory, offline_arxiv: ArxivApiServer
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_up(url, server, log)
-        yield Site(url, llm, log, embedding, embed_log, _load_ids(url))
+        yield url
     finally:
         _stop(server)
-        _stop(embedding)
-        llm.close()
 
 
 def _load_ids(url: str) -> list[str]:

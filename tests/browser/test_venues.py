@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import ROOT, _free_port, _stop, _wait_up
+from tests.browser.conftest import ROOT, serve_app
 from tests.conftest import DATA, _fresh_database
 from tests.llm_server import FakeLLMServer
 
@@ -39,18 +39,10 @@ def venue_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "LLM_RETRIES": "0",
         "SUMMARY_FULL_TEXT": "false",
     }
-    port, log = _free_port(), folder / "uvicorn.log"
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [*command, "--no-access-log"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
     try:
-        _wait_up(url, server, log)
-        yield url
+        with serve_app(env, folder / "uvicorn.log") as url:
+            yield url
     finally:
-        _stop(server)
         llm.close()
 
 
