@@ -9,7 +9,7 @@ site's page is refused.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from contextlib import nullcontext
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -27,8 +27,8 @@ from app.security import refuse_cross_site, same_origin
 from app.store.papers import get_paper
 from app.summarize.dispatch import open_faq, peek_faq
 from app.summarize.render import render_markdown
-from app.summarize.service import FaqView, prompt_for
-from app.summarize.watch import stream_slots, watch_summary
+from app.summarize.service import FaqView
+from app.summarize.watch import follow_faq, stream_slots
 
 router = APIRouter(tags=["summaries"], responses=INVALID_INPUT)
 summary_limit = Depends(rate_limit("summary", lambda s: s.rate_summary_per_minute))
@@ -123,20 +123,15 @@ def _summary(
     paper = get_paper(session, normalise_id(arxiv_id))
     if paper is None:
         raise NotFoundError(f"paper {arxiv_id} is not in this instance")
-    slot = stream_slots.take(settings, client_address(request)) if stream else None
-    try:
+    address = client_address(request)
+    with stream_slots.taken(settings, address) if stream else nullcontext() as slot:
         found = peek_faq(session, settings, paper=paper, lang=lang) if not start else None
         if not start and found is None:
             raise NotFoundError(f"no summary of {paper.arxiv_id} yet: POST to this URL to start one")
-        address = client_address(request)
         view = found or open_faq(session, settings, paper=paper, lang=lang, client_address=address)
-    except BaseException:
-        if slot:
-            slot.release()
-        raise
     if slot:
         session.close()  # the stream reads through the process's poller: no connection held meanwhile
-        events = slot.hold_while(_events(settings, view, lang))
+        events = slot.hold_while(_sse(each) async for each in follow_faq(settings, view))
         return StreamingResponse(events, media_type="text/event-stream", headers=_NO_BUFFER)
     body = summary_out(view).model_dump(mode="json")
     if view.status == "failed":  # never shown as a summary: an error status with the reason
@@ -147,14 +142,6 @@ def _summary(
 
 
 _NO_BUFFER = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-async def _events(settings: Settings, first: FaqView, lang: str) -> AsyncIterator[str]:
-    if first.done or first.summary_id is None:
-        yield _sse(first)
-        return
-    async for view in watch_summary(settings, first.summary_id, prompt_for(settings, lang)):
-        yield _sse(view)
 
 
 def _sse(view: FaqView) -> str:

@@ -283,13 +283,10 @@ class OpenAICompatibleClient:
                 raise exc.__cause__ from None
             raise LLMUnavailableError(f"connection failed ({_one_line(exc.__cause__ or exc)})") from exc
         except openai.APIError as exc:  # an `{"error": ...}` event in a stream
-            message, filtered = _error_info(exc.body or exc.message)
-            if filtered:
-                raise LLMContentFilterError(f"refused: {message}") from exc
-            raise LLMUnavailableError(f"the server reported an error: {message}") from exc
+            raise _reported_error(exc.body or exc.message) from exc
         except httpx2.TimeoutException as exc:  # while a stream is read, the SDK lets these through
             raise LLMUnavailableError(f"timed out ({_one_line(exc)})") from exc
-        except (httpx2.TransportError, httpx2.RemoteProtocolError) as exc:
+        except httpx2.TransportError as exc:
             raise LLMUnavailableError(f"connection failed ({_one_line(exc)})") from exc
         except ValueError as exc:  # a stream event that is not JSON
             raise LLMResponseError(f"stream chunk is not JSON: {_snippet(str(exc))}") from exc
@@ -315,10 +312,7 @@ def _whole(response: object, model: str) -> Completion:
         raise LLMResponseError(f"response is a JSON {type(response).__name__}, not an object")
     error = getattr(response, "error", None)
     if error and not getattr(response, "choices", None):  # a 200 carrying `{"error": ...}`
-        reported, filtered = _error_info(error)
-        if filtered:
-            raise LLMContentFilterError(f"refused: {reported}")
-        raise LLMUnavailableError(f"the server reported an error: {reported}")
+        raise _reported_error(error)
     choice = _first_choice(getattr(response, "choices", None))
     message = getattr(choice, "message", None)
     if message is None:
@@ -351,6 +345,14 @@ def _status_error(exc: openai.APIStatusError) -> LLMError:
     if status in (401, 403):
         return LLMAuthError(reason, status=status)
     return LLMResponseError(reason, status=status)
+
+
+def _reported_error(error: object) -> LLMError:
+    """An error the server reported in a 200 answer or a stream event: a refusal, else transient."""
+    message, filtered = _error_info(error)
+    if filtered:
+        return LLMContentFilterError(f"refused: {message}")
+    return LLMUnavailableError(f"the server reported an error: {message}")
 
 
 def _error_info(error: object) -> tuple[str, bool]:

@@ -11,7 +11,8 @@ import asyncio
 import logging
 import threading
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from anyio import to_thread
@@ -21,7 +22,6 @@ from app.config import Settings
 from app.errors import RateLimitedError, StreamsBusyError
 from app.store.db import session_scope
 from app.store.models import Summary
-from app.summarize.prompts import FaqPrompt
 from app.summarize.service import FaqView, prompt_for, view_of
 
 log = logging.getLogger(__name__)
@@ -117,16 +117,15 @@ _watchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Summar
 )
 
 
-async def watch_summary(settings: Settings, summary_id: int, prompt: FaqPrompt) -> AsyncIterator[FaqView]:
-    """Yield the summary's view whenever it changes, ending with a done (ready / failed) one.
-
-    `prompt` is the one the summary was asked with; views are built with the prompt of the row's
-    language, which is the same one.
-    """
-    del prompt
+async def follow_faq(settings: Settings, first: FaqView) -> AsyncIterator[FaqView]:
+    """`first` and each change after it, ending with a done (ready / failed) view; `first` alone when
+    it is done already or has no row to follow (the extractive digest)."""
+    if first.done or first.summary_id is None:
+        yield first
+        return
     per_loop = _watchers.setdefault(asyncio.get_running_loop(), {})
     watcher = per_loop.setdefault(settings.sqlalchemy_url, SummaryWatcher(settings))
-    async for view in watcher.follow(summary_id):
+    async for view in watcher.follow(first.summary_id):
         yield view
 
 
@@ -155,6 +154,16 @@ class StreamSlots:
             self._by_client[client] = self._by_client.get(client, 0) + 1
             self._total += 1
         return StreamSlot(self, client)
+
+    @contextmanager
+    def taken(self, settings: Settings, client: str) -> Iterator[StreamSlot]:
+        """A slot for a stream about to be opened: given back at once if opening it fails."""
+        slot = self.take(settings, client)
+        try:
+            yield slot
+        except BaseException:
+            slot.release()
+            raise
 
     def _give(self, client: str) -> None:
         with self._lock:

@@ -24,7 +24,7 @@ from app.store.models import Paper
 from app.store.papers import get_paper
 from app.summarize.dispatch import open_faq
 from app.summarize.service import FaqView, find_summary, llm_configured, prompt_for, view_of
-from app.summarize.watch import stream_slots, watch_summary
+from app.summarize.watch import follow_faq, stream_slots
 from app.venues.types import is_venue_id
 from app.web.templating import templates
 
@@ -61,17 +61,13 @@ def kimi(
 ) -> Response:
     """The FAQ as HTML: at once when cached, else each answer as soon as it is written."""
     found = _paper(session, paper)
-    slot = stream_slots.take(settings, client_address(request))
-    try:
+    with stream_slots.taken(settings, client_address(request)) as slot:
         with contextlib.suppress(RateLimitedError):  # counted today already: the FAQ still opens
             _count_open(request, session, settings, found, key="kimi")
         view = open_faq(session, settings, paper=found, lang=lang, client_address=client_address(request))
         opening = str(templates.env.get_template("_faq.html").module.faq_open(found, view))  # type: ignore[attr-defined]
-    except BaseException:
-        slot.release()
-        raise
     session.close()  # the stream reads through the process's poller: no connection held meanwhile
-    fragments = _fragments(settings, opening, view, lang)
+    fragments = _fragments(settings, opening, view)
     return StreamingResponse(slot.hold_while(fragments), media_type="text/html; charset=utf-8")
 
 
@@ -85,14 +81,12 @@ def _count_open(request: Request, session: Session, settings: Settings, paper: P
     return total
 
 
-async def _fragments(settings: Settings, opening: str, first: FaqView, lang: str) -> AsyncIterator[str]:
+async def _fragments(settings: Settings, opening: str, first: FaqView) -> AsyncIterator[str]:
     macros = templates.env.get_template("_faq.html").module
     yield opening
     sent, last = 0, first
-    views = [first] if first.done or first.summary_id is None else None
-    stream = views or watch_summary(settings, first.summary_id or 0, prompt_for(settings, lang))
     try:
-        async for view in _aiter(stream):
+        async for view in follow_faq(settings, first):
             complete = view.answers if view.done else view.answers[:-1] if view.status == "running" else []
             for item in complete[sent:]:
                 yield macros.faq_item(item)  # type: ignore[attr-defined]
@@ -103,15 +97,6 @@ async def _fragments(settings: Settings, opening: str, first: FaqView, lang: str
     if not last.done:  # followed for MAX_WAIT without an end
         last = replace(last, status="failed", error="the summary took too long; ask again later")
     yield macros.faq_close(last)  # type: ignore[attr-defined]
-
-
-async def _aiter(source: object) -> AsyncIterator[FaqView]:
-    if isinstance(source, list):
-        for item in source:
-            yield item
-    else:
-        async for item in source:  # type: ignore[attr-defined]
-            yield item
 
 
 @router.get("/arxiv/progress")

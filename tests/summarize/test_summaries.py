@@ -13,41 +13,17 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.arxiv.parse import parse_feed
 from app.config import Settings, get_settings
 from app.store.db import session_scope
-from app.store.ingest import ingest_feed
 from app.store.models import Summary
 from app.summarize import service
-from tests.conftest import DATA
 from tests.llm_server import FakeLLMServer, Fault
 from tests.loopback import LoopbackServer, Reply
 
-RSS2 = DATA / "rss" / "rss2-2024-multicat-csLG+csAI+csCL+statML.xml"
 PAPER = "2609.26811"
 OTHER = "2609.26820"
 QUESTIONS = 6
 SITE = {"Sec-Fetch-Site": "same-origin"}
-
-
-@pytest.fixture
-def llm() -> Iterator[FakeLLMServer]:
-    with FakeLLMServer(chunk_words=3) as server:
-        yield server
-
-
-@pytest.fixture
-def configured(settings_env: Settings, llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("LLM_BASE_URL", llm.base_url)
-    monkeypatch.setenv("LLM_MODEL", "fake-llm")
-    monkeypatch.setenv("SUMMARY_FULL_TEXT", "false")
-    monkeypatch.setenv("LLM_RETRIES", "0")
-    monkeypatch.setenv("RATE_SUMMARY_PER_MINUTE", "100000")  # the tests poll; limits have their own test
-    get_settings.cache_clear()
-    settings = get_settings()
-    with session_scope(settings) as session:
-        ingest_feed(session, feed=parse_feed(RSS2.read_bytes()))
-    return settings
 
 
 @pytest.fixture
