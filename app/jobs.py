@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol
 
 import redis
@@ -61,13 +62,20 @@ def jobs() -> Jobs:
 _PRIORITY_KEYS = ("", *(f"\x06\x16{p}" for p in range(1, 10)))
 
 
+@lru_cache
+def redis_client(url: str) -> redis.Redis:
+    """One client, so one connection pool, per Redis URL and process (redis-py makes a forked child
+    its own pool): a check or a count reuses a connection instead of opening one each time. Short
+    timeouts: Redis away is reported in a second or so, never waited for."""
+    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+
+
 def queue_depths(settings: Settings) -> dict[str, int | None]:
     """Messages waiting in each queue (Redis lists named after the queues, one per priority)."""
     if not settings.redis_url:
         return dict.fromkeys(QUEUES, 0)
     try:
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
-        with client.pipeline() as pipe:
+        with redis_client(settings.redis_url).pipeline() as pipe:
             for name in QUEUES:
                 for suffix in _PRIORITY_KEYS:
                     pipe.llen(name + suffix)

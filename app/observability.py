@@ -24,10 +24,11 @@ import redis
 from prometheus_client import CollectorRegistry, Histogram, generate_latest, multiprocess, values
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings, get_settings
-from app.jobs import TASK_STATS_KEY, queue_depths
+from app.jobs import TASK_STATS_KEY, queue_depths, redis_client
 from app.store.backlog import pipeline_backlog
 from app.store.completeness import latest_completeness
 from app.store.db import session_scope
@@ -110,9 +111,13 @@ class SharedCounts:
 
     def collect(self) -> Any:
         settings = self._settings_of()
-        yield from _database_metrics(settings)
-        yield from _backlog_metrics(settings)
-        yield from _completeness_metrics(settings)
+        with session_scope(settings) as session:  # one session (one connection) for the whole scrape
+            families = [
+                *_database_metrics(session, settings),
+                *_backlog_metrics(session, settings),
+                *_completeness_metrics(session),
+            ]
+        yield from families
         yield from _queue_metrics(settings)
         yield from _task_metrics(settings)
 
@@ -124,19 +129,18 @@ def _gauge(name: str, doc: str, labels: list[str], rows: list[tuple[list[str], f
     return family
 
 
-def _database_metrics(settings: Settings) -> Any:
-    with session_scope(settings) as session:
-        papers = session.scalar(select(func.count()).select_from(Paper)) or 0
-        vectors = session.scalar(select(func.count()).select_from(Embedding)) or 0
-        fetches = session.execute(
-            select(FetchLog.http_status, FetchLog.error.is_not(None), func.count()).group_by(
-                FetchLog.http_status, FetchLog.error.is_not(None)
-            )
-        ).all()
-        summaries = session.execute(
-            select(Summary.model, Summary.status, func.count(), func.sum(Summary.prompt_tokens), func.sum(Summary.completion_tokens))
-            .group_by(Summary.model, Summary.status)
-        ).all()  # fmt: skip
+def _database_metrics(session: Session, settings: Settings) -> Any:
+    papers = session.scalar(select(func.count()).select_from(Paper)) or 0
+    vectors = session.scalar(select(func.count()).select_from(Embedding)) or 0
+    fetches = session.execute(
+        select(FetchLog.http_status, FetchLog.error.is_not(None), func.count()).group_by(
+            FetchLog.http_status, FetchLog.error.is_not(None)
+        )
+    ).all()
+    summaries = session.execute(
+        select(Summary.model, Summary.status, func.count(), func.sum(Summary.prompt_tokens), func.sum(Summary.completion_tokens))
+        .group_by(Summary.model, Summary.status)
+    ).all()  # fmt: skip
     yield _gauge("coolpapers_papers", "Papers stored", [], [([], papers)])
     yield _gauge("coolpapers_vectors", "Paper vectors stored", [], [([], vectors)])
     yield _gauge(
@@ -150,13 +154,9 @@ def _database_metrics(settings: Settings) -> Any:
     yield _gauge(
         "coolpapers_llm_tokens", "LLM tokens spent, by model and kind", ["model", "kind"], _sum_rows(tokens)
     )
-    spend = (
-        sum(v for (_, kind), v in _sum_rows(tokens) if kind == "prompt") * settings.llm_price_prompt_per_mtok
-    )
-    spend += (
-        sum(v for (_, kind), v in _sum_rows(tokens) if kind == "completion")
-        * settings.llm_price_completion_per_mtok
-    )
+    prompt = sum(float(p or 0) for *_, p, _ in summaries)
+    completion = sum(float(c or 0) for *_, c in summaries)
+    spend = prompt * settings.llm_price_prompt_per_mtok + completion * settings.llm_price_completion_per_mtok
     yield _gauge(
         "coolpapers_llm_spend",
         "LLM spend at the configured prices (per million tokens)",
@@ -168,14 +168,8 @@ def _database_metrics(settings: Settings) -> Any:
 BACKLOG_STATES = ("ok", "catching up", "alert")
 
 
-def _backlog_metrics(settings: Settings) -> Any:
-    with session_scope(settings) as session:
-        backlog = pipeline_backlog(
-            session,
-            model=settings.embed_model,
-            time_limit=settings.task_time_limit,
-            alert_after=settings.backlog_alert_seconds,
-        )
+def _backlog_metrics(session: Session, settings: Settings) -> Any:
+    backlog = pipeline_backlog(session, settings)
     yield _gauge("coolpapers_backlog_unembedded", "Papers without a vector", [], [([], backlog.unembedded)])
     yield _gauge(
         "coolpapers_backlog_unembedded_age_seconds",
@@ -198,10 +192,9 @@ def _backlog_metrics(settings: Settings) -> Any:
     )
 
 
-def _completeness_metrics(settings: Settings) -> Any:
+def _completeness_metrics(session: Session) -> Any:
     """Each category's latest checked day: the feed against the API (app/store/completeness.py)."""
-    with session_scope(settings) as session:
-        days = latest_completeness(session)
+    days = latest_completeness(session)
     for name, doc, value in (
         ("expected", "Papers the arXiv API lists for the category's latest checked day", "expected"),
         ("stored", "New and cross-listed papers stored for that day", "stored"),
@@ -236,7 +229,7 @@ def _task_metrics(settings: Settings) -> Any:
     stats: dict[bytes, bytes] = {}
     if settings.redis_url:
         try:
-            stats = redis.Redis.from_url(settings.redis_url, socket_timeout=1).hgetall(TASK_STATS_KEY)  # type: ignore[assignment]
+            stats = redis_client(settings.redis_url).hgetall(TASK_STATS_KEY)  # type: ignore[assignment]
         except redis.RedisError:
             stats = {}
     rows = []
@@ -347,7 +340,7 @@ def readiness(
         checks["database"] = f"error: {type(exc).__name__}"
     if settings.redis_url:
         try:
-            redis.Redis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1).ping()
+            redis_client(settings.redis_url).ping()
             checks["redis"] = "ok"
         except redis.RedisError as exc:
             checks["redis"] = f"error: {type(exc).__name__}"

@@ -23,6 +23,7 @@ from fastapi import Request
 
 from app.config import Settings, get_settings
 from app.errors import RateLimitedError
+from app.jobs import redis_client
 
 RATE_FILE = "ratelimit.sqlite3"
 
@@ -64,9 +65,7 @@ class WindowCounter:
     """hit(key, window) -> the number of hits of `key` in the current window of `window` seconds."""
 
     def __init__(self, redis_url: str | None, shared_file: Path | None):
-        self._redis = (
-            redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1) if redis_url else None
-        )
+        self._redis = redis_client(redis_url) if redis_url else None
         self._file = FileWindows(shared_file) if shared_file is not None else None
         self._local: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()

@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.jobs import jobs, queue_depths
-from app.store.backlog import Backlog
-from app.store.backlog import pipeline_backlog as store_backlog
+from app.store.backlog import Backlog, pipeline_backlog
 from app.store.completeness import DayCompleteness, recent_completeness
 from app.store.fetch_log import last_errors, last_runs
 from app.store.models import FetchLog
@@ -52,13 +51,4 @@ def pipeline_status(session: Session, settings: Settings) -> PipelineStatus:
         queues=queue_depths(settings),
         backlog=pipeline_backlog(session, settings),
         completeness=recent_completeness(session),
-    )
-
-
-def pipeline_backlog(session: Session, settings: Settings) -> Backlog:
-    return store_backlog(
-        session,
-        model=settings.embed_model,
-        time_limit=settings.task_time_limit,
-        alert_after=settings.backlog_alert_seconds,
     )

@@ -32,14 +32,14 @@ from sqlalchemy.orm import Session
 from app.config import Settings, get_settings
 from app.jobs import queue_depths
 from app.store.backlog import stuck_summaries, unembedded_papers
-from app.store.categories import categories_to_fetch
 from app.store.db import session_scope
 from app.store.fetch_log import last_runs
 from app.store.models import Summary
+from app.store.papers import as_utc
 from app.summarize.dispatch import SUMMARIZE_TASK
 from workers.celery_app import app
 from workers.schedule import CATCHUP_TASK, previous_run
-from workers.tasks import TransientRetryTask
+from workers.tasks import TransientRetryTask, round_categories
 
 log = logging.getLogger(__name__)
 SUMMARY_ATTEMPTS = 3  # generations a summary may lose to dead workers before it is failed
@@ -122,15 +122,9 @@ def missed_categories(session: Session, settings: Settings, *, now: dt.datetime)
     due = previous_run(settings, now=now)
     if due is None or now - due < ROUND_GRACE:
         return []
-    since = dt.date.today() - dt.timedelta(days=settings.follow_opened_days)
-    wanted = categories_to_fetch(
-        session, configured=settings.arxiv_categories, since=since if settings.follow_opened_days else None
-    )
-    runs = last_runs(session)
+    started = {name: as_utc(run.started_at) for name, run in last_runs(session).items()}
     return [
-        name
-        for name in wanted
-        if name not in runs or runs[name].started_at is None or _utc(runs[name].started_at) < due
+        name for name in round_categories(session, settings) if (at := started.get(name)) is None or at < due
     ]
 
 
@@ -147,7 +141,3 @@ def fail_exhausted(session: Session, summary_ids: list[int]) -> list[int]:
         .returning(Summary.id)
     )
     return sorted(done)
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

@@ -9,6 +9,7 @@ Run beat:      celery -A workers.celery_app beat
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from typing import Any
@@ -22,7 +23,7 @@ from kombu.entity import Queue
 
 from app.config import Settings, get_settings
 from app.errors import QueueUnavailableError
-from app.jobs import QUEUES, TASK_STATS_KEY, JobState, install_jobs
+from app.jobs import QUEUES, TASK_STATS_KEY, JobState, install_jobs, redis_client
 from workers.schedule import CATCHUP_TASK, build_beat_schedule, next_run
 
 log = logging.getLogger(__name__)
@@ -97,11 +98,10 @@ def _count_task_run(task: Any = None, state: str | None = None, **_: Any) -> Non
     settings = get_settings()
     if not settings.redis_url or task is None:
         return
-    try:
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=1)
-        client.hincrby(TASK_STATS_KEY, f"{task.name}:{(state or 'UNKNOWN').lower()}", 1)
-    except redis.RedisError:
-        pass  # metrics must never fail a task
+    with contextlib.suppress(redis.RedisError):  # metrics must never fail a task
+        redis_client(settings.redis_url).hincrby(
+            TASK_STATS_KEY, f"{task.name}:{(state or 'UNKNOWN').lower()}", 1
+        )
 
 
 @worker_ready.connect
@@ -133,7 +133,7 @@ class CeleryJobs:
             try:
                 return _job_state(self.celery.send_task(name, args=list(args), priority=priority))
             except (kombu.exceptions.OperationalError, redis.RedisError) as exc:
-                raise QueueUnavailableError("the task queue is not answering; try again in a moment") from exc
+                raise QueueUnavailableError from exc
         # Eager (no REDIS_URL): the task runs here, so its module (the app's `include`) must be loaded.
         self.celery.loader.import_default_modules()
         if name not in self.celery.tasks:
@@ -151,10 +151,9 @@ def _check_broker(url: str) -> None:
     """Fail in a second when Redis is away: Celery's own send retries for seconds, and its result
     consumer, once out of retries, stays broken until the process restarts."""
     try:
-        with redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1) as client:
-            client.ping()
+        redis_client(url).ping()
     except redis.RedisError as exc:
-        raise QueueUnavailableError("the task queue is not answering; try again in a moment") from exc
+        raise QueueUnavailableError from exc
 
 
 def _job_state(result: AsyncResult) -> JobState:

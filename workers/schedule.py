@@ -15,19 +15,21 @@ from app.config import Settings
 
 def fetch_crontabs(settings: Settings, *, nowfun: Callable[[], dt.datetime] | None = None) -> list[crontab]:
     """One crontab per configured time (UTC), on the configured days (`nowfun`: their clock)."""
-    tabs = []
-    for value in settings.schedule_times:
-        hour, _, minute = value.partition(":")
-        tab = crontab(
-            minute=int(minute or 0), hour=int(hour), day_of_week=settings.schedule_days, nowfun=nowfun
-        )
-        tabs.append(tab)
-    return tabs
+    return [
+        crontab(minute=when.minute, hour=when.hour, day_of_week=settings.schedule_days, nowfun=nowfun)
+        for when in map(_clock, settings.schedule_times)
+    ]
+
+
+def _clock(value: str) -> dt.time:
+    """A SCHEDULE_TIMES entry, `HH:MM` or `HH`."""
+    hour, _, minute = value.partition(":")
+    return dt.time(int(hour), int(minute or 0))
 
 
 def _minute_of_day(value: str) -> int:
-    hour, _, minute = value.partition(":")
-    return int(hour) * 60 + int(minute or 0)
+    when = _clock(value)
+    return when.hour * 60 + when.minute
 
 
 def _expiry(value: str, times: tuple[str, ...], *, cap: float = 3600.0) -> float:
@@ -65,7 +67,7 @@ def build_beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     return schedule
 
 
-VENUE_TASK = "fetch.venue"  # workers/venues.py
+VENUE_TASK = "fetch.venue"  # the task: workers/venues.py
 VENUE_REFRESH_SECONDS = 86_400.0  # proceedings change rarely: once a day, a 304 when unchanged
 
 
@@ -95,13 +97,12 @@ def previous_run(settings: Settings, *, now: dt.datetime | None = None) -> dt.da
     now = now or dt.datetime.now(dt.UTC)
     due = []
     for tab, value in zip(fetch_crontabs(settings), settings.schedule_times, strict=True):
-        hour, _, minute = value.partition(":")
         for back in range(8):
             day = now.date() - dt.timedelta(days=back)
             # crontab's day_of_week counts from Sunday = 0; isoweekday() from Monday = 1 to Sunday = 7.
             if day.isoweekday() % 7 not in tab.day_of_week:
                 continue
-            when = dt.datetime.combine(day, dt.time(int(hour), int(minute or 0)), dt.UTC)
+            when = dt.datetime.combine(day, _clock(value), dt.UTC)
             if when <= now:
                 due.append(when)
                 break

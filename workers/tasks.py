@@ -10,10 +10,11 @@ from typing import Any
 import redis
 from celery import Task
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from app.arxiv.fetch import RateLimiter
 from app.arxiv.ratelimit import limiter_for
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.errors import ArxivUnavailableError, StaleFeedError
 from app.store.categories import categories_to_fetch
 from app.store.completeness import check_completeness, days_to_check
@@ -121,14 +122,17 @@ def fetch_scheduled() -> list[str]:
 def enqueue_round() -> list[str]:
     """Enqueue `fetch.category` for every category of the round; returns the task ids."""
     settings = get_settings()
-    since = dt.date.today() - dt.timedelta(days=settings.follow_opened_days)
     with session_scope(settings) as session:
-        categories = categories_to_fetch(
-            session,
-            configured=settings.arxiv_categories,
-            since=since if settings.follow_opened_days else None,
-        )
+        categories = round_categories(session, settings)
     return [fetch_category.delay(category).id for category in categories]
+
+
+def round_categories(session: Session, settings: Settings) -> list[str]:
+    """The categories of a fetch round: the configured ones, and those readers opened lately."""
+    since = dt.date.today() - dt.timedelta(days=settings.follow_opened_days)
+    return categories_to_fetch(
+        session, configured=settings.arxiv_categories, since=since if settings.follow_opened_days else None
+    )
 
 
 @app.task(name="embed.papers", base=TransientRetryTask)

@@ -14,9 +14,8 @@ from app.errors import VenueFetchError
 from app.store.venue_ingest import ingest_edition
 from app.venues.catalog import find_edition
 from workers.celery_app import app
+from workers.schedule import VENUE_TASK
 from workers.tasks import TRANSIENT_ERRORS, TransientRetryTask, embed_papers
-
-VENUE_TASK = "fetch.venue"
 
 
 class VenueRetryTask(TransientRetryTask):

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.config import Settings
 from app.store.models import Embedding, Paper, Summary
+from app.store.papers import as_utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,10 +27,11 @@ class Backlog:
 
     def waited(self, now: dt.datetime | None = None) -> float:
         """Seconds the longest-waiting paper without a vector has waited."""
-        if self.oldest_unembedded is None:
+        oldest = as_utc(self.oldest_unembedded)
+        if oldest is None:
             return 0.0
         now = now or dt.datetime.now(dt.UTC)
-        return max((now - _utc(self.oldest_unembedded)).total_seconds(), 0.0)
+        return max((now - oldest).total_seconds(), 0.0)
 
     def state(self, now: dt.datetime | None = None) -> str:
         """ok (nothing owed), catching up (owed, not for long), alert (owed too long, or stuck)."""
@@ -64,14 +67,10 @@ def stuck_summaries(session: Session, *, older_than: dt.datetime) -> tuple[list[
     return [i for i, s in rows if s == "running"], [i for i, s in rows if s == "pending"]
 
 
-def pipeline_backlog(
-    session: Session, *, model: str, time_limit: int, alert_after: int, now: dt.datetime | None = None
-) -> Backlog:
+def pipeline_backlog(session: Session, settings: Settings, *, now: dt.datetime | None = None) -> Backlog:
+    """The backlog for the configured model, TASK_TIME_LIMIT and BACKLOG_ALERT_SECONDS."""
     now = now or dt.datetime.now(dt.UTC)
-    unembedded, oldest = unembedded_papers(session, model=model)
-    running, pending = stuck_summaries(session, older_than=now - dt.timedelta(seconds=time_limit))
-    return Backlog(unembedded, oldest, len(running) + len(pending), alert_after)
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    unembedded, oldest = unembedded_papers(session, model=settings.embed_model)
+    older_than = now - dt.timedelta(seconds=settings.task_time_limit)
+    running, pending = stuck_summaries(session, older_than=older_than)
+    return Backlog(unembedded, oldest, len(running) + len(pending), settings.backlog_alert_seconds)

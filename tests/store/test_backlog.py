@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.arxiv.parse import parse_feed
+from app.config import Settings
 from app.store.backlog import Backlog, pipeline_backlog, stuck_summaries, unembedded_papers
 from app.store.embeddings import add_embeddings
 from app.store.ingest import ingest_feed
@@ -62,5 +63,6 @@ def test_backlog_state_alerts_when_vectors_wait_too_long_or_summaries_are_stuck(
     assert Backlog(5, NOW - dt.timedelta(seconds=901), 0, 900).state(NOW) == "alert"
     assert Backlog(0, None, 1, 900).state(NOW) == "alert"
     _papers(session)
-    backlog = pipeline_backlog(session, model="mini", time_limit=1200, alert_after=900)
+    settings = Settings(embed_model="mini", task_time_limit=1200, backlog_alert_seconds=900)
+    backlog = pipeline_backlog(session, settings)
     assert backlog.unembedded == 4 and backlog.summaries_stuck == 0 and backlog.state() == "catching up"
