@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -138,6 +138,10 @@ def get_papers(session: Session, arxiv_ids: Sequence[str]) -> list[Paper]:
     return [found[arxiv_id] for arxiv_id in arxiv_ids if arxiv_id in found]
 
 
+@overload
+def as_utc(value: dt.datetime) -> dt.datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
 def as_utc(value: dt.datetime | None) -> dt.datetime | None:
     """SQLite hands back naive datetimes; everything stored is UTC."""
     if value is None or value.tzinfo is not None:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.errors import SummaryLimitError
 from app.store.models import Listing, Paper, Summary
+from app.store.papers import as_utc
 from app.store.upsert import dialect_insert
 from app.summarize.extractive import LABEL, extractive_faq
 from app.summarize.prompts import FaqPrompt, load_prompt
@@ -136,7 +137,7 @@ def request_summary(
         )
         session.flush()
         return row, True
-    stale = (now - _utc(row.updated_at)).total_seconds() > LOST_AFTER
+    stale = (now - as_utc(row.updated_at)).total_seconds() > LOST_AFTER
     lost = (row.status == "pending" and stale) or (
         row.status == "running" and _claim_expired(row, settings, now)
     )
@@ -145,7 +146,7 @@ def request_summary(
 
 def failed_retry_after(row: Summary, now: dt.datetime | None = None) -> int:
     """Seconds before a failed summary may be generated again (0: now)."""
-    waited = ((now or dt.datetime.now(dt.UTC)) - _utc(row.updated_at)).total_seconds()
+    waited = ((now or dt.datetime.now(dt.UTC)) - as_utc(row.updated_at)).total_seconds()
     return max(int(FAILED_RETRY_AFTER - waited), 0) if row.status == "failed" else 0
 
 
@@ -218,11 +219,7 @@ def priority_of(session: Session, paper_id: int) -> int:
 
 
 def _claim_expired(row: Summary, settings: Settings, now: dt.datetime) -> bool:
-    return row.claimed_at is None or (now - _utc(row.claimed_at)).total_seconds() > settings.task_time_limit
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return row.claimed_at is None or (now - as_utc(row.claimed_at)).total_seconds() > settings.task_time_limit
 
 
 def cached_faqs(
