@@ -9,28 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Task
 from celery.signals import task_success
-from sqlalchemy.exc import OperationalError
 
 from app.config import get_settings
 from app.profiles.deliver import send_digests
 from workers.celery_app import app
+from workers.tasks import TransientRetryTask
 
 DIGEST_TASK = "digest.send"
-MAX_RETRIES = 3
 
 
-@app.task(name=DIGEST_TASK, bind=True, acks_late=True, max_retries=MAX_RETRIES)
-def send_digests_task(self: Task) -> dict[str, Any]:
+@app.task(name=DIGEST_TASK, base=TransientRetryTask)
+def send_digests_task() -> dict[str, Any]:
     """Compose and send the due digests; a database outage is retried with backoff."""
-    settings = get_settings()
-    try:
-        report = send_digests(settings)
-    except OperationalError as exc:
-        raise self.retry(
-            exc=exc, countdown=settings.task_retry_backoff * 2 ** int(self.request.retries)
-        ) from exc
+    report = send_digests(get_settings())
     return {
         "sent": report.sent,
         "skipped": report.skipped,

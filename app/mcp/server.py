@@ -26,19 +26,20 @@ from mcp.types import ToolAnnotations
 from starlette.types import Receive, Scope, Send
 
 from app import __version__
+from app.api.papers import get_or_fetch_paper, normalise_id
+from app.arxiv.ids import abs_url
 from app.config import Settings, get_settings
-from app.deps import index_holder
+from app.deps import get_searcher
 from app.errors import CoolPapersError, InvalidQueryError, NotFoundError
-from app.profiles.digest import compose_digests, load_readers
+from app.profiles.digest import profile_digest
 from app.profiles.store import find_profile
-from app.search.embed import get_embedder
-from app.search.hybrid import Hit, Searcher, SearchFilters
+from app.search.hybrid import Hit, SearchFilters
 from app.store.db import session_scope
 from app.store.listings import parse_category_expression, read_listing
 from app.store.models import Paper
 from app.store.papers import get_paper
 from app.summarize.service import cached_faqs
-from app.web.markdown import paper_as_markdown, paper_or_fetch
+from app.web.markdown import paper_as_markdown
 
 MAX_RESULTS = 100
 ABSTRACT_CHARS = 600  # a listing of hundreds of papers stays within an agent's context
@@ -52,15 +53,11 @@ def _brief(paper: Paper, *, score: float | None = None) -> dict[str, Any]:
         "authors": list(paper.authors),
         "categories": list(paper.categories),
         "abstract": abstract if len(abstract) <= ABSTRACT_CHARS else abstract[: ABSTRACT_CHARS - 1] + "…",
-        "url": f"https://arxiv.org/abs/{paper.arxiv_id}",
+        "url": abs_url(paper.arxiv_id),
     }
     if score is not None:
         item["score"] = round(score, 6)
     return item
-
-
-def _searcher(session: Any, settings: Settings) -> Searcher:
-    return Searcher(session, settings, get_embedder(settings), index_holder(str(settings.data_dir)))
 
 
 def _limit(limit: int) -> int:
@@ -77,7 +74,7 @@ def search(query: str, limit: int = 10, categories: str | None = None) -> dict[s
     settings = get_settings()
     filters = SearchFilters(categories=parse_category_expression(categories) if categories else None)
     with session_scope(settings) as session:
-        result = _searcher(session, settings).search(
+        result = get_searcher(session, settings).search(
             query[:500], filters=filters, limit=_limit(limit), offset=0
         )
         return {"total": result.total, "items": [_brief(h.paper, score=h.score) for h in result.hits]}
@@ -107,7 +104,7 @@ def paper(arxiv_id: str) -> str:
     """One paper as Markdown: title, authors, abstract, and its FAQ summary when one was written."""
     settings = get_settings()
     with session_scope(settings) as session:
-        found = paper_or_fetch(session, settings, arxiv_id.strip())
+        found = get_or_fetch_paper(session, settings, normalise_id(arxiv_id))
         if found is None:
             raise NotFoundError(f"arXiv does not know the paper {arxiv_id[:40]}")
         return paper_as_markdown(found, cached_faqs(session, [found.id]).get(found.id, []))
@@ -117,10 +114,10 @@ def related(arxiv_id: str, limit: int = 10) -> dict[str, Any]:
     """Papers closest in meaning to one paper (by its embedding; by its title's words until embedded)."""
     settings = get_settings()
     with session_scope(settings) as session:
-        found = get_paper(session, arxiv_id.strip())
+        found = get_paper(session, normalise_id(arxiv_id))
         if found is None:
             raise NotFoundError(f"no stored paper {arxiv_id[:40]}")
-        hits: list[Hit] = _searcher(session, settings).related(found, k=_limit(limit))
+        hits: list[Hit] = get_searcher(session, settings).related(found, k=_limit(limit))
         return {"items": [_brief(h.paper, score=h.score) for h in hits]}
 
 
@@ -131,12 +128,9 @@ def for_you(token: str, limit: int = 10) -> dict[str, Any]:
         profile = find_profile(session, token.strip())
         if profile is None:
             raise NotFoundError("no profile has this token")
-        digests = compose_digests(
-            session, settings, load_readers(session, settings, profile_ids=[profile.id])
-        )
-        if not digests:
+        digest = profile_digest(session, settings, profile.id)
+        if digest is None:
             return {"date": None, "items": []}
-        digest = digests[0]
         items = [
             {"arxiv_id": p.arxiv_id, "title": p.title, "authors": p.authors, "url": p.abs_url,
              "score": p.score, "reason": p.reason, "summary": p.summary}

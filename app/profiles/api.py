@@ -12,7 +12,7 @@ from app.deps import SessionDep, SettingsDep
 from app.errors import NotFoundError
 from app.profiles.atom import digest_feed
 from app.profiles.deliver import unsubscribe
-from app.profiles.digest import compose_digests, load_readers
+from app.profiles.digest import profile_digest
 from app.profiles.store import (
     KINDS,
     MAX_ITEMS,
@@ -38,7 +38,6 @@ ERRORS: dict[int | str, dict[str, object]] = {
     429: {"description": "Too many profile requests from this client"},
 }
 limited = Depends(rate_limit("profile", lambda s: s.rate_profile_per_minute))
-BAD_BODY: dict[int | str, dict[str, str]] = {400: {"description": "A body that cannot be read as JSON"}}
 router = APIRouter(prefix="/profiles", tags=["profiles"], responses=ERRORS, dependencies=[limited])
 
 
@@ -115,7 +114,7 @@ def _profile(session: SessionDep, token: str) -> Profile:
 ProfileDep = Annotated[Profile, Depends(_profile)]
 
 
-@router.post("", status_code=201, response_model=TokenOut, responses=BAD_BODY)
+@router.post("", status_code=201, response_model=TokenOut)
 def create(session: SessionDep) -> TokenOut:
     """A new empty profile. Keep the token: it cannot be shown again, and it is the only key."""
     _, token = create_profile(session)
@@ -129,7 +128,7 @@ def read(session: SessionDep, profile: ProfileDep) -> ProfileOut:
     return _out(session, profile)
 
 
-@router.put("/{token}", response_model=ProfileOut, dependencies=[Depends(_capped_body)], responses=BAD_BODY)
+@router.put("/{token}", response_model=ProfileOut, dependencies=[Depends(_capped_body)])
 def merge(session: SessionDep, profile: ProfileDep, body: ProfileIn) -> ProfileOut:
     """Merge a device's copy: per item, the newest `updated_at` wins; a removal is `removed: true`."""
     changes = [
@@ -157,12 +156,9 @@ def revoke(session: SessionDep, profile: ProfileDep) -> Response:
 @router.get("/{token}/feed", response_class=Response)
 def feed(session: SessionDep, settings: SettingsDep, profile: ProfileDep) -> Response:
     """The profile's digest of the latest day (or week, for weekly digests) as an Atom feed."""
-    readers = load_readers(session, settings, profile_ids=[profile.id])
-    digests = compose_digests(session, settings, readers)
     site = settings.public_url.rstrip("/")
-    body = digest_feed(
-        digests[0] if digests else None, feed_id=f"{site}/profiles/{profile.id}/feed", site=site
-    )
+    digest = profile_digest(session, settings, profile.id)
+    body = digest_feed(digest, feed_id=f"{site}/profiles/{profile.id}/feed", site=site)
     return Response(
         body, media_type="application/atom+xml", headers={"Cache-Control": "private, max-age=300"}
     )

@@ -281,14 +281,19 @@ def post_webhook(payload: dict[str, object], recipient: Recipient) -> None:
     headers = {"Content-Type": "application/json", "User-Agent": f"coolpapers-selfhosted/{__version__}"}
     if recipient.webhook_secret:
         headers[SIGNATURE_HEADER] = webhook_signature(recipient.webhook_secret, body)
+    # Streamed, and the answer's body never read: only its status counts, and a reader's URL may
+    # answer with anything, of any size.
     try:
-        response = httpx.post(recipient.webhook_url, content=body, headers=headers, timeout=WEBHOOK_TIMEOUT)
+        with httpx.stream(
+            "POST", recipient.webhook_url, content=body, headers=headers, timeout=WEBHOOK_TIMEOUT
+        ) as response:
+            status = response.status_code
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         raise NotDelivered(f"webhook unreachable: {exc}") from exc
     except httpx.HTTPError as exc:
         raise MaybeDelivered(f"webhook failed after sending: {type(exc).__name__}: {exc}") from exc
-    if not response.is_success:
-        raise NotDelivered(f"webhook answered {response.status_code}")
+    if not 200 <= status < 300:
+        raise NotDelivered(f"webhook answered {status}")
 
 
 def digest_email(settings: Settings, digest: Digest, recipient: Recipient) -> EmailMessage:

@@ -16,13 +16,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.arxiv.ids import abs_url
 from app.config import Settings
 from app.ranking.rank import KEYWORD_WEIGHT, Candidate, CandidateTexts, Prepared, centroid_scores
 from app.store.embeddings import vectors_for
@@ -53,6 +54,7 @@ class Reader:
 
 @dataclass(frozen=True, slots=True)
 class DigestPaper:
+    paper_id: int
     arxiv_id: str
     title: str
     authors: list[str]
@@ -145,6 +147,12 @@ def compose_digests(session: Session, settings: Settings, readers: Sequence[Read
     return _with_summaries(session, digests)
 
 
+def profile_digest(session: Session, settings: Settings, profile_id: int) -> Digest | None:
+    """One profile's digest (its feed, the MCP's "for you"); None until its categories' day is complete."""
+    digests = compose_digests(session, settings, load_readers(session, settings, profile_ids=[profile_id]))
+    return digests[0] if digests else None
+
+
 def _latest_days(session: Session, categories: Iterable[str]) -> dict[str, dt.date | None]:
     return {c: latest_day(session, CategoryQuery((c,))) for c in sorted(categories)}
 
@@ -158,15 +166,12 @@ def _ready_day(latest: dict[str, dt.date | None], categories: Sequence[str]) -> 
     return newest if all(d == newest for d in recent) else None
 
 
-@dataclass(frozen=True, slots=True)
-class _Stars:
-    """Starred papers known to the database: arXiv id -> (paper id, title, vector or None)."""
-
-    found: dict[str, tuple[int, str, NDArray[np.float32] | None]]
+# Starred papers known to the database: arXiv id -> (paper id, title, vector or None).
+_Stars = dict[str, tuple[int, str, NDArray[np.float32] | None]]
 
 
 def _star_vectors(session: Session, arxiv_ids: set[str], *, model: str) -> _Stars:
-    found: dict[str, tuple[int, str, NDArray[np.float32] | None]] = {}
+    found: _Stars = {}
     wanted = sorted(arxiv_ids)
     for start in range(0, len(wanted), 500):
         rows = session.execute(
@@ -176,7 +181,7 @@ def _star_vectors(session: Session, arxiv_ids: set[str], *, model: str) -> _Star
         ).all()
         vectors = vectors_for(session, paper_ids=[r.id for r in rows], model=model)
         found.update({r.arxiv_id: (r.id, r.title, vectors.get(r.id)) for r in rows})
-    return _Stars(found)
+    return found
 
 
 @dataclass
@@ -229,7 +234,7 @@ class _Pool:
     def pick(self, reader: Reader, stars: _Stars, *, limit: int) -> list[DigestPaper]:
         if not self.papers:
             return []
-        starred = {stars.found[a][0]: stars.found[a] for a in reader.stars if a in stars.found}
+        starred = {stars[a][0]: stars[a] for a in reader.stars if a in stars}
         star_vectors = {pid: v for pid, (_, _, v) in starred.items() if v is not None}
         score = np.zeros(len(self.papers))
         dim = self.prepared.vectors.shape[1]
@@ -267,11 +272,12 @@ class _Pool:
     ) -> DigestPaper:
         paper = self.papers[row]
         return DigestPaper(
+            paper_id=paper.id,
             arxiv_id=paper.arxiv_id,
             title=paper.title,
             authors=list(paper.authors),
             url=f"{self.site}/arxiv/{paper.arxiv_id}",
-            abs_url=f"https://arxiv.org/abs/{paper.arxiv_id}",
+            abs_url=abs_url(paper.arxiv_id),
             score=round(score, 6),
             reason=self._reason(row, paper.id, terms, star_vectors, starred),
         )
@@ -319,33 +325,14 @@ def _terms(words: Iterable[str]) -> list[str]:
 
 def _with_summaries(session: Session, digests: list[Digest]) -> list[Digest]:
     """Each picked paper with its FAQ's one-line summary, read for all digests at once."""
-    arxiv_ids = sorted({p.arxiv_id for d in digests for p in d.papers})
-    ids: dict[str, int] = {}
+    paper_ids = sorted({p.paper_id for d in digests for p in d.papers})
     faqs: dict[int, list[dict[str, str]]] = {}
-    for start in range(0, len(arxiv_ids), 500):
-        chunk = arxiv_ids[start : start + 500]
-        found = dict(session.execute(select(Paper.arxiv_id, Paper.id).where(Paper.arxiv_id.in_(chunk))).all())
-        ids.update(found)
-        faqs.update(cached_faqs(session, list(found.values())))
-    lines = {a: one_line_summary(faqs.get(pid, [])) for a, pid in ids.items()}
+    for start in range(0, len(paper_ids), 500):
+        faqs.update(cached_faqs(session, paper_ids[start : start + 500]))
+    lines = {pid: one_line_summary(faq) for pid, faq in faqs.items()}
     for digest in digests:
-        digest.papers[:] = [_with_summary(p, lines.get(p.arxiv_id)) for p in digest.papers]
+        digest.papers[:] = [replace(p, summary=lines.get(p.paper_id)) for p in digest.papers]
     return digests
-
-
-def _with_summary(paper: DigestPaper, summary: str | None) -> DigestPaper:
-    if summary is None:
-        return paper
-    return DigestPaper(
-        paper.arxiv_id,
-        paper.title,
-        paper.authors,
-        paper.url,
-        paper.abs_url,
-        paper.score,
-        paper.reason,
-        summary,
-    )
 
 
 _MARKUP = re.compile(r"[*_`#>]+|\[(?P<text>[^\]]*)\]\([^)]*\)")

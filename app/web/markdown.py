@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Response
 from sqlalchemy.orm import Session
 
@@ -25,14 +27,14 @@ def paper_markdown(session: SessionDep, settings: SettingsDep, arxiv_id: str) ->
         wanted = split_arxiv_id(arxiv_id)[0]
     except FeedParseError as exc:
         raise InvalidQueryError(str(exc)) from exc
-    paper = paper_or_fetch(session, settings, wanted)
+    paper = _paper_or_fetch(session, settings, wanted)
     if paper is None:
         raise NotFoundError(f"arXiv does not know the paper {wanted}")
     faq = cached_faqs(session, [paper.id]).get(paper.id, [])
     return Response(paper_as_markdown(paper, faq), media_type=MARKDOWN)
 
 
-def paper_or_fetch(session: Session, settings: Settings, arxiv_id: str) -> Paper | None:
+def _paper_or_fetch(session: Session, settings: Settings, arxiv_id: str) -> Paper | None:
     paper = get_paper(session, arxiv_id)
     if paper is None and fetch_paper(settings, arxiv_id):
         session.rollback()  # end the read snapshot so the row just committed is visible
@@ -53,12 +55,15 @@ def paper_as_markdown(paper: Paper, faq: list[dict[str, str]]) -> str:
     ]
     if published is not None:
         lines.append(f"- Published: {published.date().isoformat()}")
-    # Read by name: the optional fields are declared once, in app/arxiv/types.py.
-    details = (("Comments", "comments"), ("Journal", "journal_ref"), ("DOI", "doi"))
-    lines += [f"- {label}: {value}" for label, name in details if (value := getattr(paper, name, None))]
+    # The detail lines of the paper's page (its `Shown` fields, declared once in app/arxiv/types.py).
+    lines += [f"- {shown.label}: {_linked(value, shown.link)}" for shown, value in paper.details]
     lines += ["", "## Abstract", "", paper.abstract.strip()]
     if faq:
         lines += ["", "## FAQ"]
         for pair in faq:
             lines += ["", f"### {pair.get('question', '').strip()}", "", pair.get("answer", "").strip()]
     return "\n".join(lines) + "\n"
+
+
+def _linked(value: str, link: str | None) -> str:
+    return f"[{value}]({link.format(quote(value))})" if link else value

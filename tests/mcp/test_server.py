@@ -90,6 +90,11 @@ async def _session(url: str, token: str, ids: list[str]) -> None:
 
         markdown = (await client.call_tool("paper", {"arxiv_id": ids[1]})).content[0].text
         assert markdown.startswith("# ") and "## Abstract" in markdown
+        # Any spelling of the id, as the API and the page take it.
+        spelt = await client.call_tool("paper", {"arxiv_id": f"arXiv:{ids[1]}v1"})
+        assert spelt.content[0].text == markdown
+        bad = await client.call_tool("paper", {"arxiv_id": "not-a-paper"})
+        assert bad.is_error and "not an arXiv id" in bad.content[0].text
 
         words = day["items"][0]["title"].split()[:3]
         found = _json(await client.call_tool("search", {"query": " ".join(words), "limit": 3}))
@@ -97,6 +102,7 @@ async def _session(url: str, token: str, ids: list[str]) -> None:
 
         near = _json(await client.call_tool("related", {"arxiv_id": ids[0], "limit": 4}))
         assert len(near["items"]) == 4 and ids[0] not in [item["arxiv_id"] for item in near["items"]]
+        assert _json(await client.call_tool("related", {"arxiv_id": f"{ids[0]}v9", "limit": 4})) == near
 
         picks = _json(await client.call_tool("for_you", {"token": token, "limit": 3}))
         assert len(picks["items"]) == 3 and ids[0] not in [item["arxiv_id"] for item in picks["items"]]

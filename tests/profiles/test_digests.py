@@ -26,7 +26,7 @@ from app.profiles.store import DigestChange, ItemChange, create_profile, merge_p
 from app.search.embed import embed_missing
 from app.store.db import session_scope
 from app.store.ingest import ingest_feed
-from app.store.models import DigestDelivery, Paper, Profile
+from app.store.models import DigestDelivery, Paper, Profile, Summary
 from tests.conftest import DATA
 from tests.fakes import FakeEmbedder
 from tests.loopback import LoopbackServer, Reply
@@ -128,6 +128,24 @@ def test_digest_picks_neighbours_of_stars_and_never_dismissed_ones(world: Settin
     assert [p.score for p in digest.papers] == sorted((p.score for p in digest.papers), reverse=True)
 
 
+def test_digest_papers_carry_their_faqs_one_line_summary(world: Settings) -> None:
+    papers = _papers(world)
+    with session_scope(world) as session:
+        for paper in papers[1::2]:  # every other paper has a written FAQ
+            answer = f"Paper {paper.id} does this. And more."
+            session.add(
+                Summary(paper_id=paper.id, model="m", prompt_version="v1", lang="en", status="ready",
+                        content=[{"question": "Summarise the paper.", "answer": answer}], created_at=AT,
+                        updated_at=AT)
+            )  # fmt: skip
+    pid = _profile(world, None, keywords=["learning"], categories=["cs.CV"])
+    with session_scope(world) as session:
+        [digest] = compose_digests(session, world, load_readers(session, world, profile_ids=[pid]))
+    written = {p.arxiv_id: f"Paper {p.id} does this." for p in papers[1::2]}
+    assert any(p.summary for p in digest.papers) and not all(p.summary for p in digest.papers)
+    assert [p.summary for p in digest.papers] == [written.get(p.arxiv_id) for p in digest.papers]
+
+
 def test_digest_arrives_once_by_email_and_webhook(
     world: Settings, inbox: tuple[Inbox, int], hook: LoopbackServer
 ) -> None:
@@ -180,6 +198,17 @@ def test_a_refused_delivery_is_tried_again(world: Settings, hook: LoopbackServer
     assert (second.sent, second.failed) == (1, 0)
     assert send_digests(world).skipped == 1
     assert len(hook.requests_for("/hook")) == 2
+
+
+def test_a_webhooks_answer_is_judged_by_its_status_alone(world: Settings, hook: LoopbackServer) -> None:
+    # A broken (or endless) body after a 200: the digest was taken, and the body is never read.
+    hook.script("/hook", Reply(200, b"x" * 1_000_000, truncate_at=10))
+    with session_scope(world) as session:
+        profile, _ = create_profile(session)
+        digest = DigestChange("daily", None, f"{hook.url}/hook", SECRET, AT)
+        merge_profile(session, profile, changes=[ItemChange("categories", "cs.CV", AT)], digest=digest)
+    report = send_digests(world)
+    assert (report.sent, report.failed) == (1, 0), report.errors
 
 
 def test_unreachable_smtp_server_is_refused_not_lost(

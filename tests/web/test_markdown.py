@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.arxiv.parse import parse_feed
@@ -32,6 +32,23 @@ def test_paper_as_markdown(client: TestClient, session: Session) -> None:
     assert f"- Authors: {', '.join(paper.authors)}" in text
     assert "## Abstract" in text and paper.abstract.strip()[:60] in text
     assert "## FAQ" not in text
+
+
+def test_markdown_lists_the_papers_shown_details(client: TestClient, session: Session) -> None:
+    paper = _paper(session)
+    details = {
+        "comments": "12 pages",
+        "journal_ref": "Nature 1 (2025)",
+        "doi": "10.1000/x y",
+        "msc_class": "52C25",
+    }
+    session.execute(update(Paper).where(Paper.id == paper.id).values(**details))
+    text = client.get(f"/arxiv/{paper.arxiv_id}.md").text
+    # The labels and order of the paper's page (app/arxiv/types.py), the DOI as its link.
+    assert (
+        "- Comments: 12 pages\n- Journal ref: Nature 1 (2025)\n- DOI: [10.1000/x y](https://doi.org/10.1000/x%20y)\n"
+        "- MSC classes: 52C25\n\n## Abstract"
+    ) in text
 
 
 def test_markdown_carries_the_written_faq(client: TestClient, session: Session) -> None:
