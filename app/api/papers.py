@@ -5,16 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy.orm import Session
 
 from app.api.schemas import INVALID_INPUT, ErrorOut, Page, PaperPublic
 from app.arxiv.ids import split_arxiv_id
-from app.config import Settings
 from app.deps import SessionDep, SettingsDep
 from app.errors import FeedParseError, InvalidQueryError, NotFoundError
-from app.store.lookup import fetch_paper
-from app.store.models import Paper
-from app.store.papers import get_paper, get_papers
+from app.store.lookup import get_or_fetch_paper
+from app.store.papers import get_papers
 from app.venues.types import is_venue_id
 
 router = APIRouter(tags=["papers"], responses=INVALID_INPUT)
@@ -57,11 +54,3 @@ def read_paper(session: SessionDep, settings: SettingsDep, arxiv_id: str) -> Pap
     if paper is None:
         raise NotFoundError(f"arXiv does not know the paper {arxiv_id}")
     return PaperPublic.of(paper)
-
-
-def get_or_fetch_paper(session: Session, settings: Settings, arxiv_id: str) -> Paper | None:
-    paper = get_paper(session, arxiv_id)
-    if paper is None and not is_venue_id(arxiv_id) and fetch_paper(settings, arxiv_id):
-        session.rollback()  # end the read snapshot so the row just committed is visible
-        paper = get_paper(session, arxiv_id)
-    return paper

@@ -26,7 +26,7 @@ from mcp.types import ToolAnnotations
 from starlette.types import Receive, Scope, Send
 
 from app import __version__
-from app.api.papers import get_or_fetch_paper, normalise_id
+from app.api.papers import normalise_id
 from app.arxiv.ids import abs_url
 from app.config import Settings, get_settings
 from app.deps import get_searcher
@@ -36,6 +36,7 @@ from app.profiles.store import find_profile
 from app.search.hybrid import Hit, SearchFilters
 from app.store.db import session_scope
 from app.store.listings import parse_category_expression, read_listing
+from app.store.lookup import get_or_fetch_paper
 from app.store.models import Paper
 from app.store.papers import get_paper
 from app.summarize.service import cached_faqs

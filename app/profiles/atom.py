@@ -6,6 +6,7 @@ import datetime as dt
 import xml.etree.ElementTree as ET
 
 from app.profiles.digest import Digest
+from app.xmlchars import xml_safe
 
 ATOM = "http://www.w3.org/2005/Atom"
 
@@ -43,4 +44,4 @@ def digest_feed(digest: Digest | None, *, feed_id: str, site: str, now: dt.datet
 
 
 def _text(parent: ET.Element, tag: str, value: str) -> None:
-    ET.SubElement(parent, tag).text = value
+    ET.SubElement(parent, tag).text = xml_safe(value)  # ElementTree writes control characters as they are

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from cachetools import TTLCache
+from sqlalchemy.orm import Session
 
 from app.arxiv.fetch import ArxivClient
 from app.arxiv.parse import parse_feed
@@ -29,7 +30,9 @@ from app.arxiv.ratelimit import limiter_for
 from app.config import Settings
 from app.errors import ArxivUnavailableError, FeedParseError, FetchError
 from app.store.db import session_scope
-from app.store.papers import upsert_papers
+from app.store.models import Paper
+from app.store.papers import get_paper, upsert_papers
+from app.venues.types import is_venue_id
 
 log = logging.getLogger(__name__)
 UNKNOWN_TTL = 24 * 3600
@@ -188,3 +191,12 @@ def _fetch_and_store(settings: Settings, arxiv_id: str) -> bool:
     with session_scope(settings) as session:
         upsert_papers(session, entries=entries)
     return True
+
+
+def get_or_fetch_paper(session: Session, settings: Settings, arxiv_id: str) -> Paper | None:
+    """The stored paper, else fetched from arXiv now (never for a venue id: arXiv has none of those)."""
+    paper = get_paper(session, arxiv_id)
+    if paper is None and not is_venue_id(arxiv_id) and fetch_paper(settings, arxiv_id):
+        session.rollback()  # end the read snapshot so the row just committed is visible
+        paper = get_paper(session, arxiv_id)
+    return paper

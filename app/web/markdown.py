@@ -5,15 +5,13 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import APIRouter, Response
-from sqlalchemy.orm import Session
 
 from app.arxiv.ids import abs_url, pdf_url, split_arxiv_id
-from app.config import Settings
 from app.deps import SessionDep, SettingsDep
 from app.errors import FeedParseError, InvalidQueryError, NotFoundError
-from app.store.lookup import fetch_paper
+from app.store.lookup import get_or_fetch_paper
 from app.store.models import Paper
-from app.store.papers import as_utc, get_paper
+from app.store.papers import as_utc
 from app.summarize.service import cached_faqs
 
 router = APIRouter(include_in_schema=False)
@@ -27,19 +25,11 @@ def paper_markdown(session: SessionDep, settings: SettingsDep, arxiv_id: str) ->
         wanted = split_arxiv_id(arxiv_id)[0]
     except FeedParseError as exc:
         raise InvalidQueryError(str(exc)) from exc
-    paper = _paper_or_fetch(session, settings, wanted)
+    paper = get_or_fetch_paper(session, settings, wanted)
     if paper is None:
         raise NotFoundError(f"arXiv does not know the paper {wanted}")
     faq = cached_faqs(session, [paper.id]).get(paper.id, [])
     return Response(paper_as_markdown(paper, faq), media_type=MARKDOWN)
-
-
-def _paper_or_fetch(session: Session, settings: Settings, arxiv_id: str) -> Paper | None:
-    paper = get_paper(session, arxiv_id)
-    if paper is None and fetch_paper(settings, arxiv_id):
-        session.rollback()  # end the read snapshot so the row just committed is visible
-        paper = get_paper(session, arxiv_id)
-    return paper
 
 
 def paper_as_markdown(paper: Paper, faq: list[dict[str, str]]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Annotated
@@ -40,6 +39,7 @@ from app.store.venues import edition_summaries
 from app.summarize.service import cached_faqs
 from app.web.renders import HEAVY_PAPERS, heavy_renders
 from app.web.templating import templates
+from app.xmlchars import xml_safe
 
 router = APIRouter(include_in_schema=False)
 # Papers on one listing page at most: papers.cool shows a whole day, and so does this up to here;
@@ -50,7 +50,6 @@ MAX_FETCHED = 5  # unknown ids fetched from arXiv for one page
 # answers with a page that polls while they go on: it never holds a reader for arXiv's retries.
 LOOKUP_GRACE = 1.0
 MAX_IDS = 200  # ids of one /arxiv/<ids> page or feed, as the API's papers endpoint allows
-XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 SORT_TITLES = {"popular": "Most opened first", "time": "Newest first"}
 SECTION_TITLES = {"new": "New submissions", "cross": "Cross-lists", "replace": "Replacements"}
 HTML = "text/html; charset=utf-8"
@@ -324,5 +323,4 @@ def _atom(request: Request, session: Session, papers: list[Paper], context: dict
     faqs = cached_faqs(session, [p.id for p in papers])
     context = {**context, "papers": papers, "faqs": faqs, "request": request}
     xml = templates.get_template("feed.xml").render(context)
-    # Escaping leaves control characters (a query's %01, an LLM's NUL): XML 1.0 forbids them.
-    return Response(XML_INVALID.sub("", xml), media_type="application/atom+xml")
+    return Response(xml_safe(xml), media_type="application/atom+xml")

@@ -37,8 +37,8 @@ from app.summarize.service import cached_faqs
 from app.venues.types import is_venue_id
 from app.web import faq
 from app.web.faq import star_limit, summary_limit
-from app.web.pages import XML_INVALID
 from app.web.templating import templates
+from app.xmlchars import xml_safe
 
 router = APIRouter(include_in_schema=False)
 MAX_SHOW = 5000
@@ -184,4 +184,4 @@ def _atom(request: Request, session: Session, papers: list[Paper], *, title: str
                "title": title, "alternate": alternate}  # fmt: skip
     xml = templates.get_template("venue_feed.xml").render(context)
     # As the arXiv feeds: escaping leaves control characters (a source's stray \x01), which XML 1.0 forbids.
-    return Response(XML_INVALID.sub("", xml), media_type="application/atom+xml")
+    return Response(xml_safe(xml), media_type="application/atom+xml")

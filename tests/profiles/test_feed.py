@@ -67,3 +67,16 @@ def test_unsubscribe_link_over_http(client: TestClient, session: Session) -> Non
     signature = unsubscribe_signature(profile.unsubscribe_key, profile.id)
     assert client.post(f"/api/v1/profiles/unsubscribe/{profile.id}/{signature}").status_code == 200
     assert client.get(f"/api/v1/profiles/{token}").json()["digest"]["frequency"] == "off"
+
+
+def test_feed_drops_characters_xml_forbids() -> None:
+    from app.profiles.atom import digest_feed
+    from app.profiles.digest import Digest, DigestPaper
+
+    paper = DigestPaper(1, "2501.00001", "A title\x01", ["Ada\x00"], "/arxiv/2501.00001",
+                        "https://arxiv.org/abs/2501.00001", 1.0, "close to x", summary="It \x0bworks")  # fmt: skip
+    day = dt.date(2026, 1, 1)
+    feed = ET.fromstring(digest_feed(Digest(1, day, day, "daily", [paper]), feed_id="urn:x", site="http://s"))
+    entry = feed.find(f"{ATOM}entry")
+    assert entry is not None and entry.findtext(f"{ATOM}title") == "A title"
+    assert entry.findtext(f"{ATOM}summary") == "It works\nclose to x"
