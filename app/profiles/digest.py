@@ -25,7 +25,14 @@ from sqlalchemy.orm import Session
 
 from app.arxiv.ids import abs_url
 from app.config import Settings
-from app.ranking.rank import KEYWORD_WEIGHT, Candidate, CandidateTexts, Prepared, centroid_scores
+from app.ranking.rank import (
+    KEYWORD_WEIGHT,
+    Candidate,
+    CandidateTexts,
+    Prepared,
+    centroid_scores,
+    keyword_terms,
+)
 from app.store.embeddings import vectors_for
 from app.store.listings import CategoryQuery, day_listing, latest_day
 from app.store.models import Listing, Paper, Profile, ProfileItem
@@ -241,12 +248,12 @@ class _Pool:
         star_matrix = np.array([v for v in star_vectors.values() if v.shape[0] == dim], dtype=np.float32)
         if len(star_matrix) and dim:
             score[self.prepared.has_vector] = centroid_scores(self.prepared.vectors, star_matrix)
-        terms = _terms([*reader.keywords, *reader.authors])
+        terms = keyword_terms([*reader.keywords, *reader.authors])
         if terms:  # the same blend as rank.py's keyword score: a title hit counts double
             hits = sum(self.mentions(t).astype(np.float64) + self.mentions(t, title_only=True) for t in terms)
             score += KEYWORD_WEIGHT * hits / (2.0 * len(terms))
         excluded = np.zeros(len(self.papers), dtype=bool)
-        for term in _terms(reader.negative_keywords):
+        for term in keyword_terms(reader.negative_keywords):
             excluded |= self.mentions(term)
         for row in (self.index.get(pid) for pid in starred):
             if row is not None:
@@ -317,10 +324,6 @@ class _Corpus:
             self._in_title[term] = in_title
             self._anywhere[term] = in_title | self.texts.rests.rows_mentioning(term)
         return self._in_title[term] if title_only else self._anywhere[term]
-
-
-def _terms(words: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(t for w in words if (t := w.replace("\x00", "").strip().lower())))
 
 
 def _with_summaries(session: Session, digests: list[Digest]) -> list[Digest]:

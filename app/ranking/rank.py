@@ -7,7 +7,7 @@ prefers add to that score. The reader's stars and keywords come with the request
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -34,6 +34,12 @@ def keyword_scores(candidates: Sequence[Candidate], keywords: Sequence[str]) -> 
     return CandidateTexts.of(candidates).keyword_scores(keywords)
 
 
+def keyword_terms(keywords: Iterable[str]) -> list[str]:
+    """The distinct terms a reader's keywords scan for: lowered, trimmed, never holding the NUL
+    that joins the scanned texts."""
+    return list(dict.fromkeys(t for k in keywords if (t := k.replace("\x00", "").strip().lower())))
+
+
 @dataclass(frozen=True, slots=True)
 class CandidateTexts:
     """The candidates' titles, and their abstracts with authors, ready for keyword scans.
@@ -53,7 +59,7 @@ class CandidateTexts:
         )
 
     def keyword_scores(self, keywords: Sequence[str]) -> NDArray[np.float64]:
-        terms = list(dict.fromkeys(t for k in keywords if (t := k.replace("\x00", "").strip().lower())))
+        terms = keyword_terms(keywords)
         scores = np.zeros(self.titles.rows)
         if not terms or not self.titles.rows:
             return scores
