@@ -105,6 +105,7 @@ def venue_ingest(
 
     from app.store.venue_ingest import ingest_edition, ingest_venue_file
     from app.venues.catalog import find_edition
+    from app.venues.harvest import VenuePage
 
     settings = get_settings()
     try:
@@ -129,10 +130,10 @@ def venue_ingest(
                 task = progress.add_task(f"{edition.name}: documents", total=None)
                 papers = progress.add_task(f"{edition.name}: papers", total=None)
 
-                def on_page(page: object) -> None:
+                def on_page(page: VenuePage) -> None:
                     progress.advance(task)
-                    progress.update(papers, total=getattr(page, "total", None))
-                    progress.advance(papers, len(getattr(page, "papers", ())))
+                    progress.update(papers, total=page.total)
+                    progress.advance(papers, len(page.papers))
 
                 report = ingest_edition(settings, edition, on_page=on_page)
     except (CoolPapersError, OSError, ValueError) as exc:
