@@ -185,14 +185,16 @@ def claim_delivery(session: Session, *, profile_id: int, day: dt.date, channel: 
         "profile_id": profile_id, "day": day, "channel": channel, "status": "claimed", "attempts": 1,
         "papers": papers, "claimed_at": now,
     }  # fmt: skip
-    inserted = session.execute(
+    # RETURNING says whether a row was taken: psycopg reports no rowcount for INSERT ... ON CONFLICT.
+    inserted = session.scalar(
         dialect_insert(session, DigestDelivery)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["profile_id", "day", "channel"])
+        .returning(DigestDelivery.id)
     )
-    if getattr(inserted, "rowcount", 0) == 1:
+    if inserted is not None:
         return True
-    retried = session.execute(
+    retried = session.scalar(
         update(DigestDelivery)
         .where(
             DigestDelivery.profile_id == profile_id,
@@ -202,8 +204,9 @@ def claim_delivery(session: Session, *, profile_id: int, day: dt.date, channel: 
             DigestDelivery.attempts < MAX_ATTEMPTS,
         )
         .values(status="claimed", attempts=DigestDelivery.attempts + 1, claimed_at=now, papers=papers)
+        .returning(DigestDelivery.id)
     )
-    return getattr(retried, "rowcount", 0) == 1
+    return retried is not None
 
 
 def mark_delivery(

@@ -19,7 +19,7 @@ from app.search.embed import paper_text
 from app.search.embedder import Embedder
 from app.search.index import IndexHolder
 from app.store.embeddings import vector_of, vectors_for
-from app.store.fts import keyword_search, query_terms
+from app.store.fts import author_search, keyword_search, query_terms
 from app.store.listings import CategoryQuery
 from app.store.models import Paper
 from app.store.venues import twin_ids, twins_of
@@ -155,9 +155,9 @@ class Searcher:
     def by_author(self, author: str, *, filters: SearchFilters, limit: int, offset: int) -> SearchResult:
         """Papers that list exactly `author` (case aside), newest first: the words narrow by full text,
         the name decides, so "Wei Wang" never brings every Wei and every Wang."""
-        found = keyword_search(self.session, author, limit=AUTHOR_CANDIDATES)
+        found = author_search(self.session, author, limit=AUTHOR_CANDIDATES)
         wanted = author.casefold()
-        papers = self.session.scalars(select(Paper).where(Paper.id.in_([pid for pid, _ in found])))
+        papers = self.session.scalars(select(Paper).where(Paper.id.in_(found)))
         matched = [p for p in papers if any(name.casefold() == wanted for name in p.authors or ())]
         kept = self.filter_ids([p.id for p in matched], filters)
         matched = [p for p in matched if p.id in kept]

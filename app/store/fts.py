@@ -62,6 +62,22 @@ def keyword_search(
     return [(int(pid), float(score)) for pid, score in rows]
 
 
+def author_search(session: Session, name: str, *, limit: int) -> list[int]:
+    """Ids of papers whose author list holds `name`'s words in a row, newest first (candidates: the
+    caller checks the exact name). Authors are indexed unstemmed ('simple' in PostgreSQL), so the
+    name is matched unstemmed too: "Lovelace" must not become "lovelac"."""
+    terms = query_terms(name)
+    if not terms:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        sql = "SELECT id FROM papers WHERE search_vector @@ phraseto_tsquery('simple', :q) ORDER BY id DESC LIMIT :limit"
+        rows = session.execute(text(sql), {"q": " ".join(terms), "limit": limit})
+    else:  # a quoted phrase in the authors column: FTS5 syntax in the name stays inert
+        sql = "SELECT rowid FROM papers_fts WHERE papers_fts MATCH :q ORDER BY rowid DESC LIMIT :limit"
+        rows = session.execute(text(sql), {"q": f'authors : "{" ".join(terms)}"', "limit": limit})
+    return [int(pid) for (pid,) in rows]
+
+
 def _pg_ranked_sql(session: Session, parser: str, q: str) -> str:
     """The query of the newest matches' ids, chosen by the planner's estimate of how many match."""
     plan = session.execute(
