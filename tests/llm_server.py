@@ -272,9 +272,10 @@ class _Handler(BaseHTTPRequestHandler):
             "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": owner.usage(request.messages, len(pieces)),
         }
-        self._json(200, body)
+        # Counted before the answer goes out: a client that has read it may look at once.
         if not fault or fault.kind == "delay":
             owner.count("generations")
+        self._json(200, body)
 
     def _stream(self, request: LLMRequest, model: str, text: str, fault: Fault | None) -> None:
         owner = self.server.owner
@@ -310,10 +311,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._delta(chunk, {}, finish)
         if include_usage:
             self._event(chunk | {"choices": [], "usage": owner.usage(request.messages, len(pieces))})
+        if not fault or fault.kind == "delay":  # before the end: a client that has read it may look at once
+            owner.count("generations")
         self._event("[DONE]")
         self._raw_chunk(b"")
-        if not fault or fault.kind == "delay":
-            owner.count("generations")
 
     def _pieces(self, chunk: dict[str, Any], pieces: list[str], fault: Fault | None) -> bool:
         """Streams the answer's pieces; False when the stream was cut short (a hang, the server closing)."""
