@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
-import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -44,7 +42,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 import dayfeed  # noqa: E402
 import harness  # noqa: E402
-from pages import free_port  # noqa: E402
+from pages import uvicorn_server  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
@@ -92,45 +90,28 @@ def schedule(url: str) -> list[str]:
 @contextmanager
 def web(url: str, data_dir: Path, llm: FakeLLMServer) -> Iterator[tuple[str, int]]:
     """`uvicorn app.main:app --workers 2` on a free loopback port: (base URL, the master's pid)."""
-    port = free_port()
-    env = os.environ | {
-        "DATABASE_URL": url,
-        "DATA_DIR": str(data_dir),
-        "PAGE_FRESH_SECONDS": "0",
-        "EMBED_PRELOAD": "false",
-        "LLM_BASE_URL": llm.base_url,
-        "LLM_MODEL": "fake-llm",
-        "LLM_RETRIES": "0",
-        "SUMMARY_FULL_TEXT": "false",
-        "TRUSTED_PROXIES": "127.0.0.1",  # each stream comes "from" its own reader
-        "RATE_SUMMARY_PER_MINUTE": "100000",
-        "RATE_STAR_PER_MINUTE": "100000",
-        "SUMMARY_PER_IP_LIMIT": "100000",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("REDIS_URL", None)  # the embedded default: summaries written by each process's pool
-    command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--workers", "2", "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"]
-    command += ["--log-level", "warning", "--no-access-log"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while len(workers(process.pid)) < 2 or not _up(base):
-            if process.poll() is not None or time.monotonic() > deadline:
+    with uvicorn_server(
+        url,
+        data_dir,
+        options=["--workers", "2", "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"],
+        drop=["REDIS_URL"],  # the embedded default: summaries written by each process's pool
+        EMBED_PRELOAD="false",
+        LLM_BASE_URL=llm.base_url,
+        LLM_MODEL="fake-llm",
+        LLM_RETRIES="0",
+        SUMMARY_FULL_TEXT="false",
+        TRUSTED_PROXIES="127.0.0.1",  # each stream comes "from" its own reader
+        RATE_SUMMARY_PER_MINUTE="100000",
+        RATE_STAR_PER_MINUTE="100000",
+        SUMMARY_PER_IP_LIMIT="100000",
+        LOG_LEVEL="WARNING",
+    ) as (base, master):
+        deadline = time.monotonic() + 60  # /healthz answers once the first of the two is up
+        while len(workers(master)) < 2:
+            if time.monotonic() > deadline:
                 raise SystemExit("uvicorn did not start its two workers within 60 s")
             time.sleep(0.2)
-        yield base, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-
-
-def _up(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-    except httpx.TransportError:
-        return False
+        yield base, master
 
 
 def workers(master: int) -> list[int]:

@@ -44,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -262,11 +262,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def uvicorn_server(url: str, data_dir: Path, **settings: str) -> Iterator[tuple[str, int]]:
+def uvicorn_server(
+    url: str, data_dir: Path, *, options: Sequence[str] = (), drop: Sequence[str] = (), **settings: str
+) -> Iterator[tuple[str, int]]:
     """`uvicorn app.main:app` on a free loopback port, serving the database at `url`: (base URL, pid).
 
     Pages go out with `Cache-Control: no-cache` (PAGE_FRESH_SECONDS=0: clients revalidate each time)
-    unless `settings` (more environment variables) say otherwise.
+    unless `settings` (more environment variables) say otherwise; `drop` names variables to unset,
+    `options` are more uvicorn arguments (`--workers 2`).
     """
     port = free_port()
     env = {
@@ -276,16 +279,29 @@ def uvicorn_server(url: str, data_dir: Path, **settings: str) -> Iterator[tuple[
         "PAGE_FRESH_SECONDS": "0",
         **settings,
     }
+    for name in drop:
+        env.pop(name, None)
     command = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--log-level", "warning", "--no-access-log"]
+    command += ["--log-level", "warning", "--no-access-log", *options]
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base, process)
+        wait_for_model(lambda path: httpx.get(base + path, timeout=5))
         yield base, process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def wait_for_model(get: Callable[[str], httpx.Response], *, seconds: float = 120) -> None:
+    """Measure a server at work, not one loading its model in the background (EMBED_PRELOAD: that
+    start-up costs a second or two of CPU, and requests meanwhile wait behind it)."""
+    deadline = time.monotonic() + seconds
+    while get("/readyz").json().get("model") == "loading":
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the model was still loading after {seconds:.0f} s")
+        time.sleep(0.2)
 
 
 def _wait_until_up(base: str, process: subprocess.Popen[bytes]) -> None:
@@ -368,6 +384,7 @@ def measure(url: str, data_dir: Path, day: Day, args: argparse.Namespace) -> Mea
     """Server figures in-process, then (unless --no-http) over HTTP, then (unless --no-browser) Chromium's."""
     app = point_app_at(url, data_dir)
     with TestClient(app) as client:
+        wait_for_model(client.get)
         samples = time_all(client, day, mode="in-process", args=args)
     if args.no_http and args.no_browser:
         return Measured(app, samples, harness.uptime(), [])
