@@ -78,11 +78,23 @@ start_server() { # kind
   esac
   SERVER_PID=$!
   for _ in $(seq 300); do
-    curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return 0
+    curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && { wait_for_models; return 0; }
     kill -0 "$SERVER_PID" 2>/dev/null || { cat "$log" >&2; return 1; }
     sleep 0.1
   done
   echo "$1 did not answer /healthz in 30 s" >&2; cat "$log" >&2; return 1
+}
+
+# Measure processes at work, not loading the model in the background (EMBED_PRELOAD): 20 answers in
+# a row from /readyz, spread over the workers, none "loading".
+wait_for_models() {
+  local settled=0
+  for _ in $(seq 1200); do
+    if curl -s "http://127.0.0.1:$PORT/readyz" | grep -q '"model":"loading"'; then settled=0; else settled=$((settled + 1)); fi
+    [ "$settled" -ge 20 ] && return 0
+    sleep 0.1
+  done
+  echo "the model was still loading after 120 s" >&2; return 1
 }
 
 command_line() {

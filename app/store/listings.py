@@ -262,12 +262,27 @@ class DayStamp:
 
 
 def day_stamp(session: Session, query: CategoryQuery, *, day: dt.date) -> DayStamp:
-    count, listing_ids, revisions, last_ingested = session.execute(
+    # One statement (the neighbours as uncorrelated subqueries): every page view reads it.
+    prev_day = (
+        select(func.max(Listing.announced_on))
+        .where(query.listing_filter(), Listing.announced_on < day)
+        .correlate(None)
+        .scalar_subquery()
+    )
+    next_day = (
+        select(func.min(Listing.announced_on))
+        .where(query.listing_filter(), Listing.announced_on > day)
+        .correlate(None)
+        .scalar_subquery()
+    )
+    count, listing_ids, revisions, last_ingested, before, after = session.execute(
         select(
             func.count(),
             func.coalesce(func.sum(Listing.id), 0),
             func.coalesce(func.sum(Paper.revision), 0),
             func.max(Paper.ingested_at),
+            prev_day,
+            next_day,
         )
         .join(Paper, Listing.paper_id == Paper.id)
         .where(query.listing_filter(), Listing.announced_on == day)
@@ -278,8 +293,8 @@ def day_stamp(session: Session, query: CategoryQuery, *, day: dt.date) -> DaySta
         listing_ids=int(listing_ids),
         revisions=int(revisions),
         last_ingested=last_ingested,
-        prev_day=latest_day(session, query, before=day),
-        next_day=next_day(session, query, after=day),
+        prev_day=before,
+        next_day=after,
     )
 
 
