@@ -328,7 +328,7 @@ def settings_doc(
 
 
 @db_cli.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "heads") -> None:
     """Apply the Alembic migrations (creates the SQLite file on the embedded default)."""
     from app.store.migrate import upgrade_database
 

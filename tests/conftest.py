@@ -58,7 +58,7 @@ def _fresh_database(tmp_dir: Path) -> str:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
         url = make_url(base).set(database=name).render_as_string(hide_password=False)
-    command.upgrade(alembic_config(url), "head")
+    command.upgrade(alembic_config(url), "heads")
     return url
 
 

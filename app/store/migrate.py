@@ -21,7 +21,7 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-def upgrade_database(settings: Settings, revision: str = "head") -> None:
+def upgrade_database(settings: Settings, revision: str = "heads") -> None:
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(settings.sqlalchemy_url), revision)
