@@ -17,12 +17,17 @@ ARG NODE_IMAGE=node:22-slim
 FROM ${NODE_IMAGE} AS static
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund --silent \
- && mkdir -p vendor/katex vendor/swagger-ui \
+RUN npm ci --no-audit --no-fund --silent --omit=optional \
+ && mkdir -p vendor/katex vendor/swagger-ui vendor/pdfjs/wasm \
  && cp -r node_modules/katex/dist/katex.min.js node_modules/katex/dist/katex.min.css \
           node_modules/katex/dist/fonts node_modules/katex/dist/contrib vendor/katex/ \
  && cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css \
-       node_modules/swagger-ui-dist/favicon-32x32.png vendor/swagger-ui/
+       node_modules/swagger-ui-dist/favicon-32x32.png vendor/swagger-ui/ \
+ && cp node_modules/pdfjs-dist/build/pdf.min.mjs node_modules/pdfjs-dist/build/pdf.worker.min.mjs \
+       node_modules/pdfjs-dist/LICENSE vendor/pdfjs/ \
+ && cp -r node_modules/pdfjs-dist/cmaps node_modules/pdfjs-dist/standard_fonts node_modules/pdfjs-dist/iccs \
+          vendor/pdfjs/ \
+ && cp node_modules/pdfjs-dist/wasm/*_nowasm_fallback.js node_modules/pdfjs-dist/wasm/LICENSE_* vendor/pdfjs/wasm/
 
 FROM ${PYTHON_IMAGE} AS app
 ARG VARIANT=cpu

@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 install: $(VENV)/.installed
 
 $(KATEX): package.json package-lock.json
-	npm ci --no-audit --no-fund --silent
+	npm ci --no-audit --no-fund --silent --omit=optional  # pdfjs-dist's optional canvas is for Node only
 	rm -rf static/vendor/katex && mkdir -p static/vendor/katex
 	cp -r node_modules/katex/dist/katex.min.js node_modules/katex/dist/katex.min.css \
 	      node_modules/katex/dist/fonts node_modules/katex/dist/contrib static/vendor/katex/
@@ -30,6 +30,15 @@ $(KATEX): package.json package-lock.json
 	# axe-core: the accessibility checker the browser tests inject (tests/browser/test_reading.py).
 	rm -rf static/vendor/axe-core && mkdir -p static/vendor/axe-core
 	cp node_modules/axe-core/axe.min.js static/vendor/axe-core/
+	# PDF.js: the inline PDF viewer (static/js/pdfview.js), its worker, the fonts and character maps a
+	# PDF may name without embedding, and the JS image decoders (not the wasm ones: the CSP allows no
+	# 'wasm-unsafe-eval', so pdfview.js turns wasm off).
+	rm -rf static/vendor/pdfjs && mkdir -p static/vendor/pdfjs/wasm
+	cp node_modules/pdfjs-dist/build/pdf.min.mjs node_modules/pdfjs-dist/build/pdf.worker.min.mjs \
+	   node_modules/pdfjs-dist/LICENSE static/vendor/pdfjs/
+	cp -r node_modules/pdfjs-dist/cmaps node_modules/pdfjs-dist/standard_fonts node_modules/pdfjs-dist/iccs \
+	   static/vendor/pdfjs/
+	cp node_modules/pdfjs-dist/wasm/*_nowasm_fallback.js node_modules/pdfjs-dist/wasm/LICENSE_* static/vendor/pdfjs/wasm/
 	touch $@
 
 static: $(KATEX)

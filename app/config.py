@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     arxiv_rss_url: str = Field("https://rss.arxiv.org/rss", description="base of the daily feeds")
     arxiv_api_url: str = Field("https://export.arxiv.org/api/query", description="the Atom API")
     arxiv_oai_url: str = Field("https://export.arxiv.org/oai2", description="OAI-PMH endpoint")
+    completeness_oai: bool = Field(
+        False, description="also check each stored day against its OAI-PMH set at ARXIV_OAI_URL"
+    )
     arxiv_contact: str = Field("", description="e-mail or URL put in the User-Agent, as arXiv asks")
     arxiv_categories: Annotated[tuple[str, ...], NoDecode] = Field(
         DEFAULT_CATEGORIES, description="categories fetched on schedule, comma-separated"
@@ -146,8 +149,17 @@ class Settings(BaseSettings):
     summary_full_text: bool = Field(True, description="give the model the PDF's text when it can be fetched")
     summary_context_tokens: int = Field(12_000, ge=500, description="token budget of the paper text")
     summary_pregenerate_top: int = Field(0, ge=0, description="summarise the top N papers of each day ahead")
+    tldr_top: int = Field(
+        0, ge=0, description="write one-sentence TL;DRs of the first N new papers of each day after ingest"
+    )
     summary_deadline: float = Field(
         600.0, gt=0, description="seconds one generation (every question) may take before it is failed"
+    )
+    summary_stale_seconds: int = Field(
+        30,
+        ge=3,
+        description="seconds without a heartbeat from the process generating a summary (it writes one "
+        "every few seconds) before the summary counts as abandoned and is generated again",
     )
     summary_streams_per_client: int = Field(
         4, ge=1, description="FAQ streams one client may hold open at once, per web process (then 429)"
@@ -156,6 +168,22 @@ class Settings(BaseSettings):
         100, ge=1, description="FAQ streams open at once per web process (then 503)"
     )
     arxiv_pdf_url: str = Field("https://arxiv.org/pdf", description="where PDFs are fetched for full text")
+    rate_ask_per_minute: int = Field(10, ge=1, description="follow-up questions per client per minute")
+    ask_daily_limit: int = Field(300, ge=0, description="new follow-up answers per day, all clients")
+    ask_per_ip_limit: int = Field(30, ge=0, description="new follow-up answers per day per client")
+    own_key: bool = Field(
+        True, description="readers may send their own OpenAI-compatible URL and key (kept in their browser)"
+    )
+    own_key_allow_loopback: bool = Field(
+        False, description="a reader's own LLM URL may be http on a loopback address (tests, a local model)"
+    )
+    uploads: bool = Field(False, description="on: readers may upload a PDF of their own for its FAQ")
+    upload_max_bytes: int = Field(20_000_000, ge=1024, description="largest PDF accepted")
+    upload_timeout: float = Field(30.0, gt=0, description="seconds the text extraction of a PDF may take")
+    upload_memory_mb: int = Field(512, ge=64, description="address space of the extracting process, MB")
+    upload_max_pages: int = Field(500, ge=1, description="most pages of an uploaded PDF")
+    upload_keep_hours: int = Field(24, ge=1, le=24, description="hours an upload and its FAQ are kept")
+    rate_upload_per_minute: int = Field(3, ge=1, description="PDF uploads per client per minute")
 
     rate_search_per_minute: int = Field(60, ge=1, description="searches per client per minute")
     rate_summary_per_minute: int = Field(30, ge=1, description="FAQ requests per client per minute")
@@ -177,6 +205,11 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(None, description="bearer token of /api/v1/admin; unset: off")
     rate_profile_per_minute: int = Field(
         30, ge=1, description="profile reads and writes (sync) per client per minute"
+    )
+    webhook_allow_private: bool = Field(
+        False,
+        description="let digest webhooks reach loopback, private and link-local addresses (tests, a "
+        "self-hoster's own network); off: only public addresses",
     )
     public_url: str = Field(
         "http://localhost:8000", description="the site's address as readers reach it, for links in digests"

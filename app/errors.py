@@ -13,12 +13,14 @@
     │   └── UnknownVenueError        NOT_FOUND
     ├── NotFoundError                NOT_FOUND
     ├── InvalidQueryError            INVALID
+    │   └── PdfRejectedError
     ├── LimitError                   LIMITED
     │   ├── RateLimitedError
     │   └── SummaryLimitError
     ├── BackfillConflictError        CONFLICT
     ├── QueueUnavailableError        UNAVAILABLE
     ├── StreamsBusyError             UNAVAILABLE
+    ├── NoModelError                 UNAVAILABLE
     ├── EmbedderError
     ├── PromptError
     └── LLMError
@@ -95,6 +97,10 @@ class InvalidQueryError(CoolPapersError):
     kind = ErrorKind.INVALID
 
 
+class PdfRejectedError(InvalidQueryError):
+    """An uploaded file is not a PDF this service will read (too big, not a PDF, malformed, hostile)."""
+
+
 class LimitError(CoolPapersError):
     """A limit is reached; `retry_after` seconds until it is not."""
 
@@ -134,6 +140,12 @@ class StreamsBusyError(CoolPapersError):
 
     kind = ErrorKind.UNAVAILABLE
     retry_after = 5.0
+
+
+class NoModelError(CoolPapersError):
+    """No language model answers this request: none is configured, and the reader sent none of theirs."""
+
+    kind = ErrorKind.UNAVAILABLE
 
 
 class EmbedderError(CoolPapersError):

@@ -13,7 +13,7 @@ import redis.exceptions
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Route
@@ -22,6 +22,7 @@ from starlette.routing import Route
 import workers.celery_app  # noqa: F401
 from app import __version__
 from app.api import admin as api_admin
+from app.api import ask as api_ask
 from app.api import counters as api_counters
 from app.api import listings as api_listings
 from app.api import papers as api_papers
@@ -29,6 +30,9 @@ from app.api import rank as api_rank
 from app.api import search as api_search
 from app.api import status as api_status
 from app.api import summaries as api_summaries
+from app.api import tldrs as api_tldrs
+from app.api import translations as api_translations
+from app.api import uploads as api_uploads
 from app.api import venues as api_venues
 from app.config import get_settings
 from app.deps import index_holder
@@ -47,11 +51,15 @@ from app.observability import (
 from app.profiles import api as api_profiles
 from app.search.index import read_meta
 from app.security import BodyLimit, HeadAsGet, SecurityHeaders
+from app.summarize.dispatch import resume_in_process
+from app.web import docs as web_docs
 from app.web import faq, pages
 from app.web import markdown as web_markdown
+from app.web import uploads as web_uploads
 from app.web import venues as web_venues
 from app.web.static import HashedStaticFiles
 from app.web.templating import render_error
+from app.web.uploads import upload_body_limit
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger(__name__)
@@ -72,6 +80,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     gc.set_threshold(20_000, 50, 100)
     # The first search need not wait 1-2 s for the model: it loads now, and /readyz waits for it.
     MODEL_WARMUP.start(settings)
+    resume_in_process(settings)  # summaries a killed process left running (the embedded pool)
     try:
         async with mcp_endpoint.running():  # the MCP SDK's session manager lives as long as the app
             yield
@@ -88,10 +97,13 @@ def create_app() -> FastAPI:
         docs_url=None,  # served below from vendored assets: no CDN
         redoc_url=None,
     )
-    app.add_api_route("/docs", _docs, include_in_schema=False)
     app.include_router(api_listings.router, prefix="/api/v1")
     app.include_router(api_search.router, prefix="/api/v1")  # before papers: /papers/{id}/related
     app.include_router(api_summaries.router, prefix="/api/v1")  # and /papers/{id}/summary
+    app.include_router(api_tldrs.router, prefix="/api/v1")  # and /papers/{id}/tldr
+    app.include_router(api_translations.router, prefix="/api/v1")  # and /papers/{id}/translation
+    app.include_router(api_ask.router, prefix="/api/v1")  # and /papers/{id}/ask
+    app.include_router(api_uploads.router, prefix="/api/v1")
     app.include_router(api_papers.router, prefix="/api/v1")
     app.include_router(api_rank.router, prefix="/api/v1")
     app.include_router(api_counters.router, prefix="/api/v1")
@@ -103,6 +115,8 @@ def create_app() -> FastAPI:
     app.mount("/static", HashedStaticFiles(directory=ROOT / "static"), name="static")
     app.include_router(web_markdown.router)  # before pages: /arxiv/{id}.md is not a paper id
     app.include_router(faq.router)  # before pages: /arxiv/kimi is not a category
+    app.include_router(web_uploads.router)  # /upload: a reader's own PDF (UPLOADS=on)
+    app.include_router(web_docs.router)  # /docs: Swagger UI in the site's page
     app.include_router(web_venues.router)  # papers.cool's /venue/... URLs
     app.include_router(pages.router)
     _add_error_handlers(app)
@@ -110,7 +124,9 @@ def create_app() -> FastAPI:
     # to 0.75 MB, where level 6 takes ~100 ms for 0.63 MB. Streams are flushed chunk by chunk;
     # server-sent events pass untouched (Starlette excludes text/event-stream).
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=GZIP_LEVEL)
-    app.add_middleware(BodyLimit, max_bytes=lambda: get_settings().max_request_bytes)
+    app.add_middleware(
+        BodyLimit, max_bytes=lambda: get_settings().max_request_bytes, larger=upload_body_limit
+    )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(HeadAsGet)  # outside gzip: a HEAD's Content-Length is the GET's on the wire
     app.add_middleware(RequestMetrics)
@@ -134,20 +150,6 @@ def _readyz() -> JSONResponse:
         model=MODEL_WARMUP.state,
     )
     return JSONResponse(checks | {"ready": ready}, status_code=200 if ready else 503)
-
-
-DOCS_HTML = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Cool Papers API</title>
-<link rel="icon" href="/static/vendor/swagger-ui/favicon-32x32.png">
-<link rel="stylesheet" href="/static/vendor/swagger-ui/swagger-ui.css"></head>
-<body><div id="swagger-ui"></div>
-<script src="/static/vendor/swagger-ui/swagger-ui-bundle.js"></script>
-<script src="/static/js/docs.js"></script></body></html>"""
-
-
-async def _docs() -> Response:
-    # Swagger UI from vendored files, started by a static script: no CDN, no inline script (CSP).
-    return HTMLResponse(DOCS_HTML)
 
 
 # The one place an error's kind becomes an HTTP status (app/errors.py draws the tree of kinds).

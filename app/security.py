@@ -14,7 +14,8 @@ from fastapi import HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # No inline scripts, handler attributes included: pages load their scripts from /static; KaTeX
-# needs inline styles. The only other origin is arXiv, whose PDFs open in an inline frame.
+# needs inline styles. The only other origin is arXiv, whose PDFs PDF.js reads (connect-src, in its
+# worker from this origin: static/js/pdfview.js) or, before that script has run, an inline frame shows.
 # papers.cool's markup carries onclick="togglePdf('<id>', '<pdf url>', this)" for the tools that
 # read it (RSSHub takes the PDF link from it), so it stays in the HTML but never runs: site.js drops
 # the attributes at load and delegates clicks. Chromium checks a handler attribute against the
@@ -26,7 +27,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "style-src 'self' 'unsafe-inline'",
         "img-src 'self' data:",
         "font-src 'self' data:",
-        "connect-src 'self'",
+        "connect-src 'self' https://arxiv.org https://*.arxiv.org",
+        "worker-src 'self'",
         "frame-src https://arxiv.org https://*.arxiv.org",
         "object-src 'none'",
         "base-uri 'none'",
@@ -98,9 +100,16 @@ class HeadAsGet:
 class BodyLimit:
     """413 for request bodies over `max_bytes`, declared (Content-Length) or streamed (chunked)."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: Callable[[], int]):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: Callable[[], int],
+        larger: Callable[[str], int | None] = lambda path: None,
+    ):
         self.app = app
         self._max_bytes = max_bytes  # read on first use: no settings at import time
+        self._larger = larger  # a path's own limit (the PDF upload), else None
 
     @property
     def max_bytes(self) -> int:
@@ -110,9 +119,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self._larger(scope["path"]) or self.max_bytes
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await _too_large(send, self.max_bytes)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _too_large(send, limit)
             return
         seen, refused = 0, False
 
@@ -121,10 +131,10 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request" and not refused:
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     # Answer now; the app then sees the client gone and its own reply is dropped.
                     refused = True
-                    await _too_large(send, self.max_bytes)
+                    await _too_large(send, limit)
                     return {"type": "http.disconnect"}
             return message
 

@@ -7,7 +7,8 @@ Two web processes serve it; the LLM is an OpenAI-shaped loopback model that writ
 1. streams: 50 FAQ streams at once (`POST /arxiv/kimi`, as the FAQ button sends it, each from its
    own forwarded address) on 5 papers whose summaries are being written, held to their end;
 2. listings: 30 requests at once of the 5,000-paper day (`/arxiv/cs.LG`, capped at MAX_SHOW papers
-   a page), three rounds: the cached page, its next page and the uncached `sort=popular` order;
+   a page), three rounds: the page, its next page and the `sort=popular` order (kept while no
+   counter of the day moves: the streams' FAQ counts are in its stamp before the round starts);
 3. unions: 1,000 category-union requests, 20 at once: made-up categories, real ones without
    papers, 100-term unions, 1,000-term ones.
 
@@ -15,8 +16,8 @@ Throughout, /healthz is asked every 20 ms on its own connection. Printed: each w
 RSS (VmHWM; target < 600 MB), the /healthz p99 (target < 50 ms), the answers by status per phase
 (target: no 5xx), and whether the fetch schedule (`categories_to_fetch`) changed (target: no).
 
-Run (a few minutes):
-    SERVICES_DIR=/tmp/svc-abuse TEST_PG_PORT=54406 TEST_REDIS_PORT=63806 \\
+Run (about a minute):
+    SERVICES_DIR=/tmp/svc-abuse TEST_PG_PORT=55442 TEST_REDIS_PORT=56392 \\
         tests/services.sh .venv/bin/python benchmarks/abuse.py
 """
 

@@ -53,14 +53,14 @@ def fresh_database(target: Target) -> Iterator[str]:
     if target.base_url is None:
         with tempfile.TemporaryDirectory(prefix="coolpapers-bench-") as folder:
             url = f"sqlite:///{Path(folder) / f'bench-{number}.db'}"
-            command.upgrade(alembic_config(url), "head")
+            command.upgrade(alembic_config(url), "heads")
             yield url
         return
     name = f"coolpapers_bench_{os.getpid()}_{number}"
     _admin(target.base_url, f'CREATE DATABASE "{name}"')
     try:
         url = make_url(target.base_url).set(database=name).render_as_string(hide_password=False)
-        command.upgrade(alembic_config(url), "head")
+        command.upgrade(alembic_config(url), "heads")
         yield url
     finally:
         _admin(target.base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -101,7 +101,7 @@ def machine_lines(databases: Sequence[Target]) -> list[str]:
         f"machine: {platform.platform()}, {os.cpu_count()} CPUs ({_cpu_model()}), {load_average()}",
         f"python: {platform.python_version()} ({platform.python_implementation()})",
         f"sqlite: {sqlite3.sqlite_version}",
-        f"schema: alembic head {ScriptDirectory.from_config(alembic_config()).get_current_head()}",
+        f"schema: alembic heads {', '.join(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))}",
     ]
     for target in databases:
         if target.base_url is not None:

@@ -15,15 +15,17 @@ the same papers in the same run:
                (C=0.1, balanced) with the paper as the one positive, ranked by decision function
   rrf          minilm and tfidf fused by app.search.hybrid.fuse (reciprocal rank fusion, k=60), top 100 each
   sum          0.5 * minilm cosine + 0.5 * tfidf cosine (weight fixed in advance, not tuned here)
+  app          what the app's related papers do (app/search/related.py): the POOL nearest by minilm
+               cosine, re-ranked with the centroid of the 5 nearest (query expansion) and shared authors
 
 Columns: all papers, then by the source of the query paper (neighbours still from all papers), then
 a pool without the cs.DS file, every method (TF-IDF fit included) run again on it alone: the cs.DS
 file's 2,060 papers are mostly cs.DS, which inflates agreement. The `chance` row is the precision of
 neighbours drawn at random from the same pool.
 
-Target: the best method >= the tfidf baseline + 0.05, judged on all papers and on the pool without
-the cs.DS file (on all papers, random neighbours already share the category ~42% of the time, which
-squeezes every difference); "above chance" is (precision - chance) / (1 - chance).
+Target (issue 16): the app's method >= the tfidf baseline + 0.06, judged on all papers and on the
+pool without the cs.DS file (on all papers, random neighbours already share the category ~42% of the
+time, which squeezes every difference); "above chance" is (precision - chance) / (1 - chance).
 
 Run:
     .venv/bin/python benchmarks/quality.py
@@ -44,10 +46,12 @@ import numpy as np
 import realdata
 
 from app.search.hybrid import fuse
+from app.search.related import POOL as APP_POOL
+from app.search.related import rerank_related
 
 K = 10
 POOL = 100  # candidates per method before fusion
-TARGET_GAIN = 0.05
+TARGET_GAIN = 0.06
 Ranker = Callable[[int], Sequence[int]]  # paper index -> neighbour indexes, best first, self excluded
 
 
@@ -100,6 +104,26 @@ def svm_ranker(features: Any) -> Ranker:
     return rank
 
 
+def app_ranker(papers: Sequence[realdata.Paper], vectors: np.ndarray, cosines: np.ndarray) -> Ranker:
+    """The app's related papers: its POOL nearest neighbours re-ranked by app.search.related."""
+    scores = cosines.copy()
+    np.fill_diagonal(scores, -np.inf)
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :APP_POOL]
+    authors = {i: p.authors for i, p in enumerate(papers)}
+
+    def rank(i: int) -> list[int]:
+        found = [(int(j), float(scores[i, j])) for j in top[i]]
+        near = {j: vectors[j] for j, _ in found}
+        return [
+            j
+            for j, _ in rerank_related(
+                vectors[i], found, vectors=near, authors=authors[i], authors_of=authors
+            )
+        ]
+
+    return rank
+
+
 def rrf_ranker(first: Ranker, second: Ranker) -> Ranker:
     return lambda i: [j for j, _ in fuse([first(i), second(i)])]
 
@@ -114,6 +138,7 @@ def rankers(papers: Sequence[realdata.Paper], vectors: np.ndarray, *, svm: bool)
         found["tfidf-svm"] = svm_ranker(features)
     found["rrf"] = rrf_ranker(found["minilm"], found["tfidf"])
     found["sum"] = cosine_ranker(0.5 * minilm + 0.5 * tfidf)
+    found["app"] = app_ranker(papers, vectors, minilm)
     return found
 
 
@@ -188,15 +213,14 @@ def main() -> None:
 
 
 def verdict(pool: str, results: dict[str, np.ndarray]) -> None:
-    """The best method against the tfidf baseline, raw and above chance ((p - chance) / (1 - chance))."""
+    """The app's method against the tfidf baseline, raw and above chance ((p - chance) / (1 - chance))."""
     scores = {name: float(values.mean()) for name, values in results.items()}
     lift = {name: (v - scores["chance"]) / (1 - scores["chance"]) for name, v in scores.items()}
-    best = max((n for n in scores if n not in ("tfidf", "chance")), key=scores.__getitem__)
-    gain = scores[best] - scores["tfidf"]
+    gain = scores["app"] - scores["tfidf"]
     print(
-        f"{pool}: best {best} {scores[best]:.3f} vs tfidf {scores['tfidf']:.3f}: {gain:+.3f} "
-        f"({'meets' if gain >= TARGET_GAIN else 'misses'} +{TARGET_GAIN}); above chance "
-        f"{lift[best]:.3f} vs {lift['tfidf']:.3f}"
+        f"{pool}: app {scores['app']:.3f} (minilm alone {scores['minilm']:.3f}) vs tfidf "
+        f"{scores['tfidf']:.3f}: {gain:+.3f} ({'meets' if gain >= TARGET_GAIN else 'misses'} +{TARGET_GAIN}); "
+        f"above chance {lift['app']:.3f} vs {lift['tfidf']:.3f}"
     )
 
 

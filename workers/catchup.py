@@ -10,9 +10,13 @@ running it again is safe, so a round:
 
 - papers without a vector -> `embed.papers(None)` (embeds everything missing, once);
 - categories whose latest scheduled fetch round (due over ten minutes ago) never ran -> `fetch.category`;
-- summaries claimed longer ago than TASK_TIME_LIMIT (no worker has them: a task past the hard limit
-  is killed) -> `summarize.paper` again, or `failed` with a reason after SUMMARY_ATTEMPTS tries;
-  pending ones that old, while nothing waits in the summarize queue, are sent again.
+- summaries whose heartbeat is older than SUMMARY_STALE_SECONDS (their process is gone: a live one
+  beats every few seconds) -> back to pending and `summarize.paper` again, or `failed` with a reason
+  after SUMMARY_ATTEMPTS tries; pending ones older than TASK_TIME_LIMIT, while nothing waits in the
+  summarize queue, are sent again;
+- summaries running with a fresh heartbeat -> `summarize.paper` once more, due when that heartbeat
+  would go stale: a worker killed just before this round leaves a heartbeat too young to judge, and
+  its summary is then claimed again (the task of a live one finds it fresh or done, and ends).
 
 It runs when any worker starts (`worker_ready`, workers/celery_app.py) and every CATCHUP_SECONDS
 from beat (workers/schedule.py).
@@ -26,7 +30,6 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
@@ -34,15 +37,14 @@ from app.jobs import queue_depths
 from app.store.backlog import stuck_summaries, unembedded_papers
 from app.store.db import session_scope
 from app.store.fetch_log import last_runs
-from app.store.models import Summary
 from app.store.papers import as_utc
-from app.summarize.dispatch import SUMMARIZE_TASK
+from app.summarize.dispatch import STALE_MARGIN, SUMMARIZE_TASK
+from app.summarize.service import generating, release_abandoned
 from workers.celery_app import app
 from workers.schedule import CATCHUP_TASK, previous_run
 from workers.tasks import TransientRetryTask, round_categories
 
 log = logging.getLogger(__name__)
-SUMMARY_ATTEMPTS = 3  # generations a summary may lose to dead workers before it is failed
 DELIVERY_MARGIN = 1.0  # seconds: a message delivered this long before the question is registered
 INSPECT_TIMEOUT = 1.5  # seconds the workers have to answer (a ping, then what they hold)
 ROUND_GRACE = dt.timedelta(minutes=10)  # a round due more recently may still be on its way (3 s a fetch)
@@ -58,25 +60,44 @@ def catch_up() -> dict[str, Any]:
     with session_scope(settings) as session:
         unembedded, _ = unembedded_papers(session, model=settings.embed_model)
         missed = missed_categories(session, settings, now=now)
-        running, pending = stuck_summaries(
-            session, older_than=now - dt.timedelta(seconds=settings.task_time_limit)
+        retry, failed, watched = owed_summaries(
+            session, settings, now=now, queue_busy=bool(depths.get("summarize"))
         )
-        failed = fail_exhausted(session, running)
-    retry = [i for i in running if i not in failed]
-    if not depths.get("summarize"):  # pending rows behind a queue are waiting, not lost
-        retry += pending
     if unembedded and not depths.get("embed"):
         app.send_task("embed.papers", args=[None])
     for category in missed:
         app.send_task("fetch.category", args=[category])
     for summary_id in retry:
         app.send_task(SUMMARIZE_TASK, args=[summary_id], priority=0)
+    for summary_id, countdown in watched.items():
+        app.send_task(SUMMARIZE_TASK, args=[summary_id], priority=0, countdown=countdown)
     report = {
         "restored": restored, "unembedded": unembedded, "categories": missed, "summaries": retry, "failed": failed,
+        "watched": sorted(watched),
     }  # fmt: skip
     if restored or unembedded or missed or retry or failed:
         log.warning("catching up", extra=report)
     return report
+
+
+def owed_summaries(
+    session: Session, settings: Settings, *, now: dt.datetime, queue_busy: bool
+) -> tuple[list[int], list[int], dict[int, float]]:
+    """The summaries to send again: (now, failed instead, later: id -> countdown in seconds).
+
+    Abandoned ones (stale heartbeat) go back to pending and are sent now; pending ones older than
+    TASK_TIME_LIMIT too, unless the summarize queue holds messages (then they are waiting, not lost).
+    Running ones with a fresh heartbeat are checked again just after it would go stale.
+    """
+    retry, failed = release_abandoned(session, settings, now=now)
+    if not queue_busy:
+        retry += stuck_summaries(
+            session,
+            stale_before=now - dt.timedelta(seconds=settings.summary_stale_seconds),
+            pending_before=now - dt.timedelta(seconds=settings.task_time_limit),
+        )[1]
+    later = {i: left + STALE_MARGIN for i, left in generating(session, settings, now=now).items()}
+    return retry, failed, later
 
 
 def restore_orphans() -> list[str]:
@@ -126,18 +147,3 @@ def missed_categories(session: Session, settings: Settings, *, now: dt.datetime)
     return [
         name for name in round_categories(session, settings) if (at := started.get(name)) is None or at < due
     ]
-
-
-def fail_exhausted(session: Session, summary_ids: list[int]) -> list[int]:
-    """Mark failed, with the reason, the summaries that lost SUMMARY_ATTEMPTS generations already."""
-    if not summary_ids:
-        return []
-    now = dt.datetime.now(dt.UTC)
-    reason = f"generation interrupted {SUMMARY_ATTEMPTS} times (its worker stopped); ask again later"
-    done = session.scalars(
-        update(Summary)
-        .where(Summary.id.in_(summary_ids), Summary.status == "running", Summary.attempts >= SUMMARY_ATTEMPTS)
-        .values(status="failed", error=reason, updated_at=now)
-        .returning(Summary.id)
-    )
-    return sorted(done)

@@ -16,11 +16,13 @@ from app.arxiv.fetch import RateLimiter
 from app.arxiv.ratelimit import limiter_for
 from app.config import Settings, get_settings
 from app.errors import ArxivUnavailableError, StaleFeedError
+from app.jobs import jobs
 from app.store.categories import categories_to_fetch
 from app.store.completeness import check_completeness, days_to_check
 from app.store.db import session_scope
 from app.store.ingest import fetch_details, ingest_live
 from app.summarize.dispatch import pregenerate_summaries
+from app.summarize.tldr import TLDR_DAY_TASK
 from workers.celery_app import app
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,8 @@ def fetch_category(category: str, day: str | None = None) -> dict[str, Any]:
         embed_papers.delay(None)  # everything unembedded: cheap when nothing is, and catches up after a crash
     if report.day is not None and report.new:
         pregenerate_summaries(settings, category=category, day=report.day)
+        if settings.tldr_top:  # the day's top papers get their TL;DR line, on the summarize queue
+            jobs().send(TLDR_DAY_TASK, category, report.day.isoformat())
     if report.day is not None and report.listings:
         with session_scope(settings) as session:
             days = days_to_check(session, category=category, day=report.day)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
+from app.api.ranges import range_page
 from app.api.schemas import (
     INVALID_INPUT,
     CategoryPublic,
@@ -47,12 +48,22 @@ def get_listing(
     date: Annotated[IsoDate | None, Query(description="announcement day; default the latest")] = None,
     skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    range_: Annotated[
+        str | None, Query(alias="range", max_length=20, description="week | month: the range's top papers")
+    ] = None,
+    sort: Annotated[
+        str, Query(max_length=20, description="with `range`: popular (default) | foryou | arxiv | time")
+    ] = "",
 ) -> Response:
-    """One announcement day of `cats` (`cs.AI`, `cs`, `cs.AI,cs.CL`, `cs.AI+cs.LG-cs.CY`).
+    """One announcement day of `cats` (`cs.AI`, `cs`, `cs.AI,cs.CL`, `cs.AI+cs.LG-cs.CY`), or with
+    `range` the week's or month's papers up to `date` (at most 500 a page; popularity order changes
+    with every count: not cached).
 
-    Sent with an ETag from the day's stamp: a client holding this version gets a 304.
+    A day is sent with an ETag from its stamp: a client holding this version gets a 304.
     """
     query = parse_category_expression(cats)
+    if range_ is not None:
+        return range_page(session, query, cats, range_=range_, sort=sort, day=date, skip=skip, limit=limit)
     stamp = stamp_of(session, query, day=date)
     checked = validate(request, stamp=stamp, fresh_seconds=get_settings().page_fresh_seconds)
     if checked.not_modified:

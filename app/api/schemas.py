@@ -62,10 +62,12 @@ class PaperPublic(_PaperFieldsPublic):
     abs_url: str
     source: str = "arxiv"  # or the venue source: "openreview", "acl", "pmlr", "cvf", "neurips"
     venue: VenuePublic | None = None
+    tldr: str | None = None  # one sentence by the configured model (plain text); null when none was written
 
     @classmethod
     def of(cls, paper: Paper) -> Self:
         record = {spec.name: _public_value(spec, getattr(paper, spec.name)) for spec in PAPER_FIELDS}
+        record["tldr"] = paper.tldr
         entry = paper.venue_entry if paper.source != "arxiv" else None
         if entry is not None:  # a venue paper: links at its source, and its edition
             return cls(**record, pdf_url=entry.pdf_url or entry.url, abs_url=entry.url, source=paper.source,

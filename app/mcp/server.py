@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import cache
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
@@ -33,6 +33,7 @@ from app.deps import get_searcher
 from app.errors import CoolPapersError, InvalidQueryError, NotFoundError
 from app.profiles.digest import profile_digest
 from app.profiles.store import find_profile
+from app.ratelimit import check_rate
 from app.search.hybrid import Hit, SearchFilters
 from app.store.db import session_scope
 from app.store.listings import parse_category_expression, read_listing
@@ -54,11 +55,18 @@ def _brief(paper: Paper, *, score: float | None = None) -> dict[str, Any]:
         "authors": list(paper.authors),
         "categories": list(paper.categories),
         "abstract": abstract if len(abstract) <= ABSTRACT_CHARS else abstract[: ABSTRACT_CHARS - 1] + "…",
-        "url": abs_url(paper.arxiv_id),
+        "url": _paper_url(paper),
     }
     if score is not None:
         item["score"] = round(score, 6)
     return item
+
+
+def _paper_url(paper: Paper) -> str:
+    """arXiv's abstract page; a venue paper's page on this site (its id is not an arXiv id)."""
+    if paper.source == "arxiv":
+        return abs_url(paper.arxiv_id)
+    return f"{get_settings().public_url.rstrip('/')}/venue/{quote(paper.arxiv_id, safe='@')}"
 
 
 def _limit(limit: int) -> int:
@@ -67,18 +75,29 @@ def _limit(limit: int) -> int:
     return limit
 
 
-def search(query: str, limit: int = 10, categories: str | None = None) -> dict[str, Any]:
+def search(
+    query: str, ctx: Context[Any, Any], limit: int = 10, categories: str | None = None
+) -> dict[str, Any]:
     """Search arXiv papers by words and meaning (hybrid full-text + vector search).
 
     `categories` narrows the results: `cs.CL`, `cs` (a whole archive), `cs.AI,cs.LG`.
     """
     settings = get_settings()
+    # The same bucket and limit as the website's and the API's search: one client, one budget.
+    check_rate(settings, bucket="search", client=_client_of(ctx), limit=settings.rate_search_per_minute)
     filters = SearchFilters(categories=parse_category_expression(categories) if categories else None)
     with session_scope(settings) as session:
         result = get_searcher(session, settings).search(
             query[:500], filters=filters, limit=_limit(limit), offset=0
         )
         return {"total": result.total, "items": [_brief(h.paper, score=h.score) for h in result.hits]}
+
+
+def _client_of(ctx: Context[Any, Any]) -> str:
+    """The HTTP client's address behind an MCP call (streamable HTTP carries the Starlette request)."""
+    request = ctx.request_context.request
+    client = getattr(request, "client", None)
+    return str(client.host) if client is not None else "unknown"
 
 
 def listing(categories: str, date: str | None = None, limit: int = MAX_RESULTS) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from app.errors import NotFoundError
 from app.profiles.atom import digest_feed
 from app.profiles.deliver import unsubscribe
 from app.profiles.digest import profile_digest
+from app.profiles.qr import link_qr_svg
 from app.profiles.store import (
     KINDS,
     MAX_ITEMS,
@@ -129,7 +130,7 @@ def read(session: SessionDep, profile: ProfileDep) -> ProfileOut:
 
 
 @router.put("/{token}", response_model=ProfileOut, dependencies=[Depends(_capped_body)])
-def merge(session: SessionDep, profile: ProfileDep, body: ProfileIn) -> ProfileOut:
+def merge(session: SessionDep, settings: SettingsDep, profile: ProfileDep, body: ProfileIn) -> ProfileOut:
     """Merge a device's copy: per item, the newest `updated_at` wins; a removal is `removed: true`."""
     changes = [
         ItemChange(kind, item.value, item.updated_at, item.removed)
@@ -140,7 +141,13 @@ def merge(session: SessionDep, profile: ProfileDep, body: ProfileIn) -> ProfileO
     if body.digest is not None:
         d = body.digest
         digest = DigestChange(d.frequency, d.email, d.webhook_url, d.webhook_secret, d.updated_at)
-    merge_profile(session, profile, changes=changes, digest=digest)
+    merge_profile(
+        session,
+        profile,
+        changes=changes,
+        digest=digest,
+        allow_private_webhooks=settings.webhook_allow_private,
+    )
     session.commit()
     return _out(session, profile)
 
@@ -151,6 +158,18 @@ def revoke(session: SessionDep, profile: ProfileDep) -> Response:
     revoke_profile(session, profile)
     session.commit()
     return Response(status_code=204)
+
+
+@router.get("/{token}/qr.svg", response_class=Response)
+def sync_qr(request: Request, token: str, profile: ProfileDep) -> Response:
+    """The sync link (this site's address, the token after `#sync=`) as a QR code in SVG.
+
+    The token travels in the link's fragment: a browser opening it never sends it in a request line.
+    """
+    link = f"{request.base_url}#sync={token}"
+    return Response(
+        link_qr_svg(link), media_type="image/svg+xml", headers={"Cache-Control": "private, no-store"}
+    )
 
 
 @router.get("/{token}/feed", response_class=Response)

@@ -28,7 +28,9 @@ from sqlalchemy.orm import Session
 
 from app import __version__
 from app.config import Settings
+from app.errors import InvalidQueryError
 from app.profiles.digest import Digest, Reader, compose_digests, load_readers
+from app.profiles.webhook_target import parse_target, pinned_url, resolve_public
 from app.store.db import session_scope
 from app.store.models import DigestDelivery, Profile
 from app.store.upsert import dialect_insert
@@ -157,7 +159,9 @@ def _deliver(
         if channel == "email":
             send_email(settings, digest_email(settings, digest, recipient))
         else:
-            post_webhook(digest_payload(settings, digest), recipient)
+            post_webhook(
+                digest_payload(settings, digest), recipient, allow_private=settings.webhook_allow_private
+            )
     except NotDelivered as exc:
         status, error = "refused", str(exc)
     except MaybeDelivered as exc:
@@ -277,20 +281,40 @@ def webhook_signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def post_webhook(payload: dict[str, object], recipient: Recipient) -> None:
-    """POST the digest; the body's HMAC-SHA256 under the profile's secret goes in SIGNATURE_HEADER."""
+def post_webhook(payload: dict[str, object], recipient: Recipient, *, allow_private: bool = False) -> None:
+    """POST the digest; the body's HMAC-SHA256 under the profile's secret goes in SIGNATURE_HEADER.
+
+    The host is resolved first and the POST goes to the address checked (webhook_target.py): a
+    webhook never reaches a loopback, private or link-local address unless `allow_private`.
+    """
     assert recipient.webhook_url is not None
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json", "User-Agent": f"coolpapers-selfhosted/{__version__}"}
     if recipient.webhook_secret:
         headers[SIGNATURE_HEADER] = webhook_signature(recipient.webhook_secret, body)
-    # Streamed, and the answer's body never read: only its status counts, and a reader's URL may
-    # answer with anything, of any size.
     try:
-        with httpx.stream(
-            "POST", recipient.webhook_url, content=body, headers=headers, timeout=WEBHOOK_TIMEOUT
-        ) as response:
+        target = parse_target(recipient.webhook_url)
+        address = resolve_public(target, allow_private=allow_private)
+    except InvalidQueryError as exc:  # a private address (or a URL saved before the checks existed)
+        raise NotDelivered(f"webhook refused: {exc}") from exc
+    except OSError as exc:
+        raise NotDelivered(f"webhook unreachable: {target.host} does not resolve ({exc})") from exc
+    default_port = 443 if target.scheme == "https" else 80
+    headers["Host"] = target.host if target.port == default_port else f"{target.host}:{target.port}"
+    # Streamed, and the answer's body never read: only its status counts, and a reader's URL may
+    # answer with anything, of any size. TLS still checks the certificate against the name.
+    try:
+        with httpx.Client(timeout=WEBHOOK_TIMEOUT) as client:
+            request = client.build_request(
+                "POST",
+                pinned_url(recipient.webhook_url, address),
+                content=body,
+                headers=headers,
+                extensions={"sni_hostname": target.host},
+            )
+            response = client.send(request, stream=True)
             status = response.status_code
+            response.close()
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         raise NotDelivered(f"webhook unreachable: {exc}") from exc
     except httpx.HTTPError as exc:

@@ -2,9 +2,10 @@
 
 Many profiles follow the same categories: a pool (the day's papers, their vectors and texts) is
 prepared once per set of categories and shared; a profile then costs one product of the day's
-vectors with its stars' centroid (`app/ranking/rank.py`'s score for readers with few stars),
-keyword scans cached per term across profiles, and a sort. Starred, dismissed and negative-keyword
-papers are never picked. Followed authors count as keywords (matched in the author lists).
+vectors with its stars' centroid, less the cosine to its dismissed papers' centroid
+(`app/ranking/rank.py`'s score for readers with few stars), keyword scans cached per term across
+profiles, negative keywords taken off as rank.py does, and a sort. Starred and dismissed papers are
+never picked. Followed authors count as keywords (matched in the author lists).
 
 Why not the SVM that the website's "for you" uses from five stars: its per-reader solve took
 ~100 ms on a 2,500-paper day with stars spread over topics (benchmarks/digests.py), so 10,000
@@ -26,7 +27,9 @@ from sqlalchemy.orm import Session
 from app.arxiv.ids import abs_url
 from app.config import Settings
 from app.ranking.rank import (
+    DISMISSED_CENTROID_WEIGHT,
     KEYWORD_WEIGHT,
+    NEGATIVE_KEYWORD_WEIGHT,
     Candidate,
     CandidateTexts,
     Prepared,
@@ -134,7 +137,8 @@ def compose_digests(session: Session, settings: Settings, readers: Sequence[Read
     a digest made half-way would miss papers and could not be sent again).
     """
     latest = _latest_days(session, {c for r in readers for c in r.categories})
-    stars = _star_vectors(session, {s for r in readers for s in r.stars}, model=settings.embed_model)
+    labelled = {s for r in readers for s in (*r.stars, *r.dismissals)}
+    stars = _star_vectors(session, labelled, model=settings.embed_model)  # dismissed papers' too
     chosen = []
     for reader in readers:
         day = _ready_day(latest, reader.categories)
@@ -248,13 +252,22 @@ class _Pool:
         star_matrix = np.array([v for v in star_vectors.values() if v.shape[0] == dim], dtype=np.float32)
         if len(star_matrix) and dim:
             score[self.prepared.has_vector] = centroid_scores(self.prepared.vectors, star_matrix)
+        dismissed = [v for a in reader.dismissals if a in stars and (v := stars[a][2]) is not None]
+        dismissed_matrix = np.array([v for v in dismissed if v.shape[0] == dim], dtype=np.float32)
+        if len(dismissed_matrix) and dim:  # a dismissed topic goes down, as in rank.py's centroid score
+            far = centroid_scores(self.prepared.vectors, dismissed_matrix)
+            score[self.prepared.has_vector] -= DISMISSED_CENTROID_WEIGHT * far
         terms = keyword_terms([*reader.keywords, *reader.authors])
         if terms:  # the same blend as rank.py's keyword score: a title hit counts double
             hits = sum(self.mentions(t).astype(np.float64) + self.mentions(t, title_only=True) for t in terms)
             score += KEYWORD_WEIGHT * hits / (2.0 * len(terms))
+        unwanted = keyword_terms(reader.negative_keywords)
+        if unwanted:  # as rank.py: a title hit takes NEGATIVE_KEYWORD_WEIGHT, an abstract hit half
+            hits = sum(
+                self.mentions(t).astype(np.float64) + self.mentions(t, title_only=True) for t in unwanted
+            )
+            score -= NEGATIVE_KEYWORD_WEIGHT * np.minimum(hits / 2.0, 1.0)
         excluded = np.zeros(len(self.papers), dtype=bool)
-        for term in keyword_terms(reader.negative_keywords):
-            excluded |= self.mentions(term)
         for row in (self.index.get(pid) for pid in starred):
             if row is not None:
                 excluded[row] = True

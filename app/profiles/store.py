@@ -21,8 +21,10 @@ from sqlalchemy.orm import Session
 from app.arxiv.ids import split_arxiv_id
 from app.arxiv.taxonomy import taxonomy
 from app.errors import FeedParseError, InvalidQueryError
+from app.profiles.webhook_target import check_saved_url
 from app.store.models import Profile, ProfileItem
 from app.store.papers import as_utc
+from app.venues.types import is_venue_id
 
 KINDS = ("stars", "dismissals", "keywords", "negative_keywords", "categories", "authors")
 FREQUENCIES = ("off", "daily", "weekly")
@@ -114,6 +116,8 @@ def normalise_value(kind: str, raw: str) -> str:
     if not value or len(value) > MAX_VALUE:
         raise InvalidQueryError(f"{kind}: an item is 1 to {MAX_VALUE} characters")
     if kind in ("stars", "dismissals"):
+        if is_venue_id(value):  # a venue paper, starred on a /venue page: its id as papers.cool writes it
+            return value
         try:
             return split_arxiv_id(value)[0]
         except FeedParseError as exc:
@@ -134,11 +138,13 @@ def merge_profile(
     changes: Sequence[ItemChange],
     digest: DigestChange | None = None,
     now: dt.datetime | None = None,
+    allow_private_webhooks: bool = False,
 ) -> int:
     """Apply another device's copy: per item, the newest change wins. Returns how many items changed.
 
     A time ahead of the server's clock is taken as now: one device with a wrong clock cannot
-    make its items win every later merge.
+    make its items win every later merge. A webhook URL must point at a public address unless
+    `allow_private_webhooks` (the WEBHOOK_ALLOW_PRIVATE setting).
     """
     now = now or dt.datetime.now(dt.UTC)
     stored = {(item.kind, item.value): item for item in profile_items(session, profile.id)}
@@ -162,7 +168,7 @@ def merge_profile(
         item.removed, item.updated_at = change.removed, change.updated_at
         changed += 1
     _enforce_cap(session, list(stored.values()))
-    if digest is not None and _apply_digest(profile, digest, now):
+    if digest is not None and _apply_digest(profile, digest, now, allow_private=allow_private_webhooks):
         changed += 1
     if changed:
         profile.updated_at = now
@@ -199,7 +205,7 @@ def _enforce_cap(session: Session, items: list[ProfileItem]) -> None:
             session.expunge(item)
 
 
-def _apply_digest(profile: Profile, digest: DigestChange, now: dt.datetime) -> bool:
+def _apply_digest(profile: Profile, digest: DigestChange, now: dt.datetime, *, allow_private: bool) -> bool:
     at = min(as_utc(digest.updated_at) or now, now)
     held = as_utc(profile.digest_updated_at)
     if held is not None and at <= held:
@@ -212,6 +218,8 @@ def _apply_digest(profile: Profile, digest: DigestChange, now: dt.datetime) -> b
     url = (digest.webhook_url or "").strip() or None
     if url is not None and (len(url) > 2000 or not re.match(r"^https?://[^\s/?#]+", url)):
         raise InvalidQueryError("digest.webhook_url: an http(s) URL of at most 2000 characters")
+    if url is not None:
+        check_saved_url(url, allow_private=allow_private)
     profile.digest_frequency, profile.digest_email, profile.digest_webhook_url = digest.frequency, email, url
     if digest.webhook_secret is not None:
         profile.digest_webhook_secret = digest.webhook_secret or None

@@ -10,7 +10,7 @@ from cachetools import LRUCache
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.ranking.rank import Candidate, Prepared, rank_for_you, rank_popular
+from app.ranking.rank import Candidate, Prepared, Signals, keyword_terms, rank_for_you, rank_popular
 from app.store.counters import counter_totals
 from app.store.embeddings import vectors_for
 from app.store.models import Embedding, Paper
@@ -26,24 +26,76 @@ def rank_papers(
     candidates = [Candidate(p.id, p.title, p.abstract, p.authors) for p in papers]
     vectors = vectors_for(session, paper_ids=list({*by_id, *starred}), model=model) if starred else {}
     ranked = rank_for_you(candidates, vectors=vectors, starred=starred, keywords=keywords)
-    return [(by_id[pid], score) for pid, score in ranked]
+    return [(by_id[r.paper_id], r.score) for r in ranked]
 
 
-def rank_arxiv_ids(
-    session: Session, arxiv_ids: Sequence[str], *, model: str, stars: Sequence[str], keywords: Sequence[str]
-) -> list[tuple[str, float]]:
-    """The known ones of `arxiv_ids` best first, for a reader with these starred arXiv ids.
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """A reader's signals as the API receives them (arXiv ids and words)."""
+
+    stars: Sequence[str] = ()
+    dismissed: Sequence[str] = ()
+    keywords: Sequence[str] = ()
+    negative_keywords: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    arxiv_id: str
+    score: float
+    why: tuple[str, str] | None  # (arXiv id, title) of the starred paper it is closest to
+    keyword: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ForYou:
+    picks: list[Pick]
+    personalised: bool  # False: nothing the reader sent is usable, the order is the given one
+    note: str | None  # why not, for the page to show
+
+
+def rank_arxiv_ids(session: Session, arxiv_ids: Sequence[str], *, model: str, reader: Reader) -> ForYou:
+    """The known ones of `arxiv_ids` best first, for this reader.
 
     Every reader of a day sends the same ids: the candidates' texts and vectors are prepared once
-    (see `_prepared`), and a request reads only its stars' vectors.
+    (see `_prepared`), and a request reads only its starred and dismissed papers' vectors.
     """
     wanted = tuple(dict.fromkeys(arxiv_ids))
     prepared, arxiv_of = _prepared(session, wanted, model=model)
-    found = select(Paper.id, Paper.arxiv_id).where(Paper.arxiv_id.in_(stars))
-    star_ids: dict[int, str] = dict(session.execute(found).all()) if stars else {}
-    star_vectors = vectors_for(session, paper_ids=list(star_ids), model=model) if star_ids else {}
-    ranked = prepared.rank(stars=star_vectors, keywords=keywords, starred=star_ids.keys())
-    return [(arxiv_of[pid], score) for pid, score in ranked]
+    labelled = list(dict.fromkeys([*reader.stars, *reader.dismissed]))
+    found = select(Paper.id, Paper.arxiv_id, Paper.title, Paper.abstract).where(Paper.arxiv_id.in_(labelled))
+    known = {row.arxiv_id: row for row in session.execute(found)} if labelled else {}
+    vectors = vectors_for(session, paper_ids=[r.id for r in known.values()], model=model) if known else {}
+    star_ids = [known[a].id for a in reader.stars if a in known]
+    dismissed_ids = [known[a].id for a in reader.dismissed if a in known and a not in reader.stars]
+    signals = Signals(
+        stars={pid: vectors[pid] for pid in star_ids if pid in vectors},
+        dismissals={pid: vectors[pid] for pid in dismissed_ids if pid in vectors},
+        keywords=reader.keywords,
+        negative_keywords=reader.negative_keywords,
+        starred=star_ids,
+        dismissed=dismissed_ids,
+        star_texts={known[a].id: f"{known[a].title} {known[a].abstract}" for a in reader.stars if a in known},
+    )
+    titles = {r.id: (r.arxiv_id, r.title) for r in known.values()}
+    picks = [
+        Pick(arxiv_of[r.paper_id], r.score, titles[r.why] if r.why is not None else None, r.keyword)
+        for r in prepared.rank(signals)
+    ]
+    note = _no_signal(signals, prepared, reader)
+    return ForYou(picks, note is None, note)
+
+
+def _no_signal(signals: Signals, prepared: Prepared, reader: Reader) -> str | None:
+    """Why the order cannot be personal (None when it is): nothing usable was sent."""
+    moved = set(signals.starred) | set(signals.dismissed)
+    if signals.stars or signals.dismissals or any(pid in moved for pid in prepared.ids):
+        return None
+    if keyword_terms(signals.keywords) or keyword_terms(signals.negative_keywords):
+        return None
+    if reader.stars or reader.dismissed:
+        return "none of the starred or dismissed papers is known here yet: the order is unchanged"
+    return "no stars, dismissals or keywords yet: the order is unchanged"
 
 
 @dataclass(slots=True)

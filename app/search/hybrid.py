@@ -18,8 +18,10 @@ from app.config import Settings
 from app.search.embed import paper_text
 from app.search.embedder import Embedder
 from app.search.index import IndexHolder
+from app.search.related import POOL as RELATED_POOL
+from app.search.related import rerank_related
 from app.store.embeddings import vector_of, vectors_for
-from app.store.fts import author_search, keyword_search, query_terms
+from app.store.fts import author_search, fold_name, keyword_search, query_terms
 from app.store.listings import CategoryQuery
 from app.store.models import Paper
 from app.store.venues import twin_ids, twins_of
@@ -139,26 +141,40 @@ class Searcher:
         vector = vector_of(self.session, paper_id=paper.id, model=self.embedder.name)
         index = self.holder.get(model=self.embedder.name) if vector is not None else None
         if vector is not None and index is not None:
-            found = index.search(vector, k + 4, exact=self._stored_vectors)  # room for twins
+            pool = max(k + 4, RELATED_POOL)  # room for twins, and neighbours to re-rank
+            found = index.search(vector, pool, exact=self._stored_vectors)
         else:
             found = keyword_search(self.session, _title_terms(paper), limit=k + 4, match_all=False)
         # The paper's other versions (arXiv / venue) are the same paper, and so are twins among the rest.
         skip = {paper.id} | twins_of(self.session, paper.id)
         found = [(pid, score) for pid, score in found if pid not in skip]
+        if vector is not None and index is not None:
+            found = self._reranked(paper, vector, found)
         twins = twin_ids(self.session, [pid for pid, _ in found])
         return self._hits([(pid, score) for pid, score in found if pid not in twins][:k])
+
+    def _reranked(
+        self, paper: Paper, vector: NDArray[np.float32], found: list[tuple[int, float]]
+    ) -> list[tuple[int, float]]:
+        ids = [pid for pid, _ in found]
+        rows = self.session.execute(select(Paper.id, Paper.authors).where(Paper.id.in_(ids)))
+        authors_of: dict[int, list[str]] = {pid: authors or [] for pid, authors in rows}
+        vectors = self._stored_vectors(ids)
+        return rerank_related(
+            vector, found, vectors=vectors, authors=paper.authors or (), authors_of=authors_of
+        )
 
     def _stored_vectors(self, paper_ids: Sequence[int]) -> dict[int, NDArray[np.float32]]:
         """The exact vectors an IVF-PQ index re-ranks its candidates with, read in this session."""
         return vectors_for(self.session, paper_ids=paper_ids, model=self.embedder.name)
 
     def by_author(self, author: str, *, filters: SearchFilters, limit: int, offset: int) -> SearchResult:
-        """Papers that list exactly `author` (case aside), newest first: the words narrow by full text,
-        the name decides, so "Wei Wang" never brings every Wei and every Wang."""
+        """Papers that list exactly `author` (case and diacritics aside), newest first: the words narrow
+        by full text, the name decides, so "Wei Wang" never brings every Wei and every Wang."""
         found = author_search(self.session, author, limit=AUTHOR_CANDIDATES)
-        wanted = author.casefold()
+        wanted = fold_name(author)
         papers = self.session.scalars(select(Paper).where(Paper.id.in_(found)))
-        matched = [p for p in papers if any(name.casefold() == wanted for name in p.authors or ())]
+        matched = [p for p in papers if any(fold_name(name) == wanted for name in p.authors or ())]
         kept = self.filter_ids([p.id for p in matched], filters)
         matched = [p for p in matched if p.id in kept]
         matched.sort(key=lambda p: (p.published_at is not None, p.published_at, p.arxiv_id), reverse=True)

@@ -1,7 +1,7 @@
 """Work owed by the pipeline: papers without a vector, summaries no worker is generating.
 
 A worker killed mid-task leaves both behind (its message stays unacknowledged in Redis until the
-visibility timeout). The catch-up round (workers/catchup.py) sends the work again; /status and
+visibility timeout; a summary it was generating stops receiving heartbeats). The catch-up round (workers/catchup.py) sends the work again; /status and
 /metrics report what is left and whether it has waited too long.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -49,18 +49,29 @@ def unembedded_papers(session: Session, *, model: str) -> tuple[int, dt.datetime
     return int(count or 0), oldest
 
 
-def stuck_summaries(session: Session, *, older_than: dt.datetime) -> tuple[list[int], list[int]]:
-    """(running, pending) summaries untouched since `older_than`.
+def abandoned(stale_before: dt.datetime) -> ColumnElement[bool]:
+    """Running summaries whose generating process last said it was alive before `stale_before`.
 
-    With `older_than` = now - TASK_TIME_LIMIT, a running one has no worker (a task past the hard
-    limit is killed, and a live generation writes its row several times a second); a pending one
-    has waited longer than any task may run.
+    A live generation refreshes heartbeat_at every few seconds (app/summarize/heartbeat.py); a row
+    claimed before that column existed falls back on when it was claimed.
+    """
+    last_sign = func.coalesce(Summary.heartbeat_at, Summary.claimed_at)
+    return (Summary.status == "running") & (last_sign < stale_before)
+
+
+def stuck_summaries(
+    session: Session, *, stale_before: dt.datetime, pending_before: dt.datetime
+) -> tuple[list[int], list[int]]:
+    """(running, pending) summaries no worker is generating.
+
+    Running ones are those whose heartbeat is older than `stale_before` (now - SUMMARY_STALE_SECONDS):
+    their process is gone. Pending ones untouched since `pending_before` (now - TASK_TIME_LIMIT) have
+    waited longer than any task may run.
     """
     rows = session.execute(
         select(Summary.id, Summary.status)
         .where(
-            ((Summary.status == "running") & (Summary.claimed_at < older_than))
-            | ((Summary.status == "pending") & (Summary.updated_at < older_than))
+            abandoned(stale_before) | ((Summary.status == "pending") & (Summary.updated_at < pending_before))
         )
         .order_by(Summary.id)
     ).all()
@@ -68,9 +79,12 @@ def stuck_summaries(session: Session, *, older_than: dt.datetime) -> tuple[list[
 
 
 def pipeline_backlog(session: Session, settings: Settings, *, now: dt.datetime | None = None) -> Backlog:
-    """The backlog for the configured model, TASK_TIME_LIMIT and BACKLOG_ALERT_SECONDS."""
+    """The backlog for the configured model, SUMMARY_STALE_SECONDS, TASK_TIME_LIMIT and BACKLOG_ALERT_SECONDS."""
     now = now or dt.datetime.now(dt.UTC)
     unembedded, oldest = unembedded_papers(session, model=settings.embed_model)
-    older_than = now - dt.timedelta(seconds=settings.task_time_limit)
-    running, pending = stuck_summaries(session, older_than=older_than)
+    running, pending = stuck_summaries(
+        session,
+        stale_before=now - dt.timedelta(seconds=settings.summary_stale_seconds),
+        pending_before=now - dt.timedelta(seconds=settings.task_time_limit),
+    )
     return Backlog(unembedded, oldest, len(running) + len(pending), settings.backlog_alert_seconds)

@@ -7,9 +7,16 @@ record) and added to the day's listing, and the comparison is recorded per (cate
 `completeness` table, shown on /status and /metrics.
 
 The window is arXiv's schedule: a listing dated D (the RSS pubDate) holds what was submitted between
-14:00 US Eastern two business days before D and 14:00 the business day before. arXiv holidays shift
-it; a paper of the API's answer that the feed listed on another day is never counted as missing, so
-a wrong window can miss a gap but not invent one.
+14:00 US Eastern two business days before D and 14:00 the business day before. A holiday (a day the
+feeds announce nothing, so no listing is stored for it) moves the deadline it skipped to the next
+announcement: the window starts at the deadline of the previous stored announcement day, whichever
+category it was stored for. A paper of the API's answer that the feed listed on another day is never
+counted as missing, so a wrong window can miss a gap but not invent one; and a day on which nothing
+was announced in any category is not checked (no alert: its papers are the next listing's).
+
+With COMPLETENESS_OAI, the category's OAI-PMH set is a third witness (app/arxiv/oai_sets.py): the
+records dated D of the category's archive that were first submitted in the window. A paper either
+witness names and no stored listing holds is missing, fetched and listed.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.arxiv.fetch import ArxivClient, RateLimiter
+from app.arxiv.oai_sets import fetch_oai_day
 from app.arxiv.parse import parse_feed
 from app.arxiv.ratelimit import limiter_for
 from app.arxiv.types import FeedEntry
@@ -50,6 +58,12 @@ class ExpectedPapers:
     entries: tuple[FeedEntry, ...]
     complete: bool
 
+    def joined(self, entries: Sequence[FeedEntry], *, complete: bool) -> ExpectedPapers:
+        """These papers and another witness's (each paper once, the first answer's record kept)."""
+        known = {entry.arxiv_id for entry in self.entries}
+        more = tuple(entry for entry in entries if entry.arxiv_id not in known)
+        return ExpectedPapers(self.entries + more, self.complete and complete)
+
 
 @dataclass(frozen=True, slots=True)
 class DayCompleteness:
@@ -67,12 +81,31 @@ class DayCompleteness:
         return max(0, self.missing - self.repaired)
 
 
-def submission_window(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    """UTC [start, end) of the submissions announced in the listing dated `day`."""
+def submission_window(day: dt.date, *, previous: dt.date | None = None) -> tuple[dt.datetime, dt.datetime]:
+    """UTC [start, end) of the submissions announced in the listing dated `day`.
+
+    `previous`: the announcement day before it, when known; days between them without an
+    announcement (holidays) had no deadline, so their submissions wait for `day`.
+    """
     end_day = _business_day_before(day)
-    start_day = _business_day_before(end_day)
+    start_day = _business_day_before(previous if previous is not None else end_day)
     start = dt.datetime.combine(start_day, CUTOFF, EASTERN).astimezone(dt.UTC)
     return start, dt.datetime.combine(end_day, CUTOFF, EASTERN).astimezone(dt.UTC)
+
+
+def previous_announcement(session: Session, *, day: dt.date) -> dt.date | None:
+    """The last day before `day` with a stored listing in any category (arXiv announces them all at
+    once), looked for within RECHECK_DAYS + 7 days; None when nothing that recent is stored."""
+    return session.scalar(
+        select(func.max(Listing.announced_on)).where(
+            Listing.announced_on < day, Listing.announced_on >= day - dt.timedelta(days=RECHECK_DAYS + 7)
+        )
+    )
+
+
+def was_announced(session: Session, *, day: dt.date) -> bool:
+    """Whether any listing is stored for `day`: a feed with nothing announced stores none."""
+    return session.scalar(select(Listing.id).where(Listing.announced_on == day).limit(1)) is not None
 
 
 def _business_day_before(day: dt.date) -> dt.date:
@@ -82,9 +115,11 @@ def _business_day_before(day: dt.date) -> dt.date:
     return day
 
 
-def fetch_expected(client: ArxivClient, *, category: str, day: dt.date) -> ExpectedPapers:
+def fetch_expected(
+    client: ArxivClient, *, category: str, day: dt.date, previous: dt.date | None = None
+) -> ExpectedPapers:
     """Page through the API's answer for `cat:<category>` in the day's window, newest first."""
-    start, end = submission_window(day)
+    start, end = submission_window(day, previous=previous)
     stamp = "%Y%m%d%H%M"  # the API reads submittedDate ranges in GMT
     query = f"cat:{category} AND submittedDate:[{start:{stamp}} TO {end:{stamp}}]"
     found: dict[str, FeedEntry] = {}
@@ -121,8 +156,11 @@ def check_day(
     """Compare the API's papers with the stored listings, list the missing ones, record the result.
 
     Idempotent: a paper repaired once is listed, so a second check finds nothing more to add, and
-    the day's row keeps the counts of every check so far.
+    the day's row keeps the counts of every check so far. A day on which nothing was announced (no
+    listing stored in any category) is left alone: no alert, nothing listed, nothing recorded.
     """
+    if not was_announced(session, day=day):
+        return DayCompleteness(category, day, 0, 0, 0, 0, now or dt.datetime.now(dt.UTC), alert=False)
     ids = [entry.arxiv_id for entry in expected.entries]
     listed = set(
         session.scalars(
@@ -263,8 +301,21 @@ def days_to_check(session: Session, *, category: str, day: dt.date) -> list[dt.d
 def check_completeness(
     settings: Settings, *, category: str, day: dt.date, limiter: RateLimiter | None = None
 ) -> DayCompleteness:
-    """Ask the API for the day's papers (no transaction held meanwhile), then check and repair."""
+    """Ask the API (and the OAI-PMH set with COMPLETENESS_OAI) for the day's papers, no transaction
+    held meanwhile; then check and repair. A day without an announcement asks nothing."""
+    with session_scope(settings) as session:
+        announced = was_announced(session, day=day)
+        previous = previous_announcement(session, day=day)
+    if not announced:
+        log.info("no announcement: completeness not checked", extra={"category": category, "day": str(day)})
+        return DayCompleteness(category, day, 0, 0, 0, 0, dt.datetime.now(dt.UTC), alert=False)
     with ArxivClient.from_settings(settings, limiter=limiter or limiter_for(settings)) as client:
-        expected = fetch_expected(client, category=category, day=day)
+        expected = fetch_expected(client, category=category, day=day, previous=previous)
+        if settings.completeness_oai:
+            start, end = (
+                moment.astimezone(EASTERN).date() for moment in submission_window(day, previous=previous)
+            )
+            oai = fetch_oai_day(client, category=category, day=day, created_from=start, created_to=end)
+            expected = expected.joined(oai.entries, complete=oai.complete)
     with session_scope(settings) as session:
         return check_day(session, category=category, day=day, expected=expected)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 MAX_TERMS = 32
+MAX_NAME = 300  # characters of an author's name searched for
 # PostgreSQL: relevance (ts_rank_cd) is computed for the newest RANKED matches, not for every one:
 # ranking costs ~10-30 us a row, and a broad word matches ~3 % of a million papers. Below
 # BROAD_MATCHES estimated matches, their ids come from the GIN index (a heap fetch each, ~3 us);
@@ -25,6 +27,28 @@ _PG_RANK = (
     "WHERE id = ANY(:ids) ORDER BY score DESC, id DESC LIMIT :limit"
 )
 _TERM_RE = re.compile(r"\w+", re.UNICODE)
+# Latin letters with diacritics and their bare letters, one for one: PostgreSQL's `translate()` folds
+# the indexed author names with this table (no `unaccent` extension needed: it is not there by
+# default), and `fold_name` folds what a reader types the same way, so "Erdos" finds "Erdős" and
+# "Muller" "Müller". SQLite's FTS5 folds with its own tokenizer (`unicode61 remove_diacritics 2`).
+# The migration that built the index holds its own copy: change both together, with a new migration.
+FOLD_FROM = (
+    "ÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÑÒÓÔÕÖÙÚÛÜÝàáâãäåçèéêëìíîïñòóôõöùúûüýÿĀāĂăĄąĆćĈĉĊċČčĎďĒēĔĕĖėĘęĚěĜĝĞğĠġĢģĤĥĨĩĪīĬĭĮįİ"
+    "ĴĵĶķĹĺĻļĽľŃńŅņŇňŌōŎŏŐőŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽžſƠơƯưǍǎǏǐǑǒǓǔǕǖǗǘǙǚǛǜǞǟǠǡǦǧǨǩǪǫǬǭǰ"
+    "ǴǵǸǹǺǻȀȁȂȃȄȅȆȇȈȉȊȋȌȍȎȏȐȑȒȓȔȕȖȗȘșȚțȞȟȦȧȨȩȪȫȬȭȮȯȰȱȲȳøØłŁđĐıħĦŧŦ"
+)
+FOLD_TO = (
+    "AAAAAACEEEEIIIINOOOOOUUUUYaaaaaaceeeeiiiinooooouuuuyyAaAaAaCcCcCcCcDdEeEeEeEeEeGgGgGgGgHhIiIiIiIiI"
+    "JjKkLlLlLlNnNnNnOoOoOoRrRrRrSsSsSsSsTtTtUuUuUuUuUuUuWwYyYZzZzZzsOoUuAaIiOoUuUuUuUuUuAaAaGgKkOoOoj"
+    "GgNnAaAaAaEeEeIiIiOoOoRrRrUuUuSsTtHhAaEeOoOoOoOoYyoOlLdDihHtT"
+)
+_FOLD = str.maketrans(FOLD_FROM, FOLD_TO)
+
+
+def fold_name(name: str) -> str:
+    """A name without its diacritics, lower case: how author names are compared and searched."""
+    decomposed = unicodedata.normalize("NFKD", name.translate(_FOLD))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
 def query_terms(query: str) -> list[str]:
@@ -41,6 +65,8 @@ def keyword_search(
         return []
     query = query.replace("\x00", " ")  # PostgreSQL text cannot hold NUL: it is no search syntax either
     if session.get_bind().dialect.name == "postgresql":
+        # The index holds every field folded (FOLD_FROM -> FOLD_TO): the words asked for are too.
+        query, terms = query.translate(_FOLD), [term.translate(_FOLD) for term in terms]
         # websearch_to_tsquery accepts any text ("phrases", -not, or) without a syntax error; the
         # any-word form joins \w+ terms with |, which cannot inject tsquery syntax either.
         parser, q = ("websearch_to_tsquery", query) if match_all else ("to_tsquery", " | ".join(terms))
@@ -65,13 +91,19 @@ def keyword_search(
 def author_search(session: Session, name: str, *, limit: int) -> list[int]:
     """Ids of papers whose author list holds `name`'s words in a row, newest first (candidates: the
     caller checks the exact name). Authors are indexed unstemmed ('simple' in PostgreSQL), so the
-    name is matched unstemmed too: "Lovelace" must not become "lovelac"."""
-    terms = query_terms(name)
+    name is matched unstemmed too: "Lovelace" must not become "lovelac"; and without diacritics on
+    both sides (`fold_name`), so "Erdos" finds "Erdős"."""
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    # PostgreSQL's index folded the names with FOLD_FROM -> FOLD_TO; SQLite's tokenizer folds the
+    # query as it folded the names.
+    terms = query_terms(name.translate(_FOLD) if postgresql else name)
     if not terms:
         return []
-    if session.get_bind().dialect.name == "postgresql":
+    if postgresql:  # the name as written, parsed as the index parsed it: "Müller-Lüdenscheidt" is
+        # one hyphenated word and its two parts there, at three positions a phrase of \w+ terms misses
         sql = "SELECT id FROM papers WHERE search_vector @@ phraseto_tsquery('simple', :q) ORDER BY id DESC LIMIT :limit"
-        rows = session.execute(text(sql), {"q": " ".join(terms), "limit": limit})
+        phrase = " ".join(name.translate(_FOLD).replace("\x00", " ").split())[:MAX_NAME]
+        rows = session.execute(text(sql), {"q": phrase, "limit": limit})
     else:  # a quoted phrase in the authors column: FTS5 syntax in the name stays inert
         sql = "SELECT rowid FROM papers_fts WHERE papers_fts MATCH :q ORDER BY rowid DESC LIMIT :limit"
         rows = session.execute(text(sql), {"q": f'authors : "{" ".join(terms)}"', "limit": limit})

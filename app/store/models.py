@@ -23,8 +23,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    select,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 from sqlalchemy.types import TypeEngine
 
 from app.arxiv.types import PAPER_FIELDS, SHOWN_FIELDS, PaperField, Shown, SqlType
@@ -54,6 +55,35 @@ _SQL_TYPES: dict[SqlType, Callable[[], TypeEngine[Any]]] = {
 
 def _record_column(spec: PaperField) -> Column[Any]:
     return Column(spec.name, _SQL_TYPES[spec.stored.sql](), nullable=spec.nullable, unique=spec.stored.unique)
+
+
+class Tldr(Base):
+    """A one-sentence TL;DR of a paper by one (model, prompt version): written once, shown on listings.
+
+    A listing shows the newest ready one of the paper (`Paper.tldr`), so a new prompt version
+    replaces the line once it is written, not before.
+    """
+
+    __tablename__ = "tldrs"
+    __table_args__ = (
+        UniqueConstraint("paper_id", "model", "prompt_version"),
+        # Papers read their shown TL;DR through this index (`Paper.tldr`): no sort, no table row.
+        Index("ix_tldrs_paper_status_updated", "paper_id", "status", "updated_at"),
+        Index("ix_tldrs_updated_at", "updated_at"),  # today's generations, for the limits
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(200))
+    prompt_version: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(16))  # pending | running | ready | failed
+    text: Mapped[str | None] = mapped_column(Text)  # one sentence, plain text (escaped on render)
+    error: Mapped[str | None] = mapped_column(Text)
+    requester: Mapped[str | None] = mapped_column(String(64))  # salted hash of the client, for limits
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Paper(Base):
@@ -88,6 +118,17 @@ class Paper(Base):
     ingested_at: Mapped[dt.datetime]
     revision: Mapped[int]
     source: Mapped[str]
+    # The newest ready TL;DR's text, read in the paper's own SELECT (a correlated subquery on the
+    # tldrs unique index): a page of 2,000 papers gets its lines without one more query, and no ORM
+    # object per line. None when no model wrote one.
+    tldr: Mapped[str | None] = column_property(
+        select(Tldr.text)
+        .where(Tldr.paper_id == __table__.c.id, Tldr.status == "ready")
+        .order_by(Tldr.updated_at.desc(), Tldr.id.desc())
+        .limit(1)
+        .correlate_except(Tldr)
+        .scalar_subquery()
+    )
 
     listings: Mapped[list[Listing]] = relationship(back_populates="paper", passive_deletes=True)
     # Read only for venue papers (source != "arxiv"); listings of an edition load it eagerly.
@@ -224,9 +265,41 @@ class Summary(Base):
     content: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)  # [{question, answer}]
     error: Mapped[str | None] = mapped_column(Text)
     context: Mapped[str | None] = mapped_column(String(16))  # "full text" | "abstract"
+    # What the generation is doing now ("fetching the PDF (attempt 2 of 5)", "question 2 of 6"), and
+    # why only the abstract was read: shown to the reader while and after it is written.
+    phase: Mapped[str | None] = mapped_column(String(200))
+    context_reason: Mapped[str | None] = mapped_column(String(200))
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     requester: Mapped[str | None] = mapped_column(String(64))  # salted hash of the client, for limits
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Refreshed every few seconds by the process generating it: older than SUMMARY_STALE_SECONDS,
+    # that process is gone and the summary may be claimed again (app/summarize/heartbeat.py).
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Translation(Base):
+    """A paper's title and abstract in one language, by one (model, prompt version)."""
+
+    __tablename__ = "translations"
+    __table_args__ = (
+        UniqueConstraint("paper_id", "lang", "model", "prompt_version"),
+        Index("ix_translations_updated_at", "updated_at"),  # today's generations, for the limits
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
+    lang: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(200))
+    prompt_version: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(16))  # pending | running | ready | failed
+    title: Mapped[str | None] = mapped_column(Text)
+    abstract: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    requester: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
@@ -348,3 +421,51 @@ class CompletenessCheck(Base):
     repaired: Mapped[int] = mapped_column(Integer, default=0)
     checked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     alert: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Answer(Base):
+    """A reader's follow-up question on a paper and the model's answer (app/summarize/ask.py): one per
+    (paper, model, prompt version, normalised question), shared by every reader who asks it."""
+
+    __tablename__ = "answers"
+    __table_args__ = (
+        UniqueConstraint("paper_id", "model", "prompt_version", "question_key"),
+        Index("ix_answers_updated_at", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(200))
+    prompt_version: Mapped[str] = mapped_column(String(80))
+    question_key: Mapped[str] = mapped_column(String(64))  # sha256 of the normalised question
+    question: Mapped[str] = mapped_column(Text)  # as first asked
+    status: Mapped[str] = mapped_column(String(16))  # pending | running | ready | failed
+    answer: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str | None] = mapped_column(Text)
+    context: Mapped[str | None] = mapped_column(String(16))  # "full text" | "abstract"
+    requester: Mapped[str | None] = mapped_column(String(64))  # salted hash of the client, for limits
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Upload(Base):
+    """A reader's own PDF (app/summarize/uploads.py): its text until the FAQ is written, then the FAQ,
+    for at most UPLOAD_KEEP_HOURS. The id is the unguessable token of its page."""
+
+    __tablename__ = "uploads"
+    __table_args__ = (Index("ix_uploads_created_at", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending | running | ready | failed
+    title: Mapped[str] = mapped_column(Text, default="")
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    text: Mapped[str | None] = mapped_column(Text)  # dropped once the FAQ is written
+    content: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)  # [{question, answer}]
+    model: Mapped[str] = mapped_column(String(200), default="")
+    prompt_version: Mapped[str] = mapped_column(String(80), default="")
+    error: Mapped[str | None] = mapped_column(Text)
+    requester: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))

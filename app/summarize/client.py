@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import openai
 
     from app.config import Settings
+    from app.summarize.ownkey import ReaderLLM
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +172,22 @@ class OpenAICompatibleClient:
             timeout=settings.llm_timeout,
             max_tokens=settings.llm_max_tokens,
             retries=settings.llm_retries,
+            transport=transport,
+        )
+
+    @classmethod
+    def for_reader(
+        cls, reader: ReaderLLM, settings: Settings, *, transport: httpx2.BaseTransport | None = None
+    ) -> Self:
+        """A client of one request on a reader's own model (app/summarize/ownkey.py): the shared one is
+        untouched, and only the bounds (timeouts, tokens, retries) come from `Settings`."""
+        return cls(
+            base_url=reader.base_url,
+            model=reader.model,
+            api_key=reader.key,
+            timeout=settings.llm_timeout,
+            max_tokens=settings.llm_max_tokens,
+            retries=min(settings.llm_retries, 1),  # a stranger's server: one retry, not a siege
             transport=transport,
         )
 

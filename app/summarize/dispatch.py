@@ -9,6 +9,7 @@ reader's connection. workers/summaries.py only wraps `generate_summary` as the `
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -27,14 +28,18 @@ from app.summarize.service import (
     client_key,
     extractive_view,
     find_summary,
+    generating,
     llm_configured,
     priority_of,
     prompt_for,
+    release_abandoned,
     request_summary,
     view_of,
 )
 
 SUMMARIZE_TASK = "summarize.paper"
+STALE_MARGIN = 1.0  # seconds after a heartbeat would go stale before a running summary is looked at again
+log = logging.getLogger(__name__)
 
 
 @lru_cache
@@ -84,6 +89,56 @@ def peek_faq(session: Session, settings: Settings, *, paper: Paper, lang: str) -
         return extractive_view(settings, paper, lang)
     row = find_summary(session, settings, paper=paper, lang=lang)
     return None if row is None else view_of(session, row, prompt_for(settings, lang))
+
+
+def revive_abandoned(settings: Settings, summary_ids: list[int]) -> list[int]:
+    """Start over those of these summaries whose generating process stopped beating (a reader
+    follows them, so they go first); returns the ids this call sent again.
+
+    Taking them back is atomic (`release_abandoned`): of the web processes and catch-up rounds that
+    notice one, a single one sends it, and the readers see it pending again, not stuck for good.
+    """
+    with session_scope(settings) as session:
+        released, _ = release_abandoned(session, settings, ids=summary_ids)
+    for summary_id in released:
+        dispatch_summary(settings, summary_id, priority=0)
+    return released
+
+
+def resume_in_process(settings: Settings) -> None:
+    """The embedded pool's catch-up at start, as a worker's (workers/catchup.py) with Redis.
+
+    A process killed while its pool generated left those summaries running: generated again here,
+    at once when their heartbeat is stale already, else when it would be (a live process elsewhere
+    keeps beating, and nothing happens). In a thread: the database may be away at start.
+    """
+    if settings.redis_url or not llm_configured(settings):
+        return
+    threading.Thread(target=_resume, args=(settings,), name="summaries-resume", daemon=True).start()
+
+
+def _resume(settings: Settings) -> None:
+    try:
+        with session_scope(settings) as session:
+            now = dt.datetime.now(dt.UTC)
+            released, _ = release_abandoned(session, settings, now=now)
+            running = generating(session, settings, now=now)
+    except Exception:  # the database away: a reader's request or stream revives them later
+        log.warning("resuming summaries left running failed", exc_info=True)
+        return
+    for summary_id in released:
+        dispatch_summary(settings, summary_id, priority=0)
+    for summary_id, left in running.items():
+        timer = threading.Timer(left + STALE_MARGIN, _revive_quietly, args=(settings, summary_id))
+        timer.daemon = True
+        timer.start()
+
+
+def _revive_quietly(settings: Settings, summary_id: int) -> None:
+    try:
+        revive_abandoned(settings, [summary_id])
+    except Exception:  # the database away: a reader's request or stream revives it later
+        log.warning("reviving a summary left running failed", exc_info=True)
 
 
 def pregenerate_summaries(settings: Settings, *, category: str, day: dt.date) -> int:

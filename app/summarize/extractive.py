@@ -47,6 +47,20 @@ CUES: tuple[tuple[str, ...], ...] = (
         "demonstrat",
     ),
     ("future", "limitation", "open question", "further", "extend", "could be"),
+    # Is the code released, and where: the abstract's sentences that give a link or say so.
+    (
+        "github.com",
+        "gitlab",
+        "huggingface.co",
+        "http://",
+        "https://",
+        "code is available",
+        "code are available",
+        "open-source",
+        "open source",
+        "publicly available",
+        "released at",
+    ),
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from dataclasses import dataclass
 
 from app.arxiv.fetch import ArxivClient
 from app.errors import ArxivError
@@ -29,17 +30,27 @@ def pdf_text(data: bytes, *, max_chars: int) -> str:
     return "\n\n".join(parts)[:max_chars]
 
 
-def fetch_full_text(client: ArxivClient, url: str, *, token_budget: int) -> str | None:
-    """The PDF's text, or None when it cannot be fetched or read (the abstract is used instead)."""
+@dataclass(frozen=True, slots=True)
+class FullText:
+    """The PDF's text, or None and why not (told to the reader: "from the abstract only, because ...")."""
+
+    text: str | None
+    reason: str | None = None
+
+
+def fetch_full_text(client: ArxivClient, url: str, *, token_budget: int) -> FullText:
+    """The PDF's text, or why it cannot be had (the abstract is used instead)."""
     try:
         result = client.get(url)
         if not result.body:
-            return None
+            return FullText(None, "the PDF came back empty")
         text = pdf_text(result.body, max_chars=token_budget * CHARS_PER_TOKEN)
     except ArxivError as exc:
         log.info("full text unavailable", extra={"url": url, "reason": str(exc)})
-        return None
+        return FullText(None, "the PDF could not be fetched")
     except Exception as exc:
         log.info("pdf unreadable", extra={"url": url, "reason": f"{type(exc).__name__}: {exc}"[:200]})
-        return None
-    return text if len(text) > 500 else None  # a scanned or empty PDF: the abstract says more
+        return FullText(None, "the PDF could not be read")
+    if len(text) <= 500:  # a scanned or empty PDF: the abstract says more
+        return FullText(None, "the PDF holds too little text (a scan?)")
+    return FullText(text)

@@ -13,11 +13,12 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx2
 from sqlalchemy import update
 
-from app.arxiv.fetch import ArxivClient
+from app.arxiv.fetch import ArxivClient, RateLimiter
 from app.arxiv.ratelimit import limiter_for
 from app.config import Settings
 from app.errors import LLMAuthError, LLMContentFilterError, LLMError, LLMResponseError, LLMUnavailableError
@@ -25,6 +26,7 @@ from app.store.db import session_scope
 from app.store.models import Paper, Summary
 from app.summarize.client import LLMClient, OpenAICompatibleClient
 from app.summarize.fulltext import fetch_full_text
+from app.summarize.heartbeat import ClaimLostError, Heartbeat, write_claimed
 from app.summarize.prompts import FaqPrompt
 from app.summarize.service import claim_summary, prompt_for
 
@@ -123,11 +125,29 @@ class PaperText:
     abstract: str
 
 
+class FaqWriter(Protocol):
+    """Where a generation's progress goes: the summary row (`ProgressWriter`), or only the reader
+    who asked, for a FAQ written by their own model (app/summarize/ownfaq.py)."""
+
+    def delta(self, question: str, text: str) -> None: ...
+
+    def answered(self, question: str, answer: str, *, prompt_tokens: int, completion_tokens: int) -> None: ...
+
+    def set_phase(self, phase: str) -> None: ...
+
+
 class ProgressWriter:
     """Writes the answers so far to the summary row, throttled, each write its own transaction."""
 
-    def __init__(self, settings: Settings, summary_id: int, clock: Callable[[], float] = time.monotonic):
-        self.settings, self.summary_id, self.clock = settings, summary_id, clock
+    def __init__(
+        self,
+        settings: Settings,
+        summary_id: int,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        claim: int | None = None,  # the claim this process holds: a write outside it raises ClaimLostError
+    ):
+        self.settings, self.summary_id, self.clock, self.claim = settings, summary_id, clock, claim
         self.answers: list[dict[str, str]] = []
         self.partial = ""
         self.last_flush = float("-inf")
@@ -145,14 +165,25 @@ class ProgressWriter:
         self.tokens[1] += completion_tokens
         self._write(self.answers, status="running")
 
-    def finish(self, *, context: str) -> None:
-        self._write(self.answers, status="ready", context=context)
+    def finish(self, *, context: str, reason: str | None = None) -> None:
+        self._write(self.answers, status="ready", context=context, context_reason=reason, phase=None)
+
+    def set_phase(self, phase: str) -> None:
+        """Say what the generation does now ("fetching the PDF", "question 2 of 6"), at once."""
+        with session_scope(self.settings) as session:
+            session.execute(
+                update(Summary)
+                .where(Summary.id == self.summary_id)
+                .values(phase=phase[:200], updated_at=dt.datetime.now(dt.UTC))
+            )
 
     def fail(self, error: str) -> None:
         """Mark the summary failed; if the answers so far cannot be stored, fail it without them."""
         error = error.replace("\x00", "")[:2000]
         try:
             self._write(self.answers, status="failed", error=error)
+        except ClaimLostError:
+            return  # another process generates it now: its outcome, not this one's, is the summary's
         except Exception:
             log.exception(
                 "storing a failed summary with its answers failed", extra={"summary_id": self.summary_id}
@@ -163,25 +194,30 @@ class ProgressWriter:
         self.last_flush = self.clock()
         values = {"content": content, "status": status, "updated_at": dt.datetime.now(dt.UTC), **extra}
         values |= {"prompt_tokens": self.tokens[0], "completion_tokens": self.tokens[1]}
-        with session_scope(self.settings) as session:
-            session.execute(update(Summary).where(Summary.id == self.summary_id).values(**values))
+        write_claimed(self.settings, self.summary_id, self.claim, **values)  # with a heartbeat
 
 
 def generate_summary(settings: Settings, summary_id: int, *, client: LLMClient | None = None) -> str:
     """Claim and generate a summary; returns its final status ("skipped" when someone else has it)."""
     with session_scope(settings) as session:
-        if not claim_summary(session, settings, summary_id):
+        claim = claim_summary(session, settings, summary_id)
+        if claim is None:
             return "skipped"
         row = session.get(Summary, summary_id)
         paper = session.get(Paper, row.paper_id) if row else None
         if row is None or paper is None:
             return "skipped"  # deleted meanwhile: nothing to do
-        prompt, text = prompt_for(settings, row.lang), _paper_text(paper)
-    writer, bounds = ProgressWriter(settings, summary_id), Bounds(settings)
+        prompt, text = prompt_for(settings, row.lang), paper_text(paper)
+    writer, bounds = ProgressWriter(settings, summary_id, claim=claim), Bounds(settings)
+    heartbeat = Heartbeat(settings, summary_id, claim, last_write=lambda: writer.last_flush).start()
     try:
         client = client or _client(settings, bounds)
-        kind, body = _context(settings, text)
-        _converse(client, prompt, text, kind, body, writer, bounds)
+        kind, body, reason = faq_context(settings, text, writer)
+        converse_faq(client, prompt, text, kind, body, writer, bounds)
+        writer.finish(context=kind, reason=reason)
+    except ClaimLostError:  # judged abandoned and claimed by another process: it generates it now
+        log.warning("summary taken over; this generation stops", extra={"summary_id": summary_id})
+        return "skipped"
     except LLMError as exc:
         log.warning("summary failed", extra={"summary_id": summary_id, "error": str(exc)})
         writer.fail(public_reason(exc))
@@ -190,22 +226,25 @@ def generate_summary(settings: Settings, summary_id: int, *, client: LLMClient |
         log.exception("summary failed unexpectedly", extra={"summary_id": summary_id})
         writer.fail(public_reason(exc))
         raise
-    writer.finish(context=kind)
+    finally:
+        heartbeat.stop()
     return "ready"
 
 
-def _converse(
+def converse_faq(
     client: LLMClient,
     prompt: FaqPrompt,
     text: PaperText,
     kind: str,
     body: str,
-    writer: ProgressWriter,
+    writer: FaqWriter,
     bounds: Bounds,
 ) -> None:
+    """Ask the prompt's questions in turn, in one conversation, each answer streamed to `writer`."""
     first = prompt.context_message(title=text.title, authors=text.authors, context_kind=kind, text=body)
     messages = [{"role": "system", "content": prompt.system}]
     for index, question in enumerate(prompt.questions):
+        writer.set_phase(f"question {index + 1} of {len(prompt.questions)}")
         content = f"{first}\n\n{question}" if index == 0 else question
         messages.append({"role": "user", "content": content})
         bounds.start_answer()
@@ -231,18 +270,33 @@ def _client(settings: Settings, bounds: Bounds) -> LLMClient:
     return client
 
 
-def _paper_text(paper: Paper) -> PaperText:
+def paper_text(paper: Paper) -> PaperText:
     return PaperText(paper.arxiv_id, paper.version, paper.title, ", ".join(paper.authors), paper.abstract)
 
 
-def _context(settings: Settings, text: PaperText) -> tuple[str, str]:
-    """("full text", the PDF's text) when it can be had, else ("abstract", the abstract)."""
-    if settings.summary_full_text:
-        url = f"{settings.arxiv_pdf_url.rstrip('/')}/{text.arxiv_id}" + (
-            f"v{text.version}" if text.version else ""
-        )
-        with ArxivClient.from_settings(settings, limiter=limiter_for(settings)) as arxiv:
-            full = fetch_full_text(arxiv, url, token_budget=settings.summary_context_tokens)
-        if full:
-            return "full text", full
-    return "abstract", text.abstract
+def faq_context(settings: Settings, text: PaperText, writer: FaqWriter) -> tuple[str, str, str | None]:
+    """("full text", the PDF's text, None) when it can be had, else ("abstract", the abstract, why)."""
+    if not settings.summary_full_text:
+        return "abstract", text.abstract, "this server is set to read abstracts only"
+    version = f"v{text.version}" if text.version else ""
+    url = f"{settings.arxiv_pdf_url.rstrip('/')}/{text.arxiv_id}{version}"
+    limiter = _AttemptsShown(limiter_for(settings), writer, attempts=settings.arxiv_retries + 1)
+    with ArxivClient.from_settings(settings, limiter=limiter) as arxiv:
+        full = fetch_full_text(arxiv, url, token_budget=settings.summary_context_tokens)
+    if full.text:
+        return "full text", full.text, None
+    return "abstract", text.abstract, full.reason
+
+
+class _AttemptsShown:
+    """arXiv's limiter, also telling the reader which attempt at the PDF this is: a PDF retried for
+    18 s must not read as an idle "Writing..." (the client waits on the limiter before each try)."""
+
+    def __init__(self, inner: RateLimiter, writer: FaqWriter, *, attempts: int):
+        self.inner, self.writer, self.attempts, self.made = inner, writer, attempts, 0
+
+    def wait(self) -> None:
+        self.made += 1
+        retry = f" (attempt {self.made} of {self.attempts})" if self.made > 1 else ""
+        self.writer.set_phase(f"fetching the PDF{retry}")
+        self.inner.wait()

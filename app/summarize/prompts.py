@@ -11,7 +11,9 @@ from pathlib import Path
 from app.errors import PromptError
 
 PROMPTS = Path(__file__).resolve().parent / "prompts"
-VERSION = "faq-v1"
+# faq-v2 added the code question: summaries are stored per version, so v1 answers are never shown
+# beside v2 questions (service.find_summary matches the version exactly) and are written anew.
+VERSION = "faq-v2"
 LANGS = ("en", "zh")
 _SECTION_RE = re.compile(r"^\[(system|context|questions)\]\s*$", re.MULTILINE)
 
@@ -49,6 +51,60 @@ def load_prompt(lang: str, custom: Path | None = None) -> FaqPrompt:
         text = custom.read_text(encoding="utf-8")
         digest = hashlib.sha256(text.encode()).hexdigest()[:10]
         return parse_prompt(text, version=f"custom-{digest}")
-    if lang not in LANGS:
-        raise PromptError(f"no prompt for language {lang!r}; have {', '.join(LANGS)}")
-    return parse_prompt((PROMPTS / f"{VERSION}.{lang}.txt").read_text(encoding="utf-8"), version=VERSION)
+    if lang in LANGS:
+        return parse_prompt((PROMPTS / f"{VERSION}.{lang}.txt").read_text(encoding="utf-8"), version=VERSION)
+    name = languages().get(lang)
+    if name is None:
+        raise PromptError(
+            f"no prompt for language {lang!r}; have {', '.join(sorted({*LANGS, *languages()}))}"
+        )
+    # Any other language the translation prompt names: the English questions, answered in it.
+    english = load_prompt("en")
+    system = f"{english.system}\nWrite every answer in {name}."
+    return FaqPrompt(english.version, system, english.context, english.questions)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPrompt:
+    """A one-message prompt (TL;DR, translation): [system] and [user] templates, and its version."""
+
+    version: str  # the file's name: stored beside what it wrote
+    system: str
+    user: str
+    languages: dict[str, str]  # code -> name, from an optional [languages] section
+
+    def messages(self, **values: str) -> list[dict[str, str]]:
+        return [
+            {"role": "system", "content": self.system.format(**values)},
+            {"role": "user", "content": self.user.format(**values)},
+        ]
+
+
+_TASK_SECTION_RE = re.compile(r"^\[(system|user|languages)\]\s*$", re.MULTILINE)
+
+
+@lru_cache
+def load_task_prompt(version: str) -> TaskPrompt:
+    """The bundled prompt `prompts/{version}.txt` (`tldr-v1`, `translate-v1`)."""
+    text = (PROMPTS / f"{version}.txt").read_text(encoding="utf-8")
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    parts = _TASK_SECTION_RE.split(body)
+    sections = {parts[i]: parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)}
+    missing = {"system", "user"} - set(sections)
+    if missing:
+        raise PromptError(f"prompt {version}: missing section(s) {', '.join(sorted(missing))}")
+    names = {}
+    for line in sections.get("languages", "").splitlines():
+        code, _, name = line.partition("=")
+        if code.strip() and name.strip():
+            names[code.strip()] = name.strip()
+    return TaskPrompt(version, sections["system"], sections["user"], names)
+
+
+TLDR_VERSION = "tldr-v1"
+TRANSLATE_VERSION = "translate-v1"
+
+
+def languages() -> dict[str, str]:
+    """The languages readers may ask for (code -> name): those the translation prompt names."""
+    return load_task_prompt(TRANSLATE_VERSION).languages

@@ -63,3 +63,9 @@ def _render(text: str) -> str:
     # markdown-it with html=False escapes all text; links are checked
     html: str = _MD.render(text)
     return html.replace("<a href=", '<a rel="nofollow noopener noreferrer" target="_blank" href=')
+
+
+def render_markdown_uncached(text: str) -> Markup:
+    """`render_markdown` for text still being written (a streamed answer): each partial is rendered
+    once, so it stays out of the cache that ready answers live in."""
+    return Markup(_render.__wrapped__(text))  # noqa: S704 - see _render

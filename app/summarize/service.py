@@ -2,7 +2,10 @@
 
 The row in `summaries` is the single source of truth: its status (pending -> running -> ready |
 failed), the answers so far (written as they stream in), the error. Readers poll it; the worker
-that claims it (an atomic UPDATE) is the only one generating it.
+that claims it (an atomic UPDATE) is the only one generating it, and says so by refreshing the
+row's heartbeat every few seconds (app/summarize/heartbeat.py). A running row whose heartbeat is
+older than SUMMARY_STALE_SECONDS lost its process (kill -9, OOM, a host gone): it is claimed again,
+by one claimant only, or sent back to pending and dispatched again (`release_abandoned`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.errors import SummaryLimitError
-from app.store.models import Listing, Paper, Summary
+from app.store.backlog import abandoned
+from app.store.models import Listing, Paper, Summary, Tldr, Translation
 from app.store.papers import as_utc
 from app.store.upsert import dialect_insert
 from app.summarize.extractive import LABEL, extractive_faq
@@ -24,6 +28,7 @@ from app.summarize.prompts import FaqPrompt, load_prompt
 
 FAILED_RETRY_AFTER = 600  # seconds before a failed summary may be generated again
 LOST_AFTER = 120  # a pending row untouched this long lost its task: enqueue it again
+SUMMARY_ATTEMPTS = 3  # generations a summary may lose to dead workers before it is failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,8 @@ class FaqView:
     summary_id: int | None = None
     queue_position: int | None = None
     retry_after: int | None = None  # failed: seconds before asking again regenerates it
+    phase: str | None = None  # running: "fetching the PDF (attempt 2 of 5)", "question 2 of 6"
+    context_reason: str | None = None  # why only the abstract was read ("the PDF could not be fetched")
     tokens: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -97,6 +104,8 @@ def view_of(session: Session, row: Summary, prompt: FaqPrompt) -> FaqView:
         summary_id=row.id,
         queue_position=position,
         retry_after=failed_retry_after(row) if row.status == "failed" else None,
+        phase=row.phase if row.status == "running" else None,
+        context_reason=row.context_reason,
         tokens={"prompt": row.prompt_tokens, "completion": row.completion_tokens},
     )
 
@@ -137,10 +146,12 @@ def request_summary(
         )
         session.flush()
         return row, True
-    stale = (now - as_utc(row.updated_at)).total_seconds() > LOST_AFTER
-    lost = (row.status == "pending" and stale) or (
-        row.status == "running" and _claim_expired(row, settings, now)
-    )
+    if row.status == "running" and is_abandoned(row, settings, now):
+        # Taken back atomically: of the readers (and catch-up rounds) finding it abandoned, one sends it.
+        released = row.id in release_abandoned(session, settings, now=now, ids=[row.id])[0]
+        session.refresh(row)
+        return row, released
+    lost = row.status == "pending" and (now - as_utc(row.updated_at)).total_seconds() > LOST_AFTER
     return row, lost
 
 
@@ -181,32 +192,114 @@ def check_limits(session: Session, settings: Settings, *, requester: str | None,
         session.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK)))
     midnight = dt.datetime.combine(now.date(), dt.time(), dt.UTC)
     retry = int((midnight + dt.timedelta(days=1) - now).total_seconds()) + 1
-    today = select(func.count()).select_from(Summary).where(Summary.updated_at >= midnight)
-    if (session.scalar(today) or 0) >= settings.summary_daily_limit:
+    if generations_since(session, midnight) >= settings.summary_daily_limit:
         raise SummaryLimitError(
             "the daily budget of new summaries is spent; cached ones stay available", retry_after=retry
         )
-    mine = session.scalar(today.where(Summary.requester == requester)) or 0 if requester else 0
+    mine = generations_since(session, midnight, requester=requester) if requester else 0
     if requester and mine >= settings.summary_per_ip_limit:
         raise SummaryLimitError(
             "you have asked for many new summaries today; cached ones stay available", retry_after=retry
         )
 
 
-def claim_summary(session: Session, settings: Settings, summary_id: int) -> bool:
-    """Atomically take a summary to generate it; False when another worker has it or it is done."""
+def generations_since(session: Session, since: dt.datetime, *, requester: str | None = None) -> int:
+    """Generations touched since `since` (overall, or one client's): FAQs, TL;DRs and translations
+    share one budget, each row counted once whatever it is."""
+    total = 0
+    for model in (Summary, Tldr, Translation):
+        stmt = select(func.count()).select_from(model).where(model.updated_at >= since)
+        if requester is not None:
+            stmt = stmt.where(model.requester == requester)
+        total += session.scalar(stmt) or 0
+    return total
+
+
+def claim_summary(session: Session, settings: Settings, summary_id: int) -> int | None:
+    """Atomically take a summary to generate it: pending, or running with a stale heartbeat (its
+    process is gone) and attempts left. Returns the claim (the attempt number, which the generating
+    process's writes must match), or None when someone else has it or it is done.
+
+    One UPDATE with the condition in its WHERE: of two claimants, the second finds the row running
+    with a fresh heartbeat (PostgreSQL re-checks the WHERE after the first one's lock), so never
+    do two processes both generate.
+    """
     now = dt.datetime.now(dt.UTC)
-    expired = now - dt.timedelta(seconds=settings.task_time_limit)
-    result = session.execute(
+    stale_before = now - dt.timedelta(seconds=settings.summary_stale_seconds)
+    claimed = session.execute(
         update(Summary)
         .where(
             Summary.id == summary_id,
-            (Summary.status == "pending") | ((Summary.status == "running") & (Summary.claimed_at < expired)),
+            (Summary.status == "pending") | (abandoned(stale_before) & (Summary.attempts < SUMMARY_ATTEMPTS)),
         )
-        .values(status="running", claimed_at=now, updated_at=now, attempts=Summary.attempts + 1, content=[])
-    )
+        .values(
+            status="running",
+            claimed_at=now,
+            heartbeat_at=now,
+            updated_at=now,
+            attempts=Summary.attempts + 1,
+            content=[],
+            phase="starting",
+            context_reason=None,
+        )
+        .returning(Summary.attempts)
+    ).scalar_one_or_none()
     session.flush()
-    return bool(getattr(result, "rowcount", 0))
+    return claimed
+
+
+def is_abandoned(row: Summary, settings: Settings, now: dt.datetime | None = None) -> bool:
+    """A running row whose generating process has not said it is alive for SUMMARY_STALE_SECONDS."""
+    last_sign = as_utc(row.heartbeat_at or row.claimed_at)
+    if row.status != "running" or last_sign is None:
+        return False
+    return ((now or dt.datetime.now(dt.UTC)) - last_sign).total_seconds() > settings.summary_stale_seconds
+
+
+def release_abandoned(
+    session: Session, settings: Settings, *, now: dt.datetime | None = None, ids: list[int] | None = None
+) -> tuple[list[int], list[int]]:
+    """Take back the abandoned summaries (all, or those of `ids`): (sent back to pending, failed).
+
+    Each is its UPDATE's: a row another caller took back meanwhile is no longer running, so whoever
+    gets its id back is the one to dispatch it. A summary that lost SUMMARY_ATTEMPTS generations
+    already is failed with a reason, not tried again. Its partial answers go: the reader sees the
+    generation start over, not a stream that never moves.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    which = abandoned(now - dt.timedelta(seconds=settings.summary_stale_seconds))
+    if ids is not None:
+        which = which & Summary.id.in_(ids)
+    reason = f"generation interrupted {SUMMARY_ATTEMPTS} times (its worker stopped); ask again later"
+    failed = session.scalars(
+        update(Summary)
+        .where(which, Summary.attempts >= SUMMARY_ATTEMPTS)
+        .values(status="failed", error=reason, updated_at=now)
+        .returning(Summary.id)
+    ).all()
+    released = session.scalars(
+        update(Summary)
+        .where(which, Summary.attempts < SUMMARY_ATTEMPTS)
+        .values(status="pending", content=[], updated_at=now)
+        .returning(Summary.id)
+    ).all()
+    session.flush()
+    return sorted(released), sorted(failed)
+
+
+def generating(session: Session, settings: Settings, *, now: dt.datetime) -> dict[int, float]:
+    """Running summaries with a fresh heartbeat: id -> seconds before it goes stale if it stops."""
+    rows = session.execute(
+        select(Summary.id, Summary.heartbeat_at, Summary.claimed_at).where(Summary.status == "running")
+    ).all()
+    left = {}
+    for summary_id, heartbeat_at, claimed_at in rows:
+        last_sign = as_utc(heartbeat_at or claimed_at)
+        if last_sign is not None:
+            remaining = settings.summary_stale_seconds - (now - last_sign).total_seconds()
+            if remaining >= 0:
+                left[summary_id] = remaining
+    return left
 
 
 def priority_of(session: Session, paper_id: int) -> int:
@@ -216,10 +309,6 @@ def priority_of(session: Session, paper_id: int) -> int:
         select(Listing.id).where(Listing.paper_id == paper_id, Listing.announced_on == latest).limit(1)
     )
     return 0 if listed is not None else 6
-
-
-def _claim_expired(row: Summary, settings: Settings, now: dt.datetime) -> bool:
-    return row.claimed_at is None or (now - as_utc(row.claimed_at)).total_seconds() > settings.task_time_limit
 
 
 def cached_faqs(

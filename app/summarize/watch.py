@@ -22,7 +22,8 @@ from app.config import Settings
 from app.errors import RateLimitedError, StreamsBusyError
 from app.store.db import session_scope
 from app.store.models import Summary
-from app.summarize.service import FaqView, prompt_for, view_of
+from app.summarize.dispatch import revive_abandoned
+from app.summarize.service import FaqView, is_abandoned, prompt_for, view_of
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.05  # one read for all streams of the process: cheap, and ~50 ms of added latency
@@ -33,7 +34,11 @@ def read_views(settings: Settings, summary_ids: list[int]) -> dict[int, FaqView]
     """The current view of each summary still there, in one short transaction."""
     with session_scope(settings) as session:
         rows = session.scalars(select(Summary).where(Summary.id.in_(summary_ids))).all()
-        return {row.id: view_of(session, row, prompt_for(settings, row.lang)) for row in rows}
+        views = {row.id: view_of(session, row, prompt_for(settings, row.lang)) for row in rows}
+        lost = [row.id for row in rows if is_abandoned(row, settings)]
+    if lost:  # its process stopped beating: start it over, and the readers see it start again
+        revive_abandoned(settings, lost)
+    return views
 
 
 @dataclass(slots=True)
@@ -109,6 +114,7 @@ def _key(view: FaqView) -> tuple[object, ...]:
         len(view.answers),
         view.answers[-1]["answer"] if view.answers else "",
         view.queue_position,
+        view.phase,  # "fetching the PDF (attempt 2 of 5)" before any answer: a change readers see
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator
@@ -19,7 +18,7 @@ from app.deps import SessionDep, SettingsDep
 from app.errors import FeedParseError, InvalidQueryError, NotFoundError, RateLimitedError
 from app.ratelimit import check_rate, client_address, rate_limit
 from app.security import refuse_cross_site
-from app.store.counters import bump_counter
+from app.store.counters import bump_counter, counter_totals
 from app.store.models import Paper
 from app.store.papers import get_paper
 from app.summarize.dispatch import open_faq
@@ -62,8 +61,7 @@ def kimi(
     """The FAQ as HTML: at once when cached, else each answer as soon as it is written."""
     found = _paper(session, paper)
     with stream_slots.taken(settings, client_address(request)) as slot:
-        with contextlib.suppress(RateLimitedError):  # counted today already: the FAQ still opens
-            _count_open(request, session, settings, found, key="kimi")
+        _count_open(request, session, settings, found, key="kimi")  # counted today already: opens still
         view = open_faq(session, settings, paper=found, lang=lang, client_address=client_address(request))
         opening = str(templates.env.get_template("_faq.html").module.faq_open(found, view))  # type: ignore[attr-defined]
     session.close()  # the stream reads through the process's poller: no connection held meanwhile
@@ -71,14 +69,20 @@ def kimi(
     return StreamingResponse(slot.hold_while(fragments), media_type="text/html; charset=utf-8")
 
 
-def _count_open(request: Request, session: Session, settings: Settings, paper: Paper, *, key: str) -> int:
-    """Count a reader's open of a paper's PDF or FAQ, once per client, paper, kind and day (committed);
-    the new total. RateLimitedError when this client's open was counted today already."""
+def _count_open(
+    request: Request, session: Session, settings: Settings, paper: Paper, *, key: str
+) -> tuple[int, bool]:
+    """Count a reader's open of a paper's PDF or FAQ, once per client, paper, kind and day (committed):
+    the total, and whether this open counted. A repeat is no error (a reader reopening a FAQ, a second
+    browser behind the same address): it answers the total unchanged."""
     client = client_address(request)
-    check_rate(settings, bucket=f"star1:{paper.id}:{key}", client=client, limit=1, window=86_400)
+    try:
+        check_rate(settings, bucket=f"star1:{paper.id}:{key}", client=client, limit=1, window=86_400)
+    except RateLimitedError:
+        return counter_totals(session, [paper.id]).get(paper.id, {}).get(key, 0), False
     total = bump_counter(session, paper_id=paper.id, kind=key, day=dt.date.today())
     session.commit()
-    return total
+    return total, True
 
 
 async def _fragments(settings: Settings, opening: str, first: FaqView) -> AsyncIterator[str]:
@@ -123,7 +127,15 @@ def progress(
         "answered": answered,
         "total": len(prompt.questions),
     }
-    return JSONResponse(body | {"queue_position": view.queue_position, "error": view.error})
+    # What it is doing ("fetching the PDF (attempt 2 of 5)", "question 2 of 6"), and once written,
+    # why only the abstract was read when it was.
+    extra = {
+        "phase": view.phase,
+        "model": view.model,
+        "context": view.context,
+        "context_reason": view.context_reason,
+    }
+    return JSONResponse(body | {"queue_position": view.queue_position, "error": view.error} | extra)
 
 
 @router.post("/arxiv/star", dependencies=[star_limit, Depends(refuse_cross_site)])
@@ -140,5 +152,5 @@ def star(
     A client counts once per paper, kind and day: reloading cannot pump the counters.
     """
     found = _paper(session, paper)
-    total = _count_open(request, session, settings, found, key=key)
-    return JSONResponse({"paper": found.arxiv_id, "key": key, "count": total})
+    total, counted = _count_open(request, session, settings, found, key=key)
+    return JSONResponse({"paper": found.arxiv_id, "key": key, "count": total, "counted": counted})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from contextlib import nullcontext
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -35,8 +34,10 @@ from app.store.listings import (
 from app.store.lookup import Lookup, start_lookup, wait_for_lookups
 from app.store.models import Paper
 from app.store.papers import get_paper, get_papers
+from app.store.popularity import popularity_stamp
 from app.store.venues import edition_summaries
 from app.summarize.service import cached_faqs
+from app.web.ranges import range_page
 from app.web.renders import HEAVY_PAPERS, heavy_renders
 from app.web.templating import templates
 from app.xmlchars import xml_safe
@@ -59,7 +60,9 @@ SEARCH_PAGE_FLOOR = 0.25
 
 
 @router.get("/healthz")
-def healthz() -> PlainTextResponse:
+async def healthz() -> PlainTextResponse:
+    # On the event loop: no request thread, no database. Renders hold every thread of the pool at
+    # times, and a liveness probe must not queue behind them.
     return PlainTextResponse("ok")
 
 
@@ -90,12 +93,22 @@ search_limit = Depends(rate_limit("search", lambda s: s.rate_search_per_minute))
 
 @router.get("/arxiv/search/feed", dependencies=[search_limit])
 def search_feed(
-    request: Request, searcher: SearcherDep, query: Annotated[str, Query(min_length=1, max_length=500)]
+    request: Request,
+    searcher: SearcherDep,
+    query: Annotated[str, Query(max_length=500)] = "",
+    author: Annotated[str, Query(max_length=300)] = "",
 ) -> Response:
-    """A search as an Atom feed: subscribe to it and it works as a keyword alert."""
-    result = searcher.search(query, limit=50, offset=0)
+    """A search as an Atom feed: subscribe to it and it works as a keyword alert. `author=` is the
+    feed of one author's papers (the search page's `author=`, newest first): following an author."""
+    if author.strip():
+        result = searcher.by_author(author.strip(), filters=SearchFilters(), limit=50, offset=0)
+        title = f"author: {author.strip()}"
+    elif query.strip():
+        result, title = searcher.search(query, limit=50, offset=0), f"search: {query}"
+    else:
+        raise InvalidQueryError("query or author: a feed needs one of them")
     papers = [h.paper for h in result.hits]
-    return _atom(request, searcher.session, papers, {"cats": f"search: {query}", "listing": None})
+    return _atom(request, searcher.session, papers, {"cats": title, "listing": None})
 
 
 @router.get("/arxiv/search", response_class=HTMLResponse, dependencies=[search_limit])
@@ -172,8 +185,10 @@ def arxiv_page(
     show: Annotated[int, Query(ge=1)] = MAX_SHOW,
     skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     sort: Annotated[str, Query(max_length=500)] = "",
+    range_: Annotated[str | None, Query(alias="range", max_length=20)] = None,
 ) -> Response:
     """Dispatch papers.cool's one URL space: a feed, a set of paper ids, or a category listing."""
+    asked_show = request.query_params.get("show")  # a range view has its own default page size
     show = min(show, MAX_SHOW)  # a larger `show` (papers.cool's links may carry one) pages by MAX_SHOW
     feed = spec.endswith("/feed")
     spec = spec.removesuffix("/feed")
@@ -183,25 +198,32 @@ def arxiv_page(
     if any(is_arxiv_id(part) for part in parts):
         raise _mixed_ids(parts)
     query = parse_category_expression(spec)
+    if range_ is not None and not feed:  # feeds stay one day's
+        return range_page(request, session, query, cats=spec, range_=range_, sort=sort, day=date,
+                          show=show if asked_show else None, skip=skip)  # fmt: skip
     stamp = stamp_of(session, query, day=date)
     if feed:  # a whole day: 5,000 papers are an 11 MB feed, rendered in a slot like a large page
-        with heavy_renders.slot(str(request.url)) if stamp and stamp.count > HEAVY_PAPERS else nullcontext():
+
+        def feed_of_day() -> Response:
             listing = stamped_listing(session, query, stamp)
             context = {"cats": spec, "listing": listing}
             return _atom(request, session, [p.paper for p in listing.papers], context)
+
+        heavy = stamp is not None and stamp.count > HEAVY_PAPERS
+        return heavy_renders.run(str(request.url), feed_of_day) if heavy else feed_of_day()
     # Only categories that have papers are noted: a crawler must not grow the fetch schedule.
     client, today = client_address(request), dt.date.today()
     if stamp and stamp.count and note_categories_opened(session, query.include, client=client, today=today):
         session.commit()
     # The page is the URL and the day's stamp: a client holding this version gets a 304 unrendered.
-    # Popularity order changes with every counter: that sort is never stored or revalidated.
+    # Popularity order changes with the counters: they join its stamp, and it is revalidated each time.
     # The day's papers are all read (sections count them, sorts order them), however few are shown.
     papers = stamp.count if stamp else 0
-    if sort.strip() == "popular":
-        with heavy_renders.slot(str(request.url)) if papers > HEAVY_PAPERS else nullcontext():
-            html = _render_listing(request, session, query, stamp, cats=spec, show=show, skip=skip, sort=sort)
-        return HTMLResponse(html, headers=UNCACHED)
-    checked = validate(request, stamp=stamp, fresh_seconds=get_settings().page_fresh_seconds)
+    version: object = stamp
+    fresh = get_settings().page_fresh_seconds
+    if sort.strip() == "popular" and stamp is not None:
+        version, fresh = (stamp, popularity_stamp(session, query, day=stamp.day)), 0
+    checked = validate(request, stamp=version, fresh_seconds=fresh)
     if checked.not_modified:
         return checked.not_modified
     return _kept_or_rendered(
@@ -225,8 +247,10 @@ def _kept_or_rendered(
     kept = kept_response(request, checked)
     if kept is not None:
         return kept
-    with heavy_renders.slot(str(request.url)):  # readers of this page meanwhile find it kept
-        return kept_or_made(request, checked, media_type=HTML, make=make)
+    # Readers of this page meanwhile wait for this render and then find it kept.
+    return heavy_renders.run(
+        str(request.url), lambda: kept_or_made(request, checked, media_type=HTML, make=make)
+    )
 
 
 def _mixed_ids(parts: list[str]) -> InvalidQueryError:

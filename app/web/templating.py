@@ -17,7 +17,9 @@ from app.arxiv.ids import abs_url, pdf_url
 from app.arxiv.taxonomy import taxonomy
 from app.store.models import Paper
 from app.store.papers import as_utc
+from app.summarize.prompts import languages
 from app.summarize.render import render_markdown
+from app.web.picker import category_groups
 from app.web.static import static_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +98,8 @@ templates.env.filters["pdf_url"] = paper_pdf_url
 templates.env.filters["abs_url"] = paper_abs_url
 templates.env.globals["version"] = __version__
 templates.env.globals["static_url"] = static_url
+templates.env.globals["translation_languages"] = languages  # the toolbar's language select
+templates.env.globals["category_groups"] = category_groups  # the picker (_category_picker.html)
 templates.env.trim_blocks = True
 templates.env.lstrip_blocks = True
 

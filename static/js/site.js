@@ -61,15 +61,24 @@ function togglePdf(id, url, element) {
   if (!view) return true;
   if (!view.hidden) {
     view.hidden = true;
+    if (window.PdfView) PdfView.close(view);
     view.replaceChildren();
+    if (element) element.setAttribute("aria-expanded", "false");
     return false;
   }
-  var frame = document.createElement("iframe");
-  frame.src = url; // built by the server from a validated arXiv id
-  frame.className = "pdf-frame";
-  frame.title = "PDF of " + id;
-  view.replaceChildren(frame);
+  // PDF.js draws the pages (static/js/pdfview.js: phones show nothing in a PDF iframe); the
+  // iframe is left for a page whose viewer script has not loaded.
+  if (window.PdfView) {
+    PdfView.open(view, id, url);
+  } else {
+    var frame = document.createElement("iframe");
+    frame.src = url; // built by the server from a validated arXiv id
+    frame.className = "pdf-frame";
+    frame.title = "PDF of " + id;
+    view.replaceChildren(frame);
+  }
   view.hidden = false;
+  if (element) element.setAttribute("aria-expanded", "true");
   if (element) element.classList.add("opened");
   if (!view.dataset.counted) {
     view.dataset.counted = "1";
@@ -168,13 +177,28 @@ function countOpen(id, key) {
     .catch(function () {});
 }
 
+// What the generation is doing, as the server says it: "fetching the PDF (attempt 2 of 5)",
+// "question 2 of 6"; and once written, which model wrote it from what.
 function faqStatusLine(summary) {
   if (summary.status === "pending") {
     return summary.queue_position ? "Queued (" + summary.queue_position + " before it)…" : "Queued…";
   }
-  if (summary.status === "running") return "Writing…";
+  if (summary.status === "running") {
+    var phase = summary.phase || "writing";
+    if (phase.indexOf("question") === 0) return "Writing " + phase + "…";
+    return phase.charAt(0).toUpperCase() + phase.slice(1) + "…";
+  }
   if (summary.status === "failed") return "The summary could not be written: " + (summary.error || "unknown error");
   return "";
+}
+
+function faqMetaLine(summary) {
+  if (summary.status !== "ready" || summary.extractive || !summary.context) return "";
+  var source = summary.context === "abstract"
+    ? "the abstract only" + (summary.context_reason ? ", because " + summary.context_reason : "")
+    : "the paper's " + summary.context;
+  var model = summary.own_model ? "your own model " + summary.model : summary.model;
+  return "Written by " + model + " from " + source + " (" + summary.prompt_version + ").";
 }
 
 // Answers arrive as HTML that the server rendered from Markdown with raw HTML disabled and links
@@ -206,6 +230,13 @@ function renderFaq(view, summary) {
     status.textContent = line;
     parts.push(status);
   }
+  var meta = faqMetaLine(summary);
+  if (meta) {
+    var written = document.createElement("p");
+    written.className = "faq-meta";
+    written.textContent = meta;
+    parts.push(written);
+  }
   view.replaceChildren.apply(view, parts);
   view.dataset.status = summary.status;
   renderMath(view);
@@ -233,7 +264,12 @@ function toggleKimi(id, element) {
   }
   if (view.dataset.status === "ready") return false;
   view.textContent = "Loading…";
-  var source = new EventSource("/api/v1/papers/" + encodeURIComponent(id) + "/summary?stream=true");
+  // The reader's language (static/js/translate.js sets it): each language is its own FAQ.
+  var lang = document.documentElement.dataset.faqLang ? "lang=" + encodeURIComponent(document.documentElement.dataset.faqLang) : "";
+  var url = "/api/v1/papers/" + encodeURIComponent(id) + "/summary?stream=true" + (lang ? "&" + lang : "");
+  // With the reader's own model (ownkey.js), a POST that carries it; else the shared FAQ's stream.
+  var own = window.coolpapersOwnKey;
+  var source = (own && own.faqSource(url)) || new EventSource(url);
   view._source = source;
   source.addEventListener("summary", function (event) {
     var summary = JSON.parse(event.data);
@@ -243,7 +279,7 @@ function toggleKimi(id, element) {
   source.onerror = function () {
     source.close();
     if (view.dataset.status !== "ready") {
-      fetch("/api/v1/papers/" + encodeURIComponent(id) + "/summary")
+      fetch("/api/v1/papers/" + encodeURIComponent(id) + "/summary" + (lang ? "?" + lang : ""))
         .then(function (r) { return r.json(); })
         .then(function (body) { if (body.answers) renderFaq(view, body); else view.textContent = body.detail || "Unavailable"; })
         .catch(function () { view.textContent = "The summary is unavailable right now."; });

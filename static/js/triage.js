@@ -147,13 +147,57 @@ function keywordFilter(state) {
   return { include: include, exclude: exclude, hides: (state.filter && include.length > 0) || exclude.length > 0 };
 }
 
+// A day of 2,000 papers is judged in slices of a few ms, so a keystroke never waits behind it (one
+// pass took 700 ms on a slowed CPU); a newer pass (the reader typed on) stops an older one.
+var KEYWORD_SLICE_MS = 8;
+var KEYWORD_PAUSE_MS = 150; // typing: the page follows the keyword bar once the typing pauses
+var keywordPass = 0;
+
+// Marking is the costly part of a pass (text nodes split, <mark>s made, then style and layout for
+// each): on a big day, a pass marks only the papers drawn now, and each other paper when the browser
+// draws it (content-visibility: auto's state change). A paper far from the screen is not drawn, so
+// its marks are not seen; the counts and the filter still judge every paper's text.
+var EAGER_MARK_PAPERS = 40; // as site.js' math: more papers than this are marked as they are drawn
+var markPattern = null; // the words of the latest pass, as a RegExp (null: nothing to mark)
+var markedWith = new WeakMap(); // paper -> the pattern its marks are of ("" none)
+
+function marksLazily(count) {
+  return count > EAGER_MARK_PAPERS && "oncontentvisibilityautostatechange" in document.documentElement &&
+    typeof document.documentElement.checkVisibility === "function";
+}
+
+// Drawn: its content is not skipped (content-visibility: auto), nor inside something hidden.
+function drawn(paper) {
+  var inside = paper.firstElementChild;
+  return !!inside && inside.checkVisibility({ contentVisibilityAuto: true });
+}
+
+function markPaper(paper, pattern, fields) {
+  var source = pattern ? pattern.source : "";
+  if ((markedWith.get(paper) || "") === source) return;
+  (fields || paper.querySelectorAll(".title-link, .summary, .authors")).forEach(function (field) {
+    clearMarks(field);
+    if (pattern) markWords(field, pattern);
+  });
+  markedWith.set(paper, source);
+}
+
+document.addEventListener("contentvisibilityautostatechange", function (event) {
+  var paper = event.target;
+  if (event.skipped || !paper.matches || !paper.matches("div.paper")) return;
+  markPaper(paper, markPattern);
+}, true); // it does not bubble: heard on its way down
+
 function applyKeywords() {
+  var pass = ++keywordPass;
   var state = keywordState();
   var asked = keywordFilter(state);
   var include = asked.include, exclude = asked.exclude;
   var pattern = keywordPattern(include);
   var count = document.getElementById("kw-count");
   if (!include.length && !exclude.length) { // nothing asked: undo an earlier call, leave the rest alone
+    markPattern = null;
+    markedWith = new WeakMap();
     clearMarks(document.body);
     document.querySelectorAll("div.paper[hidden], div.paper.kw-match").forEach(function (paper) {
       paper.hidden = false;
@@ -164,20 +208,38 @@ function applyKeywords() {
     return;
   }
   var papers = Array.from(document.querySelectorAll("div.paper"));
-  var verdicts = papers.map(function (paper) {
+  var lazy = marksLazily(papers.length);
+  markPattern = pattern;
+  var judge = function (paper) {
     var fields = paper.querySelectorAll(".title-link, .summary, .authors");
-    fields.forEach(clearMarks);
     var text = Array.from(fields).map(function (f) { return f.textContent.toLowerCase(); }).join(" ");
     var hits = include.filter(function (w) { return text.indexOf(w) >= 0; });
     var matches = include.length === 0 || (state.mode === "and" ? hits.length === include.length : hits.length > 0);
     var excluded = exclude.some(function (w) { return text.indexOf(w) >= 0; });
-    if (pattern) fields.forEach(function (f) { markWords(f, pattern); });
+    if (!lazy || drawn(paper)) markPaper(paper, pattern, fields);
     paper.classList.toggle("kw-match", include.length > 0 && matches && !excluded);
     return matches && !excluded;
-  });
+  };
+  var verdicts = [];
+  var slice = function () {
+    if (pass !== keywordPass) return;
+    var until = performance.now() + KEYWORD_SLICE_MS;
+    while (verdicts.length < papers.length && performance.now() < until) verdicts.push(judge(papers[verdicts.length]));
+    if (verdicts.length < papers.length) setTimeout(slice, 0);
+    else paintKeywordVerdicts(asked, papers, verdicts);
+  };
+  slice();
+}
+
+function paintKeywordVerdicts(asked, papers, verdicts) {
+  var count = document.getElementById("kw-count");
   var matched = verdicts.filter(Boolean).length;
   // A filter that would leave nothing shows everything and says so: a listing is never silently empty.
   var hiding = asked.hides && matched > 0;
+  // The few papers a filter leaves are all drawn next: marked now, with the page that shows them.
+  if (hiding && matched <= EAGER_MARK_PAPERS) {
+    papers.forEach(function (paper, i) { if (verdicts[i]) markPaper(paper, markPattern); });
+  }
   papers.forEach(function (paper, i) { paper.hidden = hiding && !verdicts[i]; });
   // Honest: how many papers match, of how many (not how many are shown).
   if (count) count.textContent = matched + " / " + papers.length;
@@ -214,6 +276,12 @@ function clearKeywords() {
 // site.js took the marks out of fields whose math it just rendered: mark them again.
 document.addEventListener("coolpapers:math", function (event) {
   var pattern = keywordPattern(splitWords(keywordState().include));
+  var paper = event.target.matches && event.target.matches("div.paper") ? event.target : null;
+  if (paper) { // one paper (rendered as it came near): all its fields, and what it is marked with noted
+    markedWith.set(paper, "\u0000"); // unknown now: marked again in full
+    markPaper(paper, pattern);
+    return;
+  }
   if (!pattern || !event.target.querySelectorAll) return;
   event.target.querySelectorAll(".title-link, .summary").forEach(function (field) {
     clearMarks(field);
@@ -236,7 +304,11 @@ function setupKeywordBar() {
     Store.set("keywords", next);
     applyKeywords();
   };
-  bar.addEventListener("input", save);
+  var pause = 0;
+  bar.addEventListener("input", function () {
+    clearTimeout(pause);
+    pause = setTimeout(save, KEYWORD_PAUSE_MS);
+  });
   bar.addEventListener("change", save);
   bar.addEventListener("submit", function (event) { event.preventDefault(); save(); });
   var toggleButton = document.getElementById("kw-toggle");
@@ -271,6 +343,7 @@ function setupKeywordBar() {
 function rankForYou() {
   var papers = Array.from(document.querySelectorAll("div.papers > div.paper"));
   if (!papers.length) return;
+  var container = papers[0].parentElement;
   var stars = starredIds();
   var keywords = splitWords(keywordState().include);
   var notice = document.getElementById("foryou-notice");
@@ -280,39 +353,71 @@ function rankForYou() {
       notice.hidden = false;
     }
     document.body.dataset.ranked = "nostars";
+    document.documentElement.classList.remove("ranking");
     return;
   }
   if (notice) { notice.textContent = "Ranking by your " + stars.length + " starred papers…"; notice.hidden = false; }
-  var body = { papers: papers.map(function (p) { return p.id; }), stars: stars.slice(0, 2000), keywords: keywords.slice(0, 50) };
+  // Dismissed papers and negative keywords (personal.js) teach it what the reader does not want.
+  var dismissed = Store.get("dismissed", []);
+  var negative = splitWords(keywordState().negative || "");
+  var body = { papers: papers.map(function (p) { return p.id; }), stars: stars.slice(0, 2000), keywords: keywords.slice(0, 50),
+    dismissed: dismissed.slice(0, 2000), negative_keywords: negative.slice(0, 50) };
   fetch("/api/v1/rank", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })
     .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
     .then(function (ranked) {
+      performance.mark("foryou:answered"); // benchmarks/reading.py reads these two marks
       var byId = new Map(papers.map(function (p) { return [p.id, p]; }));
-      var starred = new Set(stars);
+      var last = new Set(stars.concat(dismissed));
       var holder = document.createElement("div");
       holder.className = "papers ranked";
       holder.id = "ranked-papers";
-      // Papers already starred are read: they go last, after the papers that are like them.
-      var order = ranked.items.filter(function (item) { return !starred.has(item.arxiv_id); })
-        .concat(ranked.items.filter(function (item) { return starred.has(item.arxiv_id); }));
+      // Papers already starred (read) or dismissed go last, after the papers that are like them.
+      var order = ranked.items.filter(function (item) { return !last.has(item.arxiv_id); })
+        .concat(ranked.items.filter(function (item) { return last.has(item.arxiv_id); }));
+      // The holder goes in first and the papers are moved into it with moveBefore where the browser
+      // has it: an atomic move, without each paper's whole subtree taken out of the page and put back.
+      var first = document.querySelector("details.section");
+      var inPage = typeof holder.moveBefore === "function" && (first || container.isConnected);
+      if (inPage) (first || container).before(holder); // both in the page: moveBefore's condition
       order.forEach(function (item, index) {
         var paper = byId.get(item.arxiv_id);
         if (!paper) return;
         paper.dataset.score = item.score.toFixed(3);
-        var number = paper.querySelector(".index");
+        // The title is the paper's first lines: found at once, where searching each whole paper (its
+        // abstract, authors and math) for a ".why" not yet there cost ~70 ms on a 2,000-paper day.
+        var title = paper.querySelector("h2.title");
+        var number = title && title.querySelector(".index");
         if (number) number.textContent = "#" + (index + 1);
-        holder.append(paper);
+        paintWhy(paper, item, title);
+        if (inPage && paper.isConnected) holder.moveBefore(paper, null); else holder.append(paper);
       });
-      var first = document.querySelector("details.section");
-      if (first) first.before(holder);
+      if (!inPage && first) first.before(holder);
+      else if (!inPage && container.isConnected) container.replaceWith(holder); // a page of ids: no sections
+      else if (inPage && !first) container.remove(); // its papers moved out: as replaced
       document.querySelectorAll("details.section").forEach(function (d) { d.hidden = true; });
       if (notice) notice.hidden = true;
       document.body.dataset.ranked = "foryou";
+      document.documentElement.classList.remove("ranking"); // early.js held the arXiv order back
+      performance.mark("foryou:placed");
     })
     .catch(function () {
       if (notice) notice.textContent = "“For you” could not be ranked right now: this is arXiv order.";
       document.body.dataset.ranked = "failed";
+      document.documentElement.classList.remove("ranking");
     });
+}
+
+// Why a paper is a pick, under its title: "close to <a starred title>" (text, never markup).
+function paintWhy(paper, item, title) {
+  var line = Array.prototype.find.call(paper.children, function (child) { return child.classList.contains("why"); });
+  var words = item.why && item.why.title ? "close to “" + item.why.title + "”" : item.keyword ? "matches “" + item.keyword + "”" : "";
+  if (!words) { if (line) line.remove(); return; }
+  if (!line) {
+    line = document.createElement("p");
+    line.className = "why";
+    (title || paper.querySelector("h2.title")).after(line);
+  }
+  line.textContent = words;
 }
 
 // ---- authors, theme, stars page ----------------------------------------------------------
@@ -421,5 +526,15 @@ document.addEventListener("DOMContentLoaded", function () {
   setupTheme();
   setupKeywordBar();
   loadStarsPage();
-  if (new URLSearchParams(location.search).get("sort") === "foryou") rankForYou();
+  askForYouOnce();
 });
+
+// "For you" asks the server as soon as the papers are parsed (this deferred script runs then), not
+// after every DOMContentLoaded handler: the server ranks while they run.
+var forYouAsked = false;
+function askForYouOnce() {
+  if (forYouAsked) return;
+  forYouAsked = true;
+  if (new URLSearchParams(location.search).get("sort") === "foryou") rankForYou();
+}
+if (document.readyState !== "loading") askForYouOnce();

@@ -256,6 +256,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, offline_arxiv: ArxivApiServer
     llm = FakeLLMServer(answer=_answer, chunk_delay=0.05).start()
     env |= {"LLM_BASE_URL": llm.base_url, "LLM_MODEL": "fake-llm", "LLM_RETRIES": "0"}
     env |= {"SUMMARY_FULL_TEXT": "false"}
+    env |= {"OWN_KEY_ALLOW_LOOPBACK": "true"}  # a reader's own model on a loopback port (test_ask.py)
     log = folder / "uvicorn.log"
     try:
         with serve_app(env, log) as url:

@@ -286,12 +286,16 @@ def test_counts_are_filled_by_one_request_and_opening_a_pdf_breaks_no_policy(
     assert len(counters) == 1
     paper = site.day_ids[2]
     assert page.locator(f'[id="pdf-stars-{paper}"]').text_content() == "0"
-    # The inline view frames arXiv's PDF: answered here (as text: Chromium's PDF viewer would load an
-    # extension's files), the one request allowed to leave the app.
+    # The inline view (PDF.js, static/js/pdfview.js) reads arXiv's PDF: answered here (as text, which
+    # it says it cannot show), the one request allowed to leave the app.
     pdf_url = page.locator(f'[id="pdf-{paper}"]').get_attribute("data")
     page.route(pdf_url, lambda route: route.fulfill(content_type="text/plain", body="a PDF"))
     page.locator(f'[id="pdf-{paper}"]').click()  # the delegated listener opens the inline view
-    page.locator(f'[id="pdf-view-{paper}"] iframe').wait_for(state="attached")
+    page.wait_for_function(
+        "(id) => document.getElementById('pdf-view-' + id).dataset.pdf === 'failed'",
+        arg=paper,
+        timeout=60_000,
+    )
     watched.errors.remove(f"request left the app: {pdf_url}")
     page.wait_for_function(
         "(id) => document.getElementById('pdf-stars-' + id).textContent === '1'", arg=paper

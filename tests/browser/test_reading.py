@@ -94,6 +94,40 @@ def test_star_is_a_button_and_authors_are_one_tab_stop(watched: Watched, site: S
     assert tab_stops == 1
 
 
+def test_buttons_work_before_the_page_scripts_arrive(watched: Watched, site: Site) -> None:
+    """static/js/early.js: a star toggles, and a click on [Kimi] is kept, while triage.js is held back
+    (a big day on a slow line); once it arrives the star stays and the FAQ opens."""
+    page = watched.page
+    paper, other = site.day_ids[2], ASTRO_IDS[0]
+    held: list[Any] = []
+    page.route("**/static/js/triage.js*", lambda route: held.append(route))
+    page.goto(LISTING, wait_until="commit")
+    star = page.locator(f'[id="star-{paper}"]')
+    star.wait_for()
+    for _ in range(100):  # the route's callback runs while Playwright waits
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "triage.js was not requested"
+    assert page.evaluate("() => typeof setStarred") == "undefined"  # the page's scripts are not in
+    star.click()
+    assert star.get_attribute("aria-pressed") == "true" and star.inner_text() == "★"
+    assert paper in page.evaluate("() => JSON.parse(localStorage.getItem('coolpapers.stars'))")
+    kimi = page.locator(f'[id="kimi-{other}"]')
+    kimi.click()
+    assert kimi.get_attribute("aria-busy") == "true" and page.url.endswith(LISTING)  # kept, not followed
+    held[0].continue_()
+    page.wait_for_function("() => typeof paintStars === 'function' && document.readyState === 'complete'")
+    page.locator(f'[id="faq-view-{other}"]').wait_for(state="visible")
+    assert kimi.get_attribute("aria-expanded") == "true" and kimi.get_attribute("aria-busy") is None
+    assert star.get_attribute("aria-pressed") == "true"  # triage.js painted the same stars
+    page.wait_for_function(
+        "(id) => document.getElementById('faq-view-' + id).dataset.status === 'ready'",
+        arg=other,
+        timeout=60_000,
+    )
+
+
 def test_reopening_a_faq_counts_once(watched: Watched, site: Site) -> None:
     page = watched.page
     paper = ASTRO_IDS[3]
@@ -113,6 +147,31 @@ def test_reopening_a_faq_counts_once(watched: Watched, site: Site) -> None:
     kimi.click()
     page.wait_for_timeout(300)
     assert len([u for u in posts if "key=kimi" in u]) == 1, posts
+
+
+def test_faq_says_what_it_is_doing_then_who_wrote_it_from_what(watched: Watched, site: Site) -> None:
+    page = watched.page
+    paper = site.day_ids[20]  # a FAQ no other test opens: it is written while this test watches
+    open_listing(watched)
+    page.locator(f'[id="kimi-{paper}"]').click()
+    view = page.locator(f'[id="faq-view-{paper}"]')
+    # While it is written: which question of how many (the prompt's list), never a bare "Writing...".
+    page.wait_for_function(
+        "(id) => /^Writing question [2-9] of \\d+…$/.test("
+        "(document.querySelector('[id=\"faq-view-' + id + '\"] .faq-status') || {}).textContent || '')",
+        arg=paper,
+        timeout=30_000,
+    )
+    screenshot(page, "faq-progress")
+    page.wait_for_function(
+        "(id) => document.getElementById('faq-view-' + id).dataset.status === 'ready'",
+        arg=paper,
+        timeout=60_000,
+    )
+    assert view.locator(".faq-status").count() == 0
+    meta = view.locator(".faq-meta").inner_text()
+    assert meta.startswith("Written by fake-llm from the abstract only, because this server is set to")
+    screenshot(page, "faq-written")
 
 
 def test_paper_page_opens_its_faq_at_the_anchor(watched: Watched, site: Site) -> None:
@@ -183,10 +242,65 @@ def test_layout_at_both_sizes(watched: Watched, site: Site, size: tuple[int, int
         box = _box(controls.nth(i))
         if width < 600:
             assert box["width"] >= 24 and box["height"] >= 24, (controls.nth(i).inner_html(), box)
+    badge = page.locator("h2.title a.badge-code").first  # the code badge, on papers that link code
+    if width < 600 and badge.count():
+        badge.scroll_into_view_if_needed()
+        box = _box(badge)
+        assert box["width"] >= 24 and box["height"] >= 24, box
+    # The day's total stays on the heading's line: its middle within the line of the category's name.
+    apart = page.evaluate(
+        """() => {
+            const h1 = document.querySelector('h1.listing-title');
+            const range = document.createRange();
+            range.selectNodeContents(h1.firstChild);
+            const name = range.getBoundingClientRect();
+            const total = h1.querySelector('.total').getBoundingClientRect();
+            return Math.abs((total.top + total.bottom) / 2 - (name.top + name.bottom) / 2) - name.height / 2;
+        }"""
+    )
+    assert apart < 0, f"the total is {apart:.0f} px below the heading's first line"
+    # Nothing of the header or the page spills sideways; every header link is on screen.
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+    nav = page.locator("header.site-header nav")
+    widths = nav.evaluate(
+        "e => [e.scrollWidth, e.clientWidth, ...[...e.parentNode.children].map(c => c.className + ':' + c.offsetWidth)]"
+    )
+    assert widths[0] <= widths[1], f"the site nav overflows: {widths}"
+    for link in page.locator("header.site-header nav a").all():
+        if link.is_visible():
+            box = _box(link)
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width, (link.inner_text(), box)
     screenshot(page, f"listing-{width}x{height}")
     page.goto("/status")
     assert page.evaluate("() => document.documentElement.scrollWidth") <= width
     screenshot(page, f"status-{width}x{height}")
+    page.goto("/docs")
+    page.locator("#swagger-ui .info").wait_for()
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+    screenshot(page, f"docs-{width}x{height}")
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_docs_page_has_the_site_header_and_follows_the_theme(
+    watched: Watched, site: Site, theme: str
+) -> None:
+    page = watched.page
+    page.emulate_media(color_scheme=theme)
+    page.goto("/docs")
+    page.locator("#swagger-ui .info .title").wait_for()
+    assert page.locator("header.site-header a.brand").inner_text() == "Cool Papers"
+    assert page.locator("#theme-toggle").is_visible()
+    background = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    swagger = page.evaluate("() => getComputedStyle(document.getElementById('swagger-ui')).filter")
+    if theme == "dark":
+        assert background == "rgb(21, 22, 26)" and "invert" in swagger, (background, swagger)
+    else:
+        assert background == "rgb(255, 255, 255)" and swagger == "none", (background, swagger)
+    screenshot(page, f"docs-{theme}")
+    # The reader's own choice wins over the system's, as on every page.
+    page.locator("#theme-toggle").click()
+    flipped = page.evaluate("() => getComputedStyle(document.getElementById('swagger-ui')).filter")
+    assert ("invert" in flipped) != ("invert" in swagger)
 
 
 AXE_PAGES = [LISTING, f"/arxiv/{ASTRO_IDS[0]}", "/arxiv/search?query=galaxies", "/stars", "/status"]

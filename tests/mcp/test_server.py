@@ -114,3 +114,42 @@ async def _session(url: str, token: str, ids: list[str]) -> None:
 
 def test_mcp_tools_over_streamable_http(site: tuple[str, str, list[str]]) -> None:
     anyio.run(_session, *site)
+
+
+@pytest.fixture
+def tight_search(settings_env: Settings, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Two searches a minute per client (the server started after this inherits the environment)."""
+    monkeypatch.setenv("RATE_SEARCH_PER_MINUTE", "2")
+    return 2
+
+
+async def _search_until_refused(url: str, limit: int) -> None:
+    async with Client(f"{url}/mcp") as client:
+        for _ in range(limit):
+            _json(await client.call_tool("search", {"query": "images", "limit": 1}))
+        refused = await client.call_tool("search", {"query": "images", "limit": 1})
+        assert refused.is_error and "too many search requests" in refused.content[0].text
+        # Only search is limited: the other tools still answer.
+        assert _json(await client.call_tool("listing", {"categories": "cs.CV", "limit": 1}))["items"]
+    # The website's search shares the client's budget: it is spent there too.
+    assert httpx.get(f"{url}/arxiv/search", params={"query": "images"}).status_code == 429
+
+
+def test_mcp_search_is_rate_limited_per_client(tight_search: int, site: tuple[str, str, list[str]]) -> None:
+    anyio.run(_search_until_refused, site[0], tight_search)
+
+
+def test_brief_links_a_venue_paper_to_its_venue_page(settings_env: Settings) -> None:
+    from app.mcp.server import _brief
+
+    venue = Paper(
+        arxiv_id="GMwRl2e9Y1@OpenReview",
+        source="openreview",
+        title="A venue paper",
+        abstract="Text.",
+        authors=["Ada"],
+        categories=[],
+    )
+    assert _brief(venue)["url"] == f"{settings_env.public_url}/venue/GMwRl2e9Y1@OpenReview"
+    arxiv = Paper(arxiv_id="2512.00001", source="arxiv", title="T", abstract="A", authors=[], categories=[])
+    assert _brief(arxiv)["url"] == "https://arxiv.org/abs/2512.00001"

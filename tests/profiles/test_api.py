@@ -179,3 +179,19 @@ def test_profile_requests_are_rate_limited(client: TestClient, monkeypatch: pyte
     finally:
         get_settings.cache_clear()
     assert statuses == [201, 201, 201, 429]
+
+
+def test_a_venue_paper_can_be_starred_and_dismissed(client: TestClient) -> None:
+    token = _new(client)
+    items = {
+        "stars": [
+            {"value": "GMwRl2e9Y1@OpenReview", "updated_at": T1},
+            {"value": "2401.00001v2", "updated_at": T1},
+        ],
+        "dismissals": [{"value": "aamand23a@v202@PMLR", "updated_at": T1}],
+    }
+    profile = _put(client, token, {"items": items})
+    assert _live(profile, "stars") == ["2401.00001", "GMwRl2e9Y1@OpenReview"]
+    assert _live(profile, "dismissals") == ["aamand23a@v202@PMLR"]
+    bad = {"stars": [{"value": "not a paper", "updated_at": T1}]}
+    assert "not an arXiv id" in client.put(f"/api/v1/profiles/{token}", json={"items": bad}).text

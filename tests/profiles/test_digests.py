@@ -82,6 +82,7 @@ def world(
     monkeypatch.setenv("SMTP_TLS", "off")
     monkeypatch.setenv("PUBLIC_URL", "https://papers.example")
     monkeypatch.setenv("DIGEST_PAPERS", "5")
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE", "true")  # the hook listens on loopback
     get_settings.cache_clear()
     settings = get_settings()
     with session_scope(settings) as session:
@@ -101,7 +102,7 @@ def _profile(settings: Settings, hook_url: str | None, **items: list[str]) -> in
         profile, _ = create_profile(session)
         changes = [ItemChange(kind, value, AT) for kind, values in items.items() for value in values]
         digest = DigestChange("daily", "reader@example.org", hook_url, SECRET, AT)
-        merge_profile(session, profile, changes=changes, digest=digest)
+        merge_profile(session, profile, changes=changes, digest=digest, allow_private_webhooks=True)
         return profile.id
 
 
@@ -191,7 +192,13 @@ def test_a_refused_delivery_is_tried_again(world: Settings, hook: LoopbackServer
     with session_scope(world) as session:  # webhook only: no e-mail address
         profile, _ = create_profile(session)
         digest = DigestChange("daily", None, f"{hook.url}/hook", SECRET, AT)
-        merge_profile(session, profile, changes=[ItemChange("categories", "cs.CV", AT)], digest=digest)
+        merge_profile(
+            session,
+            profile,
+            changes=[ItemChange("categories", "cs.CV", AT)],
+            digest=digest,
+            allow_private_webhooks=True,
+        )
     first = send_digests(world)
     assert (first.sent, first.failed) == (0, 1) and "503" in first.errors[0]
     second = send_digests(world)
@@ -206,7 +213,13 @@ def test_a_webhooks_answer_is_judged_by_its_status_alone(world: Settings, hook: 
     with session_scope(world) as session:
         profile, _ = create_profile(session)
         digest = DigestChange("daily", None, f"{hook.url}/hook", SECRET, AT)
-        merge_profile(session, profile, changes=[ItemChange("categories", "cs.CV", AT)], digest=digest)
+        merge_profile(
+            session,
+            profile,
+            changes=[ItemChange("categories", "cs.CV", AT)],
+            digest=digest,
+            allow_private_webhooks=True,
+        )
     report = send_digests(world)
     assert (report.sent, report.failed) == (1, 0), report.errors
 

@@ -37,7 +37,8 @@ def test_centroid_ranks_neighbours_of_stars_first() -> None:
         9: _unit([1, 0.05]),
     }
     ranked = rank_for_you(cands, vectors=vectors, starred=[9], keywords=[])
-    assert [pid for pid, _ in ranked] == [1, 3, 2, 4]
+    assert [r.paper_id for r in ranked] == [1, 3, 2, 4]
+    assert [r.why for r in ranked] == [9, 9, None, None]  # 2 and 4 are too far from the star to say
 
 
 def test_svm_from_five_stars_separates_the_cluster() -> None:
@@ -47,8 +48,9 @@ def test_svm_from_five_stars_separates_the_cluster() -> None:
     near = _unit([2.5, 0.3, 0.1])
     vectors = {i + 1: v for i, v in enumerate(liked + others)} | {100: near}
     cands = [Candidate(pid, "", "", ()) for pid in vectors]
-    ranked = [pid for pid, _ in rank_for_you(cands, vectors=vectors, starred=[1, 2, 3, 4, 5], keywords=[])]
-    assert set(ranked[:7]) == {1, 2, 3, 4, 5, 6, 100}
+    ranked = [r.paper_id for r in rank_for_you(cands, vectors=vectors, starred=[1, 2, 3, 4, 5], keywords=[])]
+    assert set(ranked[:2]) == {6, 100}
+    assert set(ranked[-5:]) == {1, 2, 3, 4, 5}  # the starred papers themselves are never on top
 
 
 def test_keywords_count_title_double_and_whole_words() -> None:
@@ -60,7 +62,8 @@ def test_keywords_count_title_double_and_whole_words() -> None:
     scores = keyword_scores(cands, ["diffusion"])
     assert scores.tolist() == [1.0, 0.5, 0.0]
     ranked = rank_for_you(cands, vectors={}, starred=[], keywords=["Diffusion"])
-    assert [pid for pid, _ in ranked] == [1, 2, 3]
+    assert [r.paper_id for r in ranked] == [1, 2, 3]
+    assert [r.keyword for r in ranked] == ["diffusion", "diffusion", None]
 
 
 def test_popular_keeps_order_on_ties() -> None:
@@ -81,9 +84,10 @@ def test_rank_api_puts_starred_like_papers_first(client: TestClient, day: Sessio
     assert len(ids) > 10
     star = ids[-1]
     ranked = client.post("/api/v1/rank", json={"papers": ids, "stars": [star], "keywords": []}).json()
-    assert ranked["items"][0]["arxiv_id"] == star
+    assert ranked["items"][-1]["arxiv_id"] == star  # never on top: after all the others
     assert ranked["total"] == len(ids)
-    scores = [item["score"] for item in ranked["items"]]
+    assert ranked["personalised"] is True and ranked["note"] is None
+    scores = [item["score"] for item in ranked["items"][:-1]]
     assert scores == sorted(scores, reverse=True)
 
 

@@ -66,3 +66,32 @@ def test_no_convergence_falls_back_to_liblinear(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(svm, "MAX_ROUNDS", 0)
     fallback = DaySvm.of(candidates).margins(stars, starred)
     assert np.abs(fallback - _liblinear_margins(candidates, starred, stars)).max() < 1e-2
+
+
+def test_dismissed_papers_are_weighted_negatives_as_liblinear_solves_them() -> None:
+    candidates, starred, stars = _day(3)
+    rng = np.random.default_rng(3)
+    dismissed_rows = np.sort(rng.choice(np.setdiff1d(np.arange(400), starred), 8, replace=False))
+    dismissed = candidates[dismissed_rows]
+    ours = DaySvm.of(candidates).margins(stars, starred, dismissed=dismissed, dismissed_rows=dismissed_rows)
+    excluded = np.union1d(starred, dismissed_rows)
+    negatives = np.delete(candidates, excluded, axis=0)
+    data = np.vstack([stars, negatives, dismissed])
+    labels = np.concatenate([np.ones(len(stars)), np.zeros(len(negatives) + len(dismissed))])
+    total = len(data)
+    c_pos, c_neg = total / (2 * len(stars)), total / (2 * (len(negatives) + len(dismissed)))
+    weights = np.concatenate(
+        [
+            np.full(len(stars), c_pos),
+            np.full(len(negatives), c_neg),
+            np.full(len(dismissed), c_neg * svm.DISMISSED_WEIGHT),
+        ]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LinearSVC(C=svm.C, tol=1e-8, dual=True, max_iter=200_000).fit(
+            data, labels, sample_weight=weights
+        )
+    assert np.abs(ours - model.decision_function(candidates)).max() < 1e-3
+    plain = DaySvm.of(candidates).margins(stars, starred)
+    assert ours[dismissed_rows].mean() < plain[dismissed_rows].mean()  # the dismissed papers went down

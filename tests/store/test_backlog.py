@@ -25,11 +25,19 @@ def _papers(session: Session) -> list[Paper]:
     return list(session.scalars(select(Paper).order_by(Paper.id)))
 
 
-def _summary(session: Session, paper: Paper, *, status: str, touched: dt.datetime, lang: str) -> int:
+def _summary(
+    session: Session,
+    paper: Paper,
+    *,
+    status: str,
+    touched: dt.datetime,
+    lang: str,
+    heartbeat: dt.datetime | None = None,
+) -> int:
     row = Summary(
         paper_id=paper.id, model="m", prompt_version="v", lang=lang, status=status, content=[], requester="r",
         attempts=1, prompt_tokens=0, completion_tokens=0, created_at=touched, updated_at=touched,
-        claimed_at=touched if status == "running" else None,
+        claimed_at=touched if status == "running" else None, heartbeat_at=heartbeat,
     )  # fmt: skip
     session.add(row)
     session.flush()
@@ -46,15 +54,28 @@ def test_unembedded_papers_counts_those_without_a_vector_of_the_model(session: S
     assert unembedded_papers(session, model="other")[0] == len(papers) - 1
 
 
-def test_stuck_summaries_are_those_untouched_past_the_time_limit(session: Session) -> None:
+def test_stuck_summaries_are_running_ones_without_heartbeat_and_pending_ones_past_the_limit(
+    session: Session,
+) -> None:
     paper = _papers(session)[0]
     old, recent = NOW - dt.timedelta(hours=1), NOW - dt.timedelta(seconds=10)
-    lost_running = _summary(session, paper, status="running", touched=old, lang="en")
-    _summary(session, paper, status="running", touched=recent, lang="fr")  # a live generation
+    # Claimed a minute ago, silent since: its worker is gone, long before TASK_TIME_LIMIT.
+    lost_running = _summary(
+        session, paper, status="running", touched=recent, heartbeat=NOW - dt.timedelta(seconds=60), lang="en"
+    )
+    # Claimed an hour ago and beating: a long generation, alive.
+    _summary(
+        session, paper, status="running", touched=old, heartbeat=NOW - dt.timedelta(seconds=3), lang="fr"
+    )
     lost_pending = _summary(session, paper, status="pending", touched=old, lang="de")
+    _summary(session, paper, status="pending", touched=recent, lang="it")  # waiting in the queue
     _summary(session, paper, status="ready", touched=old, lang="es")
-    running, pending = stuck_summaries(session, older_than=NOW - dt.timedelta(seconds=1200))
-    assert (running, pending) == ([lost_running], [lost_pending])
+    # Claimed before heartbeats existed: judged by when it was claimed.
+    lost_unbeating = _summary(session, paper, status="running", touched=old, lang="pt")
+    running, pending = stuck_summaries(
+        session, stale_before=NOW - dt.timedelta(seconds=30), pending_before=NOW - dt.timedelta(seconds=1200)
+    )
+    assert (running, pending) == ([lost_running, lost_unbeating], [lost_pending])
 
 
 def test_backlog_state_alerts_when_vectors_wait_too_long_or_summaries_are_stuck(session: Session) -> None:

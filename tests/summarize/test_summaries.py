@@ -22,7 +22,7 @@ from tests.loopback import LoopbackServer, Reply
 
 PAPER = "2609.26811"
 OTHER = "2609.26820"
-QUESTIONS = 6
+QUESTIONS = 7  # faq-v2: the six of papers.cool and "is the code released, and where?"
 SITE = {"Sec-Fetch-Site": "same-origin"}
 
 
@@ -228,7 +228,7 @@ def test_chinese_prompt_set(client: TestClient, llm: FakeLLMServer) -> None:
     ("method", "url", "status"),
     [
         ("GET", "/api/v1/papers/2101.99999/summary", 404),
-        ("GET", f"/api/v1/papers/{PAPER}/summary?lang=fr", 422),
+        ("GET", f"/api/v1/papers/{PAPER}/summary?lang=xx", 422),
         ("GET", "/api/v1/papers/nonsense/summary", 422),
         ("POST", "/arxiv/kimi?paper=nonsense", 422),
         ("POST", "/arxiv/kimi", 422),

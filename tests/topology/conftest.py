@@ -176,13 +176,13 @@ class Deployment:
         self.procs[name] = Proc(name, popen, log)
         return self.procs[name]
 
-    def worker(self, name: str, queues: str) -> Proc:
+    def worker(self, name: str, queues: str, **extra: str) -> Proc:
         argv = [
             sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool=prefork",
             "--concurrency=1", "-Q", queues, "--loglevel=INFO", "--without-gossip", "--without-mingle",
             "--without-heartbeat", "-n", f"{name}@topology",
         ]  # fmt: skip
-        return self.start(name, argv)
+        return self.start(name, argv, **extra)
 
     def web(self) -> Proc:
         argv = [sys.executable, "-m", "app.cli", "serve", "--port", str(self.web_port), "--workers", "2"]
@@ -256,7 +256,7 @@ def deployment() -> Iterator[Deployment]:
         deployment.postgres.init()
         deployment.redis_server()
         migrate = subprocess.run(
-            [sys.executable, "-m", "alembic", "upgrade", "head"],
+            [sys.executable, "-m", "alembic", "upgrade", "heads"],  # "heads": while branches coexist
             cwd=ROOT,
             env=deployment.env(),
             capture_output=True,

@@ -105,7 +105,7 @@ def test_index_lists_categories_with_latest_day(client: TestClient, loaded: Sess
     row = soup.select_one('tr[id="cat-cs.LG"]')
     assert row is not None
     cells = [td.text.strip() for td in row.select("td")]
-    assert cells == ["cs.LG", "2026-09-25", "3"]
+    assert cells == ["cs.LG Machine Learning", "2026-09-25", "3"]  # the code, then its name
 
 
 def test_atom_feed_of_listing(client: TestClient, loaded: Session) -> None:

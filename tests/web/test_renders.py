@@ -3,6 +3,7 @@ heavy renders bounded per process (a few at once, one per URL, 503 + Retry-After
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 
@@ -106,3 +107,20 @@ def test_heavy_listing_is_refused_when_every_slot_renders_but_a_kept_one_is_serv
     finally:
         holder.join()
     assert client.get(f"{DAY}&show=2").status_code == 200
+
+
+def test_gate_runs_a_render_on_its_own_threads_with_the_request_context() -> None:
+    """Heavy renders reuse the gate's few threads (and so their malloc arenas), not the request's."""
+    gate, marker = RenderGate(2), contextvars.ContextVar("marker", default="unset")
+    marker.set("this request")
+    seen = {
+        gate.run(f"/page/{n}", lambda: (threading.current_thread().name, marker.get())) for n in range(20)
+    }
+    assert {context for _, context in seen} == {"this request"}
+    names = {name for name, _ in seen}
+    assert len(names) <= 2 and all(name.startswith("heavy-render") for name in names)
+    with pytest.raises(ZeroDivisionError):  # a failed render raises in the request and frees its slot
+        gate.run("/broken", lambda: 1 // 0)
+    with gate.slot("/a"), gate.slot("/b"):  # both slots free again
+        pass
+    assert gate._pages == {}

@@ -8,8 +8,9 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.store.models import FetchLog, Summary
+from app.summarize.service import SUMMARY_ATTEMPTS, release_abandoned
 from tests.store.test_backlog import _papers, _summary
-from workers.catchup import SUMMARY_ATTEMPTS, fail_exhausted, missed_categories
+from workers.catchup import missed_categories
 
 THURSDAY_NOON = dt.datetime(2026, 9, 24, 12, 0, tzinfo=dt.UTC)
 
@@ -41,7 +42,9 @@ def test_summaries_interrupted_too_often_fail_with_a_reason(session: Session) ->
     tried_once = _summary(session, paper, status="running", touched=old, lang="fr")
     session.get(Summary, tried_often).attempts = SUMMARY_ATTEMPTS  # type: ignore[union-attr]
     session.flush()
-    assert fail_exhausted(session, [tried_often, tried_once]) == [tried_often]
+    released, failed_ids = release_abandoned(session, Settings(), now=THURSDAY_NOON)
+    assert (released, failed_ids) == ([tried_once], [tried_often])
+    session.expire_all()
     failed = session.get(Summary, tried_often)
     assert failed is not None and failed.status == "failed" and "interrupted" in (failed.error or "")
-    assert session.get(Summary, tried_once).status == "running"  # type: ignore[union-attr]
+    assert session.get(Summary, tried_once).status == "pending"  # type: ignore[union-attr]

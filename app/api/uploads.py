@@ -1,0 +1,89 @@
+"""/api/v1/uploads: a reader's own PDF for its FAQ (off unless UPLOADS=on). POST the file (multipart,
+field `file`), then GET its id until `status` is ready or failed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from app.api.schemas import INVALID_INPUT, ErrorOut
+from app.deps import SessionDep, SettingsDep
+from app.errors import NotFoundError
+from app.ratelimit import client_address, rate_limit
+from app.security import refuse_cross_site
+from app.summarize.ownkey import reader_llm
+from app.summarize.render import render_markdown
+from app.summarize.uploads import find_upload, start_upload
+
+router = APIRouter(tags=["uploads"], responses=INVALID_INPUT)
+upload_limit = Depends(rate_limit("upload", lambda s: s.rate_upload_per_minute))
+_HEADERS = {"Cache-Control": "no-store"}
+
+
+def uploads_on(settings: SettingsDep) -> None:
+    if not settings.uploads:
+        raise NotFoundError("uploads are off on this server (UPLOADS=on turns them on)")
+
+
+class UploadAnswerOut(BaseModel):
+    question: str
+    answer: str  # Markdown as the model wrote it (untrusted: render it safely)
+    html: str  # the same, rendered server-side and sanitised
+
+
+class UploadOut(BaseModel):
+    id: str
+    url: str  # its page: the id is the only key, keep it private
+    status: str  # pending | running | ready | failed
+    title: str
+    pages: int
+    model: str
+    answers: list[UploadAnswerOut]
+    error: str | None
+
+
+@router.post(
+    "/uploads",
+    dependencies=[Depends(uploads_on), upload_limit, Depends(refuse_cross_site)],
+    status_code=202,
+    responses={
+        400: {"model": ErrorOut, "description": "A body that cannot be read as a multipart form"},
+        403: {"model": ErrorOut},
+        404: {"model": ErrorOut},
+        413: {"model": ErrorOut},
+        429: {"model": ErrorOut},
+        503: {"model": ErrorOut},
+    },
+)
+def create(
+    request: Request, session: SessionDep, settings: SettingsDep, file: Annotated[UploadFile, File()]
+) -> JSONResponse:
+    """Upload a PDF (at most UPLOAD_MAX_BYTES); 202 with its id while the FAQ is written; 422 with the
+    reason when it is not a PDF this server reads (not a PDF, malformed, encrypted, JavaScript, bombs)."""
+    data = file.file.read(settings.upload_max_bytes + 1)
+    reader = reader_llm(request.headers, settings)  # a reader's own model writes the FAQ, if given
+    token = start_upload(settings, data, client_address=client_address(request), reader=reader)
+    return JSONResponse(_out(session, settings, token).model_dump(), status_code=202, headers=_HEADERS)
+
+
+@router.get("/uploads/{token}", dependencies=[Depends(uploads_on)], responses={404: {"model": ErrorOut}})
+def read(session: SessionDep, settings: SettingsDep, token: str) -> JSONResponse:
+    """The upload's FAQ as it stands (kept UPLOAD_KEEP_HOURS at most)."""
+    return JSONResponse(_out(session, settings, token).model_dump(), headers=_HEADERS)
+
+
+def _out(session: SessionDep, settings: SettingsDep, token: str) -> UploadOut:
+    row = find_upload(session, settings, token)
+    if row is None:
+        raise NotFoundError("no such upload: it may have expired (uploads are kept a day at most)")
+    answers = [
+        UploadAnswerOut(question=a["question"], answer=a["answer"], html=str(render_markdown(a["answer"])))
+        for a in row.content or []
+    ]
+    return UploadOut(
+        id=row.id, url=f"/upload/{row.id}", status=row.status, title=row.title, pages=row.pages,
+        model=row.model, answers=answers, error=row.error,
+    )  # fmt: skip

@@ -1,0 +1,149 @@
+"""The life of a short generated text (a TL;DR, a translation): asked for, claimed, written or failed.
+
+It is the FAQ's life (app/summarize/service.py) for a text written in one call: a row per key holds
+its status (pending -> running -> ready | failed), created within the summary limits
+(`check_limits`: TL;DRs and translations count against SUMMARY_DAILY_LIMIT and SUMMARY_PER_IP_LIMIT
+like FAQs), claimed by one worker with an atomic UPDATE, and regenerated only after a failure's
+cool-down. Who writes it: a Celery worker on the `summarize` queue with Redis, else a small thread
+pool of this process, so the reader's request never waits for the model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any, cast
+
+import httpx2
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.errors import LLMError
+from app.jobs import jobs
+from app.store.db import session_scope
+from app.store.models import Tldr, Translation
+from app.store.papers import as_utc
+from app.store.upsert import dialect_insert
+from app.summarize.client import LLMClient, OpenAICompatibleClient
+from app.summarize.generate import Bounds, DeadlineTransport
+from app.summarize.service import FAILED_RETRY_AFTER, LOST_AFTER, check_limits
+
+Generated = Tldr | Translation
+GeneratedModel = type[Tldr] | type[Translation]
+# Held from counting today's generations to committing the new rows (as dispatch._claiming is for
+# FAQs): within one process, requests racing for the last places of a limit take them one at a time.
+claiming = threading.Lock()
+
+
+def find_row(session: Session, model: GeneratedModel, key: dict[str, Any]) -> Generated | None:
+    found = session.scalar(
+        select(model).where(*(getattr(model, name) == value for name, value in key.items()))
+    )
+    return cast("Generated | None", found)
+
+
+def request_row(
+    session: Session,
+    settings: Settings,
+    model: GeneratedModel,
+    *,
+    key: dict[str, Any],
+    requester: str,
+    per_client: bool = True,
+) -> tuple[Generated, bool]:
+    """The row for `key`, created if new (within the limits: SummaryLimitError); and whether to enqueue it.
+
+    Written texts are free. A failed one is asked for again once its cool-down is over; a pending one
+    untouched for LOST_AFTER seconds, or a running one past the task time limit, lost its worker.
+    """
+    now = dt.datetime.now(dt.UTC)
+    row = find_row(session, model, key)
+    if row is None:
+        check_limits(session, settings, requester=requester if per_client else None, now=now)
+        values = {**key, "status": "pending", "requester": requester, "attempts": 0,
+                  "created_at": now, "updated_at": now}  # fmt: skip
+        # DO NOTHING: two readers asking at once create one row, and so one generation.
+        session.execute(dialect_insert(session, model).values(**values).on_conflict_do_nothing())
+        session.flush()
+        created = find_row(session, model, key)
+        assert created is not None
+        return created, True
+    if row.status == "failed":
+        if retry_after(row, now) > 0:
+            return row, False
+        check_limits(session, settings, requester=requester if per_client else None, now=now)
+        row.status, row.error, row.updated_at, row.requester = "pending", None, now, requester
+        session.flush()
+        return row, True
+    idle = (now - as_utc(row.updated_at)).total_seconds()
+    lost = (row.status == "pending" and idle > LOST_AFTER) or (
+        row.status == "running" and idle > settings.task_time_limit
+    )
+    return row, lost
+
+
+def retry_after(row: Generated, now: dt.datetime | None = None) -> int:
+    """Seconds before a failed text may be generated again (0: now, or not failed)."""
+    if row.status != "failed":
+        return 0
+    waited = ((now or dt.datetime.now(dt.UTC)) - as_utc(row.updated_at)).total_seconds()
+    return max(int(FAILED_RETRY_AFTER - waited), 0)
+
+
+def claim_row(session: Session, settings: Settings, model: GeneratedModel, row_id: int) -> bool:
+    """Atomically take a row to generate it; False when another worker has it or it is done."""
+    now = dt.datetime.now(dt.UTC)
+    expired = now - dt.timedelta(seconds=settings.task_time_limit)
+    result = session.execute(
+        update(model)
+        .where(
+            model.id == row_id,
+            (model.status == "pending") | ((model.status == "running") & (model.claimed_at < expired)),
+        )
+        .values(status="running", claimed_at=now, updated_at=now, attempts=model.attempts + 1)
+    )
+    session.flush()
+    return bool(getattr(result, "rowcount", 0))
+
+
+def store_failure(settings: Settings, model: GeneratedModel, row_id: int, reason: str) -> None:
+    """Mark the row failed with a reason readers may see (never the model's address or body)."""
+    with session_scope(settings) as session:
+        session.execute(
+            update(model)
+            .where(model.id == row_id)
+            .values(status="failed", error=reason[:2000], updated_at=dt.datetime.now(dt.UTC))
+        )
+
+
+@contextmanager
+def bounded_client(settings: Settings, client: LLMClient | None) -> Iterator[LLMClient]:
+    """The given client, or the configured model's behind the generation deadline (SUMMARY_DEADLINE),
+    closed after the one generation it serves."""
+    if client is not None:
+        yield client
+        return
+    transport: httpx2.BaseTransport = DeadlineTransport(Bounds(settings))
+    configured = OpenAICompatibleClient.from_settings(settings, transport=transport)
+    if configured is None:
+        raise LLMError("no LLM is configured (LLM_BASE_URL, LLM_MODEL)")
+    with configured:
+        yield configured
+
+
+@lru_cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="generate")
+
+
+def dispatch(settings: Settings, task: str, row_id: int, run: Callable[[Settings, int], str]) -> None:
+    """Have `row_id` generated: the Celery task `task` with Redis, else `run` on this process's pool."""
+    if settings.redis_url:
+        jobs().send(task, row_id, priority=0)
+    else:
+        _pool().submit(run, settings, row_id)
