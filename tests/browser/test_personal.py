@@ -197,7 +197,9 @@ def _create_link(page: Any) -> str:
     _synced(page)
     link = page.locator("#sync-link").input_value()
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/#sync=[A-Za-z0-9_-]{40,}", link), link
-    page.wait_for_function("() => (document.querySelector('#sync-qr img') || {}).naturalWidth > 0")  # the QR code
+    page.wait_for_function(
+        "() => (document.querySelector('#sync-qr img') || {}).naturalWidth > 0"
+    )  # the QR code
     return str(link)
 
 

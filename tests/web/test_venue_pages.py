@@ -221,7 +221,12 @@ def test_star_progress_and_kimi_take_a_venue_id(
     paper = venues[VENUES / "openreview" / "derived" / "glimpse-ICLR2024.sample201.json"][0]
     headers = {"Origin": "http://testserver"}
     star = client.post("/venue/star", params={"paper": paper.paper_id, "key": "pdf"}, headers=headers)
-    assert star.status_code == 200 and star.json() == {"paper": paper.paper_id, "key": "pdf", "count": 1, "counted": True}
+    assert star.status_code == 200 and star.json() == {
+        "paper": paper.paper_id,
+        "key": "pdf",
+        "count": 1,
+        "counted": True,
+    }
     progress = client.get("/venue/progress", params={"paper": paper.paper_id})
     assert progress.status_code == 200 and progress.json()["paper"] == paper.paper_id
     kimi = client.post("/venue/kimi", params={"paper": paper.paper_id}, headers=headers)
