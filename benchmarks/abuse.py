@@ -12,7 +12,7 @@ Two web processes serve it; the LLM is an OpenAI-shaped loopback model that writ
 3. unions: 1,000 category-union requests, 20 at once: made-up categories, real ones without
    papers, 100-term unions, 1,000-term ones.
 
-Throughout, /healthz is asked every 20 ms on its own connection. Printed: each web process's peak
+Throughout, /healthz is asked every 20 ms on its own connection, from a process of its own. Printed: each web process's peak
 RSS (VmHWM; target < 600 MB), the /healthz p99 (target < 50 ms), the answers by status per phase
 (target: no 5xx), and whether the fetch schedule (`categories_to_fetch`) changed (target: no).
 
@@ -26,9 +26,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
+import json
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -136,34 +137,57 @@ def peak_rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmHWM for {pid}")
 
 
+# The probe runs in a process of its own: a thread of this one would wait for this process's GIL,
+# held by the load's own clients (30 threads reading 6.5 MB pages), and count that wait as the server's.
+PROBE = """
+import json, sys, threading, time
+import httpx
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+samples = []
+with httpx.Client(base_url=sys.argv[1], timeout=10) as client:
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            ok = client.get("/healthz").status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        samples.append((started, (time.monotonic() - started) * 1000, ok))
+        stop.wait(0.02)
+json.dump(samples, sys.stdout)
+"""
+
+
 class HealthProbe:
-    """Asks /healthz every 20 ms on its own connection while the phases run."""
+    """Asks /healthz every 20 ms on its own connection, from its own process, while the phases run.
+
+    `samples` (start on this machine's monotonic clock, milliseconds, answered 200) are read when it
+    stops; `window` picks a phase's.
+    """
 
     def __init__(self, base: str) -> None:
-        self.base, self.failures = base, 0
-        self.times: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.base = base
+        self.samples: list[tuple[float, float, bool]] = []
 
     def __enter__(self) -> HealthProbe:
-        self._thread.start()
+        command = [sys.executable, "-c", PROBE, self.base]
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        out, _err = self._process.communicate("", timeout=60)
+        self.samples = [(float(t), float(ms), bool(ok)) for t, ms, ok in json.loads(out)]
 
-    def _run(self) -> None:
-        with httpx.Client(base_url=self.base, timeout=10) as client:
-            while not self._stop.is_set():
-                started = time.perf_counter()
-                try:
-                    ok = client.get("/healthz").status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                self.times.append((time.perf_counter() - started) * 1000)
-                self.failures += not ok
-                self._stop.wait(0.02)
+    @property
+    def times(self) -> list[float]:
+        return [ms for _, ms, _ in self.samples]
+
+    @property
+    def failures(self) -> int:
+        return sum(not ok for _, _, ok in self.samples)
+
+    def window(self, started: float, ended: float) -> list[float]:
+        return [ms for t, ms, _ in self.samples if started <= t < ended] or [0.0]
 
 
 def run_all(count: int, concurrency: int, call: Callable[[int], int]) -> Counter[int]:
@@ -206,16 +230,15 @@ def unions(base: str) -> Counter[int]:
     return run_all(UNIONS, UNION_CONCURRENCY, union)
 
 
-Phase = tuple[str, Counter[int], float, float, str]
+Phase = tuple[str, Counter[int], float, float, str]  # name, answers, started, ended, peak RSS so far
 
 
-def phase(name: str, probe: HealthProbe, pids: list[int], run: Callable[[], Counter[int]]) -> Phase:
-    """Run one phase: its answers by status, seconds, /healthz p99 meanwhile, peak RSS after it."""
-    first, started = len(probe.times), time.monotonic()
+def phase(name: str, pids: list[int], run: Callable[[], Counter[int]]) -> Phase:
+    """Run one phase: its answers by status, when it ran (for the /healthz probes meanwhile), peak RSS after it."""
+    started = time.monotonic()
     statuses = run()
-    during = probe.times[first:] or [0.0]
     peaks = " / ".join(f"{peak_rss_mb(pid):.0f}" for pid in pids)
-    return name, statuses, time.monotonic() - started, harness.percentile(during, 99), peaks
+    return name, statuses, started, time.monotonic(), peaks
 
 
 def main() -> None:
@@ -236,13 +259,11 @@ def main() -> None:
         ):
             pids = workers(master)
             idle = {pid: peak_rss_mb(pid) for pid in pids}
-            results = [
-                phase("streams (50 FAQ streams)", probe, pids, lambda: streams(base, ids[:STREAM_PAPERS]))
-            ]
+            results = [phase("streams (50 FAQ streams)", pids, lambda: streams(base, ids[:STREAM_PAPERS]))]
             for query in ["", "?skip=2000", "?sort=popular"][:LISTING_ROUNDS]:
                 label = f"listings (30 at once{', ' + query if query else ''})"
-                results.append(phase(label, probe, pids, functools.partial(listings, base, query)))
-            results.append(phase("unions (1,000, 20 at once)", probe, pids, lambda: unions(base)))
+                results.append(phase(label, pids, functools.partial(listings, base, query)))
+            results.append(phase("unions (1,000, 20 at once)", pids, lambda: unions(base)))
             peaks = {pid: peak_rss_mb(pid) for pid in pids}
         after = schedule(url)
     report(results, idle, peaks, probe, before, after, llm.generations)
@@ -264,7 +285,8 @@ def report(
     generations: int,
 ) -> None:
     rows = []
-    for name, statuses, seconds, p99, so_far in results:
+    for name, statuses, started, ended, so_far in results:
+        seconds, p99 = ended - started, harness.percentile(probe.window(started, ended), 99)
         answers = ", ".join(f"{count}× {status}" for status, count in sorted(statuses.items()))
         fives = sum(count for status, count in statuses.items() if status >= 500)
         rows.append([name, answers, fives, f"{seconds:.1f}", f"{p99:.1f}", so_far])

@@ -20,9 +20,11 @@ now peak at 333 MB (315 MB with MALLOC_ARENA_MAX=2, too little to ask of every l
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import ctypes
 import ctypes.util
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,10 +36,19 @@ from fastapi import HTTPException
 
 HEAVY_PAPERS = 500  # papers of a day (all read, however few are shown) from which a render takes a slot
 SLOTS = 2  # heavy renders at once per process (each ~100-150 MB at MAX_SHOW on a 5,000-paper day)
-SLOT_WAIT = 1.0  # seconds a heavy render waits for a slot before the 503
+SLOT_WAIT = 3.0  # seconds a heavy render waits for a slot before the 503
 SAME_PAGE_WAIT = 10.0  # seconds a reader waits for another reader's render of the same page
 RETRY_AFTER = 2
 T = TypeVar("T")
+
+
+RENDER_NICE = 5  # a heavy render's thread yields the CPU to the event loop and light requests
+
+
+def _yield_cpu() -> None:
+    """Lower this render thread's CPU priority (Linux schedules threads, so a thread has its own)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), RENDER_NICE)
 
 
 class RenderGate:
@@ -48,7 +59,7 @@ class RenderGate:
         self._lock = threading.Lock()
         self._pages: dict[str, tuple[threading.Lock, int]] = {}  # key -> its lock, readers holding it
         # Never more than `slots` renders are submitted (each holds a slot): a free thread is always there.
-        self._threads = ThreadPoolExecutor(slots, thread_name_prefix="heavy-render")
+        self._threads = ThreadPoolExecutor(slots, thread_name_prefix="heavy-render", initializer=_yield_cpu)
 
     def run(self, key: str, make: Callable[[], T]) -> T:
         """`make()` (the render of `key`) on one of the gate's threads, holding a slot; memory trimmed after.

@@ -48,8 +48,15 @@ var Reader = (function () {
     var bar = toolbar();
     if (!bar) return;
     bar.classList.add("reader-sticky");
+    var height = "";
+    // Only a new height is written: a property set on <html> restyles every element of the page
+    // (2,300 on a 2,000-paper day, ~100 ms at 4x CPU), and the toolbar is re-measured as its keyword
+    // count changes under the reader's typing.
     var measure = function () {
-      document.documentElement.style.setProperty("--reader-toolbar-h", bar.offsetHeight + "px");
+      var now = bar.offsetHeight + "px";
+      if (now === height) return;
+      height = now;
+      document.documentElement.style.setProperty("--reader-toolbar-h", now);
     };
     measure();
     if ("ResizeObserver" in window) new ResizeObserver(measure).observe(bar);

@@ -160,6 +160,7 @@ var keywordPass = 0;
 var EAGER_MARK_PAPERS = 40; // as site.js' math: more papers than this are marked as they are drawn
 var markPattern = null; // the words of the latest pass, as a RegExp (null: nothing to mark)
 var markedWith = new WeakMap(); // paper -> the pattern its marks are of ("" none)
+var keywordsPainted = false; // a pass with words has run on this page (marks, [hidden] to undo)
 
 function marksLazily(count) {
   return count > EAGER_MARK_PAPERS && "oncontentvisibilityautostatechange" in document.documentElement &&
@@ -198,15 +199,20 @@ function applyKeywords() {
   if (!include.length && !exclude.length) { // nothing asked: undo an earlier call, leave the rest alone
     markPattern = null;
     markedWith = new WeakMap();
-    clearMarks(document.body);
-    document.querySelectorAll("div.paper[hidden], div.paper.kw-match").forEach(function (paper) {
-      paper.hidden = false;
-      paper.classList.remove("kw-match");
-    });
+    // A page as served has nothing to undo: two scans of a 2,000-paper page saved on every load.
+    if (keywordsPainted) {
+      clearMarks(document.body);
+      document.querySelectorAll("div.paper[hidden], div.paper.kw-match").forEach(function (paper) {
+        paper.hidden = false;
+        paper.classList.remove("kw-match");
+      });
+    }
+    keywordsPainted = false;
     if (count) count.textContent = "";
     paintFilterNotice(asked, 0, 0);
     return;
   }
+  keywordsPainted = true;
   var papers = Array.from(document.querySelectorAll("div.paper"));
   var lazy = marksLazily(papers.length);
   markPattern = pattern;
@@ -228,7 +234,7 @@ function applyKeywords() {
     if (verdicts.length < papers.length) setTimeout(slice, 0);
     else paintKeywordVerdicts(asked, papers, verdicts);
   };
-  slice();
+  setTimeout(slice, 0); // its own task: a keystroke waits behind the list's lookup or one slice, not both
 }
 
 function paintKeywordVerdicts(asked, papers, verdicts) {
