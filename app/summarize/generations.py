@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import httpx2
 from sqlalchemy import select, update
@@ -85,6 +85,24 @@ def request_row(
         row.status == "running" and idle > settings.task_time_limit
     )
     return row, lost
+
+
+G = TypeVar("G", Tldr, Translation)
+
+
+def open_row(session: Session, request: Callable[[], tuple[G, bool]], send: Callable[[int], None]) -> G:
+    """A reader asks for a text: `request()` finds the written row or makes a pending one (within the
+    limits), committed so that the worker (another process or thread) sees it; `send` queues a new one."""
+    with claiming:
+        try:
+            row, enqueue = request()
+            session.commit()
+        except BaseException:
+            session.rollback()  # and the advisory lock of PostgreSQL with it
+            raise
+    if enqueue:
+        send(row.id)
+    return row
 
 
 def retry_after(row: Generated, now: dt.datetime | None = None) -> int:

@@ -10,6 +10,7 @@ stamps sum revisions) are rendered again with the line.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 
@@ -29,6 +30,7 @@ from app.summarize.generations import (
     claiming,
     dispatch,
     find_row,
+    open_row,
     request_row,
     store_failure,
 )
@@ -83,20 +85,9 @@ def find_tldr(session: Session, settings: Settings, *, paper: Paper) -> Tldr | N
 
 
 def open_tldr(session: Session, settings: Settings, *, paper: Paper, requester: str) -> Tldr:
-    """A reader asks for a paper's TL;DR: the written one, or a new one queued (within the limits).
-
-    Commits, so that the worker (another process or thread) sees the pending row.
-    """
-    with claiming:
-        try:
-            row, enqueue = request_tldr(session, settings, paper=paper, requester=requester)
-            session.commit()
-        except BaseException:
-            session.rollback()  # and the advisory lock of PostgreSQL with it
-            raise
-    if enqueue:
-        dispatch_tldr(settings, row.id)
-    return row
+    """A reader asks for a paper's TL;DR: the written one, or a new one queued (within the limits)."""
+    request = functools.partial(request_tldr, session, settings, paper=paper, requester=requester)
+    return open_row(session, request, functools.partial(dispatch_tldr, settings))
 
 
 def dispatch_tldr(settings: Settings, tldr_id: int) -> None:

@@ -8,6 +8,7 @@ the abstract, each cut to a bound: whatever it sent is kept as plain text, rende
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 
@@ -23,9 +24,9 @@ from app.summarize.generate import public_reason
 from app.summarize.generations import (
     bounded_client,
     claim_row,
-    claiming,
     dispatch,
     find_row,
+    open_row,
     request_row,
     store_failure,
 )
@@ -91,20 +92,11 @@ def find_translation(session: Session, settings: Settings, *, paper: Paper, lang
 def open_translation(
     session: Session, settings: Settings, *, paper: Paper, lang: str, requester: str
 ) -> Translation:
-    """A reader asks for a translation: the written one, or a new one queued (within the limits).
-
-    Commits, so that the worker (another process or thread) sees the pending row.
-    """
-    with claiming:
-        try:
-            row, enqueue = request_translation(session, settings, paper=paper, lang=lang, requester=requester)
-            session.commit()
-        except BaseException:
-            session.rollback()  # and the advisory lock of PostgreSQL with it
-            raise
-    if enqueue:
-        dispatch_translation(settings, row.id)
-    return row
+    """A reader asks for a translation: the written one, or a new one queued (within the limits)."""
+    request = functools.partial(
+        request_translation, session, settings, paper=paper, lang=lang, requester=requester
+    )
+    return open_row(session, request, functools.partial(dispatch_translation, settings))
 
 
 def dispatch_translation(settings: Settings, translation_id: int) -> None:
