@@ -17,6 +17,8 @@ running it again is safe, so a round:
 - summaries running with a fresh heartbeat -> `summarize.paper` once more, due when that heartbeat
   would go stale: a worker killed just before this round leaves a heartbeat too young to judge, and
   its summary is then claimed again (the task of a live one finds it fresh or done, and ends).
+- readers' uploaded PDFs and their FAQs older than UPLOAD_KEEP_HOURS -> deleted (they are hidden
+  from readers from then on anyway; this is what keeps them from staying in the database).
 
 It runs when any worker starts (`worker_ready`, workers/celery_app.py) and every CATCHUP_SECONDS
 from beat (workers/schedule.py).
@@ -40,6 +42,7 @@ from app.store.fetch_log import last_runs
 from app.store.papers import as_utc
 from app.summarize.dispatch import STALE_MARGIN, SUMMARIZE_TASK
 from app.summarize.service import generating, release_abandoned
+from app.summarize.uploads import purge_uploads
 from workers.celery_app import app
 from workers.schedule import CATCHUP_TASK, previous_run
 from workers.tasks import TransientRetryTask, round_categories
@@ -63,6 +66,7 @@ def catch_up() -> dict[str, Any]:
         retry, failed, watched = owed_summaries(
             session, settings, now=now, queue_busy=bool(depths.get("summarize"))
         )
+        purged = purge_uploads(session, settings)  # readers' PDFs and FAQs past UPLOAD_KEEP_HOURS
     if unembedded and not depths.get("embed"):
         app.send_task("embed.papers", args=[None])
     for category in missed:
@@ -73,7 +77,7 @@ def catch_up() -> dict[str, Any]:
         app.send_task(SUMMARIZE_TASK, args=[summary_id], priority=0, countdown=countdown)
     report = {
         "restored": restored, "unembedded": unembedded, "categories": missed, "summaries": retry, "failed": failed,
-        "watched": sorted(watched),
+        "watched": sorted(watched), "purged_uploads": purged,
     }  # fmt: skip
     if restored or unembedded or missed or retry or failed:
         log.warning("catching up", extra=report)
