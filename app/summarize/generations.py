@@ -11,6 +11,7 @@ pool of this process, so the reader's request never waits for the model.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,11 +27,11 @@ from app.config import Settings
 from app.errors import LLMError
 from app.jobs import jobs
 from app.store.db import session_scope
-from app.store.models import Tldr, Translation
+from app.store.models import Paper, Tldr, Translation
 from app.store.papers import as_utc
 from app.store.upsert import dialect_insert
 from app.summarize.client import LLMClient, OpenAICompatibleClient
-from app.summarize.generate import Bounds, DeadlineTransport
+from app.summarize.generate import Bounds, DeadlineTransport, public_reason
 from app.summarize.service import FAILED_RETRY_AFTER, LOST_AFTER, check_limits
 
 Generated = Tldr | Translation
@@ -38,6 +39,7 @@ GeneratedModel = type[Tldr] | type[Translation]
 # Held from counting today's generations to committing the new rows (as dispatch._claiming is for
 # FAQs): within one process, requests racing for the last places of a limit take them one at a time.
 claiming = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def find_row(session: Session, model: GeneratedModel, key: dict[str, Any]) -> Generated | None:
@@ -103,6 +105,55 @@ def open_row(session: Session, request: Callable[[], tuple[G, bool]], send: Call
     if enqueue:
         send(row.id)
     return row
+
+
+Ask = tuple[list[dict[str, str]], int]  # the messages of one call, and its max_tokens
+
+
+def write_row(
+    settings: Settings,
+    model: type[G],
+    row_id: int,
+    *,
+    kind: str,
+    ask: Callable[[G, Paper], Ask],
+    read: Callable[[str], dict[str, object]],
+    client: LLMClient | None = None,
+    bump_revision: bool = False,
+) -> str:
+    """Claim `row_id`, ask the model once (`ask` builds the call from the row and its paper), and store
+    what `read` makes of the answer (LLMError when it is unusable); the final status ("skipped" when
+    someone else has it). `bump_revision`: pages showing the paper are rendered again."""
+    with session_scope(settings) as session:
+        if not claim_row(session, settings, model, row_id):
+            return "skipped"
+        row = session.get(model, row_id)
+        paper = session.get(Paper, row.paper_id) if row else None
+        if row is None or paper is None:
+            return "skipped"  # deleted meanwhile: nothing to do
+        messages, max_tokens = ask(row, paper)
+        paper_id = paper.id
+    try:
+        with bounded_client(settings, client) as llm:
+            values = read(llm.complete(messages, max_tokens=max_tokens).text)
+    except LLMError as exc:
+        log.warning(f"{kind} failed", extra={f"{kind}_id": row_id, "error": str(exc)})
+        store_failure(settings, model, row_id, public_reason(exc))
+        return "failed"
+    except Exception as exc:  # a bug or an outage: the row must not stay "running"; raised on
+        log.exception(f"{kind} failed unexpectedly", extra={f"{kind}_id": row_id})
+        store_failure(settings, model, row_id, public_reason(exc))
+        raise
+    now = dt.datetime.now(dt.UTC)
+    with session_scope(settings) as session:
+        session.execute(
+            update(model)
+            .where(model.id == row_id)
+            .values(status="ready", error=None, updated_at=now, **values)
+        )
+        if bump_revision:
+            session.execute(update(Paper).where(Paper.id == paper_id).values(revision=Paper.revision + 1))
+    return "ready"
 
 
 def retry_after(row: Generated, now: dt.datetime | None = None) -> int:

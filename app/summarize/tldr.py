@@ -14,7 +14,6 @@ import functools
 import logging
 import re
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -23,16 +22,14 @@ from app.store.db import session_scope
 from app.store.listings import CategoryQuery, day_listing
 from app.store.models import Paper, Tldr
 from app.summarize.client import LLMClient
-from app.summarize.generate import public_reason
 from app.summarize.generations import (
-    bounded_client,
-    claim_row,
+    Ask,
     claiming,
     dispatch,
     find_row,
     open_row,
     request_row,
-    store_failure,
+    write_row,
 )
 from app.summarize.prompts import TLDR_VERSION, load_task_prompt
 from app.summarize.service import llm_configured
@@ -96,38 +93,19 @@ def dispatch_tldr(settings: Settings, tldr_id: int) -> None:
 
 def generate_tldr(settings: Settings, tldr_id: int, *, client: LLMClient | None = None) -> str:
     """Claim and write one TL;DR; returns its final status ("skipped" when someone else has it)."""
-    with session_scope(settings) as session:
-        if not claim_row(session, settings, Tldr, tldr_id):
-            return "skipped"
-        row = session.get(Tldr, tldr_id)
-        paper = session.get(Paper, row.paper_id) if row else None
-        if row is None or paper is None:
-            return "skipped"  # deleted meanwhile: nothing to do
-        messages = load_task_prompt(TLDR_VERSION).messages(title=paper.title, abstract=paper.abstract)
-        paper_id = paper.id
-    try:
-        with bounded_client(settings, client) as llm:
-            answer = llm.complete(messages, max_tokens=MAX_TOKENS).text
+
+    def ask(_: Tldr, paper: Paper) -> Ask:
+        return load_task_prompt(TLDR_VERSION).messages(title=paper.title, abstract=paper.abstract), MAX_TOKENS
+
+    def read(answer: str) -> dict[str, object]:
         text = clean_tldr(answer)
         if text is None:
             raise LLMError("the model's TL;DR was empty once cleaned")
-    except LLMError as exc:
-        log.warning("tldr failed", extra={"tldr_id": tldr_id, "error": str(exc)})
-        store_failure(settings, Tldr, tldr_id, public_reason(exc))
-        return "failed"
-    except Exception as exc:  # a bug or an outage: the row must not stay "running"; raised on
-        log.exception("tldr failed unexpectedly", extra={"tldr_id": tldr_id})
-        store_failure(settings, Tldr, tldr_id, public_reason(exc))
-        raise
-    now = dt.datetime.now(dt.UTC)
-    with session_scope(settings) as session:
-        session.execute(
-            update(Tldr)
-            .where(Tldr.id == tldr_id)
-            .values(status="ready", text=text, error=None, updated_at=now)
-        )
-        session.execute(update(Paper).where(Paper.id == paper_id).values(revision=Paper.revision + 1))
-    return "ready"
+        return {"text": text}
+
+    return write_row(
+        settings, Tldr, tldr_id, kind="tldr", ask=ask, read=read, client=client, bump_revision=True
+    )
 
 
 def write_day_tldrs(settings: Settings, *, category: str, day: dt.date) -> int:

@@ -7,28 +7,23 @@ the abstract, each cut to a bound: whatever it sent is kept as plain text, rende
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import logging
 import re
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.errors import InvalidQueryError, LLMError
-from app.store.db import session_scope
 from app.store.models import Paper, Translation
 from app.summarize.client import LLMClient
-from app.summarize.generate import public_reason
 from app.summarize.generations import (
-    bounded_client,
-    claim_row,
+    Ask,
     dispatch,
     find_row,
     open_row,
     request_row,
-    store_failure,
+    write_row,
 )
 from app.summarize.prompts import TRANSLATE_VERSION, languages, load_task_prompt
 
@@ -105,36 +100,19 @@ def dispatch_translation(settings: Settings, translation_id: int) -> None:
 
 def generate_translation(settings: Settings, translation_id: int, *, client: LLMClient | None = None) -> str:
     """Claim and write one translation; returns its final status ("skipped" when someone else has it)."""
-    with session_scope(settings) as session:
-        if not claim_row(session, settings, Translation, translation_id):
-            return "skipped"
-        row = session.get(Translation, translation_id)
-        paper = session.get(Paper, row.paper_id) if row else None
-        if row is None or paper is None:
-            return "skipped"
+
+    def ask(row: Translation, paper: Paper) -> Ask:
         language = languages().get(row.lang, row.lang)
         prompt = load_task_prompt(TRANSLATE_VERSION)
         messages = prompt.messages(language=language, title=paper.title, abstract=paper.abstract)
-        budget = min(settings.llm_max_tokens * 4, 4 * len(paper.title + paper.abstract) + 256)
-    try:
-        with bounded_client(settings, client) as llm:
-            answer = llm.complete(messages, max_tokens=budget).text
+        return messages, min(settings.llm_max_tokens * 4, 4 * len(paper.title + paper.abstract) + 256)
+
+    def read(answer: str) -> dict[str, object]:
         parts = split_translation(answer)
         if parts is None:
             raise LLMError("the model's translation had no title")
-    except LLMError as exc:
-        log.warning("translation failed", extra={"translation_id": translation_id, "error": str(exc)})
-        store_failure(settings, Translation, translation_id, public_reason(exc))
-        return "failed"
-    except Exception as exc:  # a bug or an outage: the row must not stay "running"; raised on
-        log.exception("translation failed unexpectedly", extra={"translation_id": translation_id})
-        store_failure(settings, Translation, translation_id, public_reason(exc))
-        raise
-    values = {"status": "ready", "title": parts[0], "abstract": parts[1], "error": None}
-    with session_scope(settings) as session:
-        session.execute(
-            update(Translation)
-            .where(Translation.id == translation_id)
-            .values(**values, updated_at=dt.datetime.now(dt.UTC))
-        )
-    return "ready"
+        return {"title": parts[0], "abstract": parts[1]}
+
+    return write_row(
+        settings, Translation, translation_id, kind="translation", ask=ask, read=read, client=client
+    )
