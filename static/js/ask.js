@@ -57,32 +57,6 @@
     return own && typeof own.headers === "function" ? own.headers() : {};
   }
 
-  // Calls onEvent(data) for each `answer` event of a text/event-stream body.
-  function readEvents(body, onEvent) {
-    var reader = body.getReader();
-    var decoder = new TextDecoder();
-    var buffer = "";
-    function pump() {
-      return reader.read().then(function (chunk) {
-        if (chunk.done) return;
-        buffer += decoder.decode(chunk.value, { stream: true });
-        var blocks = buffer.split("\n\n");
-        buffer = blocks.pop();
-        blocks.forEach(function (block) {
-          var name = "message";
-          var data = "";
-          block.split("\n").forEach(function (line) {
-            if (line.indexOf("event: ") === 0) name = line.slice(7);
-            else if (line.indexOf("data: ") === 0) data += line.slice(6);
-          });
-          if (name === "answer" && data) onEvent(JSON.parse(data));
-        });
-        return pump();
-      });
-    }
-    return pump();
-  }
-
   function show(item, data) {
     item.box.dataset.status = data.status;
     item.answer.innerHTML = data.html; // sanitised server-side: see the comment at the top
@@ -129,7 +103,8 @@
           });
         }
         input.value = "";
-        return readEvents(response.body, function (data) { show(item, data); });
+        // ownkey.js's reader (loaded first): the answer's events from the POST's body.
+        return window.coolpapersEvents(response.body, "answer", function (data) { show(item, JSON.parse(data)); });
       })
       .catch(function (error) {
         item.answer.textContent = "";

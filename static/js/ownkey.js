@@ -25,9 +25,10 @@
     return sent;
   }
 
-  // Calls onEvent(data) for each `summary` event of a text/event-stream body; resolves with the
-  // last event's data (null when there was none).
-  function readSummaries(body, onEvent) {
+  // Calls onEvent(data) for each event named `name` of a text/event-stream body (a POST's: EventSource
+  // can only GET); resolves with the last one's data (null when there was none). ask.js reads its
+  // answers with it too (window.coolpapersEvents).
+  function readEvents(body, name, onEvent) {
     var reader = body.getReader();
     var decoder = new TextDecoder();
     var buffer = "";
@@ -39,13 +40,13 @@
         var blocks = buffer.split("\n\n");
         buffer = blocks.pop();
         blocks.forEach(function (block) {
-          var name = "message";
+          var event = "message";
           var data = "";
           block.split("\n").forEach(function (line) {
-            if (line.indexOf("event: ") === 0) name = line.slice(7);
+            if (line.indexOf("event: ") === 0) event = line.slice(7);
             else if (line.indexOf("data: ") === 0) data += line.slice(6);
           });
-          if (name === "summary" && data) {
+          if (event === name && data) {
             last = data;
             onEvent(data);
           }
@@ -84,7 +85,7 @@
             .catch(function () { return {}; })
             .then(function (body) { emit(failed(body.detail || "this site refused your model (" + response.status + ")")); });
         }
-        return readSummaries(response.body, emit).then(function (last) {
+        return readEvents(response.body, "summary", emit).then(function (last) {
           var status = last ? JSON.parse(last).status : "";
           if (status !== "ready" && status !== "failed") emit(failed("the connection closed before the FAQ was written"));
         });
@@ -97,6 +98,7 @@
   }
 
   window.coolpapersOwnKey = { headers: headers, faqSource: faqSource };
+  window.coolpapersEvents = readEvents;
 
   function field(form, name, label, type, placeholder) {
     var wrap = document.createElement("label");
