@@ -19,7 +19,7 @@ from app.deps import SessionDep, SettingsDep
 from app.errors import NotFoundError
 from app.ratelimit import client_address, rate_limit
 from app.security import refuse_cross_site, same_origin
-from app.store.models import Tldr
+from app.store.models import Tldr, Translation
 from app.store.papers import get_paper
 from app.summarize.generations import retry_after
 from app.summarize.service import client_key, llm_configured
@@ -83,12 +83,17 @@ def _tldr(
     return _answer(paper.arxiv_id, row)
 
 
-def _answer(arxiv_id: str, row: Tldr) -> JSONResponse:
-    status, wait = 200, None
+def answer_status(row: Tldr | Translation) -> tuple[int, int | None]:
+    """A generated text's HTTP status and Retry-After: 200 written, 202 being written, 503 failed."""
     if row.status == "failed":
-        status, wait = 503, max(retry_after(row), 1)
-    elif row.status != "ready":
-        status, wait = 202, POLL_SECONDS
+        return 503, max(retry_after(row), 1)
+    if row.status != "ready":
+        return 202, POLL_SECONDS
+    return 200, None
+
+
+def _answer(arxiv_id: str, row: Tldr) -> JSONResponse:
+    status, wait = answer_status(row)
     body = TldrOut(paper=arxiv_id, status=row.status, tldr=row.text, model=row.model,
                    prompt_version=row.prompt_version, error=row.error, retry_after=wait)  # fmt: skip
     headers = {"Retry-After": str(wait)} if wait else {}

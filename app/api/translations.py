@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.api.papers import normalise_id
 from app.api.schemas import INVALID_INPUT, ErrorOut
+from app.api.tldrs import answer_status
 from app.config import Settings
 from app.deps import SessionDep, SettingsDep
 from app.errors import NotFoundError
@@ -24,13 +25,11 @@ from app.ratelimit import client_address, rate_limit
 from app.security import refuse_cross_site, same_origin
 from app.store.models import Translation
 from app.store.papers import get_paper
-from app.summarize.generations import retry_after
 from app.summarize.service import client_key, llm_configured
 from app.summarize.translate import check_language, find_translation, open_translation
 
 router = APIRouter(tags=["translations"], responses=INVALID_INPUT)
 summary_limit = Depends(rate_limit("summary", lambda s: s.rate_summary_per_minute))
-POLL_SECONDS = 1  # the poll hint of a translation being written: one call of the model, seconds
 
 
 class TranslationOut(BaseModel):
@@ -99,11 +98,7 @@ def _translation(
 
 
 def _answer(arxiv_id: str, row: Translation) -> JSONResponse:
-    status, wait = 200, None
-    if row.status == "failed":
-        status, wait = 503, max(retry_after(row), 1)
-    elif row.status != "ready":
-        status, wait = 202, POLL_SECONDS
+    status, wait = answer_status(row)
     body = TranslationOut(
         paper=arxiv_id, lang=row.lang, status=row.status, title=row.title, abstract=row.abstract,
         model=row.model, prompt_version=row.prompt_version, error=row.error, retry_after=wait,
