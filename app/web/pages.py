@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from typing import Annotated
 
@@ -38,7 +39,7 @@ from app.store.popularity import popularity_stamp
 from app.store.venues import edition_summaries
 from app.summarize.service import cached_faqs
 from app.web.ranges import range_page
-from app.web.renders import HEAVY_PAPERS, heavy_renders
+from app.web.renders import HEAVY_PAPERS, heavy_renders, page_threads
 from app.web.templating import templates
 from app.xmlchars import xml_safe
 
@@ -176,7 +177,7 @@ def lookup_state(
 
 
 @router.get("/arxiv/{spec:path}")
-def arxiv_page(
+async def arxiv_page(
     request: Request,
     session: SessionDep,
     searcher: SearcherDep,
@@ -188,6 +189,33 @@ def arxiv_page(
     range_: Annotated[str | None, Query(alias="range", max_length=20)] = None,
 ) -> Response:
     """Dispatch papers.cool's one URL space: a feed, a set of paper ids, or a category listing."""
+    page = functools.partial(
+        _arxiv_page,
+        request,
+        session,
+        searcher,
+        spec,
+        date=date,
+        show=show,
+        skip=skip,
+        sort=sort,
+        range_=range_,
+    )
+    return await page_threads.run(page)
+
+
+def _arxiv_page(
+    request: Request,
+    session: Session,
+    searcher: Searcher,
+    spec: str,
+    *,
+    date: dt.date | None,
+    show: int,
+    skip: int,
+    sort: str,
+    range_: str | None,
+) -> Response:
     asked_show = request.query_params.get("show")  # a range view has its own default page size
     show = min(show, MAX_SHOW)  # a larger `show` (papers.cool's links may carry one) pages by MAX_SHOW
     feed = spec.endswith("/feed")

@@ -20,6 +20,7 @@ now peak at 333 MB (315 MB with MALLOC_ARENA_MAX=2, too little to ask of every l
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import ctypes
@@ -31,7 +32,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cache
 from typing import TypeVar
+from weakref import WeakKeyDictionary
 
+import anyio
+import anyio.to_thread
 from fastapi import HTTPException
 
 HEAVY_PAPERS = 500  # papers of a day (all read, however few are shown) from which a render takes a slot
@@ -39,6 +43,11 @@ SLOTS = 2  # heavy renders at once per process (each ~100-150 MB at MAX_SHOW on 
 SLOT_WAIT = 3.0  # seconds a heavy render waits for a slot before the 503
 SAME_PAGE_WAIT = 10.0  # seconds a reader waits for another reader's render of the same page
 RETRY_AFTER = 2
+# Page handlers (rows to HTML: CPU and the GIL) running at once per process. Each runnable thread
+# is one more in the queue for the GIL that the event loop (health checks, streams) waits in: with
+# anyio's default of 40, 20 hostile requests at once put /healthz p99 at 55-66 ms on 2 cores
+# (benchmarks/abuse.py); with 2, 39 ms. Requests past them wait on the event loop, costing nothing.
+PAGE_THREADS = 2
 T = TypeVar("T")
 
 
@@ -136,4 +145,23 @@ def _busy() -> HTTPException:
     )
 
 
+class PageThreads:
+    """Page handlers run on at most `tokens` threads of the pool at once (one limiter per event loop:
+    the tests' clients each run their own loop)."""
+
+    def __init__(self, tokens: int) -> None:
+        self._tokens = tokens
+        self._limiters: WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+            WeakKeyDictionary()
+        )
+
+    async def run(self, call: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        limiter = self._limiters.get(loop)
+        if limiter is None:
+            limiter = self._limiters[loop] = anyio.CapacityLimiter(self._tokens)
+        return await anyio.to_thread.run_sync(call, limiter=limiter)
+
+
 heavy_renders = RenderGate(SLOTS)
+page_threads = PageThreads(PAGE_THREADS)
