@@ -5,7 +5,7 @@ paper (`pages.load_day`: what `coolpapers embed` would store, at the same rankin
 `uvicorn app.main:app` on a loopback port (`pages.uvicorn_server`). Then:
 
 1. Transfer: the bytes on the wire of the listing's first request (the page not yet rendered, as a
-   browser asks: `Accept-Encoding: gzip, deflate, br`). Target <= 800 KB.
+   browser asks: `Accept-Encoding: gzip, deflate, br, zstd`, Chromium's over plain http too). Target <= 800 KB.
 2. Throttled loads: Debian's Chromium through Playwright, the HTTP cache off, the network emulated at
    10 Mbit/s down (40 ms latency) and the CPU slowed 4x (CDP `Network.emulateNetworkConditions`,
    `Emulation.setCPUThrottlingRate`). One unmeasured load, then `--loads` measured; medians of first
@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import brotli
 import harness
 import httpx
 import pages
@@ -130,14 +131,15 @@ class Figure:
 
 def transfer(base: str) -> tuple[Figure, str]:
     """The listing's first request, as a browser asks for it: bytes on the wire."""
-    headers = {"Accept-Encoding": "gzip, deflate, br"}
+    headers = {"Accept-Encoding": "gzip, deflate, br, zstd"}
     with (
         httpx.Client(base_url=base, timeout=60) as http,
         http.stream("GET", PAGE, headers=headers) as response,
     ):
         wire = b"".join(response.iter_raw())
         encoding = response.headers.get("content-encoding", "identity")
-    html = gzip.decompress(wire) if encoding == "gzip" else wire
+    decode = {"gzip": gzip.decompress, "br": brotli.decompress}.get(encoding, bytes)
+    html = decode(wire)
     kb = len(wire) / 1000
     papers = html.count(b'<div class="paper"')
     note = f"{len(html) / 1000:.0f} KB of HTML, {encoding} on the wire, {papers} papers"

@@ -8,6 +8,7 @@ import datetime as dt
 import gzip
 from collections.abc import Iterator
 
+import brotli
 import httpx
 import pytest
 from bs4 import BeautifulSoup
@@ -191,6 +192,27 @@ def test_the_first_html_response_is_compressed(client: TestClient, session: Sess
     with client.stream("GET", LISTING, headers={"Accept-Encoding": "gzip"}) as response:
         wire = b"".join(response.iter_raw())
     assert len(wire) * 3 < len(gzip.decompress(wire)), "the listing crossed the wire uncompressed"
+
+
+def test_a_kept_page_is_sent_in_brotli_when_asked_and_each_coding_is_made_once(
+    client: TestClient, session: Session
+) -> None:
+    _ingest(session, *(_entry(n) for n in range(1, 30)))
+    plain = client.get(LISTING, headers={"Accept-Encoding": "identity"}).content
+    browser = "gzip, deflate, br, zstd"  # what Chromium asks, over plain http too
+    for _ in range(2):
+        with client.stream("GET", LISTING, headers={"Accept-Encoding": browser}) as response:
+            wire = b"".join(response.iter_raw())
+            assert (
+                response.headers["content-encoding"] == "br" and response.headers["vary"] == "Accept-Encoding"
+            )
+        assert brotli.decompress(wire) == plain
+    (kept,) = kept_responses().values()
+    assert set(kept.coded) == {"br"} and kept.size == len(plain) + len(wire)  # counted once made
+    refused = client.get(LISTING, headers={"Accept-Encoding": "br;q=0, gzip;q=0.5"})
+    assert refused.headers["content-encoding"] == "gzip" and refused.content == plain
+    assert set(kept.coded) == {"br", "gzip"}
+    assert "content-encoding" not in client.get(LISTING, headers={"Accept-Encoding": "zstd"}).headers
 
 
 def test_one_cache_entry_per_listing_url_replaced_when_the_day_changes(
