@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy.orm import Session
 
@@ -201,7 +202,14 @@ async def arxiv_page(
         sort=sort,
         range_=range_,
     )
+    if _names_papers(spec):  # at most MAX_IDS papers, and it may wait LOOKUP_GRACE for arXiv: not
+        return await run_in_threadpool(page)  # on the page threads, which two such waits would hold
     return await page_threads.run(page)
+
+
+def _names_papers(spec: str) -> bool:
+    parts = [part.strip() for part in spec.removesuffix("/feed").split(",") if part.strip()]
+    return bool(parts) and all(is_arxiv_id(part) for part in parts)
 
 
 def _arxiv_page(
@@ -221,7 +229,7 @@ def _arxiv_page(
     feed = spec.endswith("/feed")
     spec = spec.removesuffix("/feed")
     parts = [part.strip() for part in spec.split(",") if part.strip()]
-    if parts and all(is_arxiv_id(part) for part in parts):
+    if _names_papers(spec):
         return _papers_page(request, session, searcher, parts, feed=feed)
     if any(is_arxiv_id(part) for part in parts):
         raise _mixed_ids(parts)

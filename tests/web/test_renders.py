@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from bs4 import BeautifulSoup
@@ -14,6 +16,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.arxiv.parse import parse_feed
+from app.config import Settings
+from app.main import create_app
+from app.store.db import session_scope
 from app.store.ingest import ingest_feed
 from app.web import pages, renders
 from app.web.renders import RenderGate
@@ -124,3 +129,37 @@ def test_gate_runs_a_render_on_its_own_threads_with_the_request_context() -> Non
     with gate.slot("/a"), gate.slot("/b"):  # both slots free again
         pass
     assert gate._pages == {}
+
+
+def test_page_handlers_run_on_at_most_page_threads_threads_at_once(
+    settings_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twelve readers at once of listing pages (each request its own session, as served): never more
+    than PAGE_THREADS handlers run together (each runnable thread is one more in the GIL's queue ahead
+    of the event loop), and all are served."""
+    with session_scope(settings_env) as session:
+        ingest_feed(session, feed=parse_feed(RSS2.read_bytes()))
+    running, most, lock = 0, 0, threading.Lock()
+    render = pages._render_listing
+
+    def counted(*args: Any, **kwargs: Any) -> str:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            time.sleep(0.05)  # long enough for the others to pile up, were they let in
+            return render(*args, **kwargs)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(pages, "_render_listing", counted)
+    urls = [f"{DAY}&show={n}" for n in range(1, 13)]  # twelve URLs: none is kept for another
+    with (
+        TestClient(create_app(), raise_server_exceptions=False) as client,
+        ThreadPoolExecutor(len(urls)) as readers,
+    ):
+        statuses = list(readers.map(lambda url: client.get(url).status_code, urls))
+    assert statuses == [200] * len(urls)
+    assert most == renders.PAGE_THREADS, most
