@@ -202,6 +202,12 @@ class Settings(BaseSettings):
         ge=0,
         description="seconds browsers and proxies reuse a page (Cache-Control max-age); 0: ask each time",
     )
+    listing_eager_abstracts: int = Field(
+        100,
+        ge=1,
+        description="papers of a listing whose abstracts a browser gets in the page itself; a bigger "
+        "day's other abstracts follow in a second request (other clients, and ?abstracts=all, get all)",
+    )
     admin_token: SecretStr | None = Field(None, description="bearer token of /api/v1/admin; unset: off")
     rate_profile_per_minute: int = Field(
         30, ge=1, description="profile reads and writes (sync) per client per minute"

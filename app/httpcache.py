@@ -82,20 +82,28 @@ class Validation:
     not_modified: Response | None
 
 
-def validate(request: Request, *, stamp: object, fresh_seconds: int) -> Validation:
+def validate(request: Request, *, stamp: object, fresh_seconds: int, vary: str | None = None) -> Validation:
     """Check the request against the stamp: a 304 when the client holds this version already.
 
     The gzip and identity forms share the validator: same content, coded per `Vary: Accept-Encoding`
     (which GZipMiddleware adds to what it passes; a 304 carries it here).
     """
     etag = make_etag(request, stamp)
-    headers = {"ETag": etag, "Cache-Control": cache_control(fresh_seconds)}
+    headers = {"ETag": etag, "Cache-Control": cache_control(fresh_seconds)} | ({"Vary": vary} if vary else {})
     matched = etag_matches(request, etag)
-    unchanged = Response(status_code=304, headers=headers | VARY) if matched else None
+    unchanged = Response(status_code=304, headers=with_vary(headers)) if matched else None
     return Validation(headers, unchanged)
 
 
 VARY = {"Vary": "Accept-Encoding"}
+
+
+def with_vary(headers: dict[str, str]) -> dict[str, str]:
+    """`headers` with Accept-Encoding in their Vary (a page that varies on more names them there)."""
+    named = headers.get("Vary")
+    return headers | ({"Vary": f"{named}, Accept-Encoding"} if named else VARY)
+
+
 UNCACHED = {"Cache-Control": "no-cache"}  # pages of per-minute numbers: asked for each time
 
 
@@ -133,6 +141,7 @@ def _compress(coding: str, body: bytes) -> bytes:
 
 @dataclass(slots=True)
 class KeptResponse:
+    key: str  # where it is kept: its URL, and the variant of it (see kept_or_made)
     etag: str  # the version it is: URL, stamp, render version
     body: bytes
     media_type: str
@@ -148,15 +157,15 @@ class KeptResponse:
         # Encoded here, GZipMiddleware passes it as it is: the Vary it would add is added here.
         coding = preferred_coding(request)
         if coding is None:
-            return Response(self.body, media_type=self.media_type, headers=headers | VARY)
+            return Response(self.body, media_type=self.media_type, headers=with_vary(headers))
         body = self.coded.get(coding)
         if body is None:
             body = self.coded[coding] = _compress(coding, self.body)
             with _kept_lock:  # the cache counts the entry's size when it is set: set it again
                 kept_ones = kept_responses()
-                if kept_ones.get(_url_of(request)) is self and self.size <= kept_ones.maxsize:
-                    kept_ones[_url_of(request)] = self
-        encoded = headers | VARY | {"Content-Encoding": coding}
+                if kept_ones.get(self.key) is self and self.size <= kept_ones.maxsize:
+                    kept_ones[self.key] = self
+        encoded = with_vary(headers) | {"Content-Encoding": coding}
         return Response(body, media_type=self.media_type, headers=encoded)
 
 
@@ -166,27 +175,30 @@ def kept_responses() -> LRUCache[str, KeptResponse]:
     return LRUCache(maxsize=get_settings().page_cache_mb * 2**20, getsizeof=lambda kept: kept.size)
 
 
-def kept_response(request: Request, checked: Validation) -> Response | None:
-    """The response kept for this URL if it is the version `checked` names, else None."""
+def kept_response(request: Request, checked: Validation, *, variant: str = "") -> Response | None:
+    """The response kept for this URL (and variant) if it is the version `checked` names, else None."""
     with _kept_lock:
-        kept = kept_responses().get(_url_of(request))
+        kept = kept_responses().get(_url_of(request) + variant)
     return kept.response(request, checked.headers) if kept and kept.etag == checked.headers["ETag"] else None
 
 
 def kept_or_made(
-    request: Request, checked: Validation, *, media_type: str, make: Callable[[], bytes]
+    request: Request, checked: Validation, *, media_type: str, make: Callable[[], bytes], variant: str = ""
 ) -> Response:
-    """The response kept for this URL if it is the version `checked` names, else `make()`, kept."""
-    found = kept_response(request, checked)
+    """The response kept for this URL if it is the version `checked` names, else `make()`, kept.
+
+    `variant` tells apart responses of one URL that differ by a request header (then named in the
+    response's Vary, and in the stamp the ETag is made of)."""
+    found = kept_response(request, checked, variant=variant)
     if found is not None:
         return found
     body, kept_ones = make(), kept_responses()
     etag = checked.headers["ETag"]
-    kept = KeptResponse(etag, body, media_type)
+    kept = KeptResponse(_url_of(request) + variant, etag, body, media_type)
     response = kept.response(request, checked.headers)  # its coding made before it is kept
     if kept.size <= kept_ones.maxsize:  # larger than the whole cache: used once, not kept
         with _kept_lock:
-            kept_ones[_url_of(request)] = kept
+            kept_ones[kept.key] = kept
     return response
 
 

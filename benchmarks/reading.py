@@ -5,7 +5,9 @@ paper (`pages.load_day`: what `coolpapers embed` would store, at the same rankin
 `uvicorn app.main:app` on a loopback port (`pages.uvicorn_server`). Then:
 
 1. Transfer: the bytes on the wire of the listing's first request (the page not yet rendered, as a
-   browser asks: `Accept-Encoding: gzip, deflate, br, zstd`, Chromium's over plain http too). Target <= 800 KB.
+   browser navigating to it asks: `Accept-Encoding: gzip, deflate, br, zstd`, Chromium's over plain
+   http too, and `Sec-Fetch-Mode: navigate`). Target <= 800 KB. Printed beside it: the page's second
+   request (the abstracts past LISTING_EAGER_ABSTRACTS) and the page as other clients get it.
 2. Throttled loads: Debian's Chromium through Playwright, the HTTP cache off, the network emulated at
    10 Mbit/s down (40 ms latency) and the CPU slowed 4x (CDP `Network.emulateNetworkConditions`,
    `Emulation.setCPUThrottlingRate`). One unmeasured load, then `--loads` measured; medians of first
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import re
 import statistics
 import tempfile
 from collections.abc import Callable
@@ -130,19 +133,23 @@ class Figure:
 
 
 def transfer(base: str) -> tuple[Figure, str]:
-    """The listing's first request, as a browser asks for it: bytes on the wire."""
-    headers = {"Accept-Encoding": "gzip, deflate, br, zstd"}
-    with (
-        httpx.Client(base_url=base, timeout=60) as http,
-        http.stream("GET", PAGE, headers=headers) as response,
-    ):
-        wire = b"".join(response.iter_raw())
-        encoding = response.headers.get("content-encoding", "identity")
-    decode = {"gzip": gzip.decompress, "br": brotli.decompress}.get(encoding, bytes)
-    html = decode(wire)
+    """The listing's first request, as a browser navigating to it asks for it: bytes on the wire.
+    Printed beside it: the second request the page makes (its later abstracts), and the page as
+    other clients get it (every abstract in it)."""
+    coded = {"Accept-Encoding": "gzip, deflate, br, zstd"}
+    navigate = coded | {"Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+    with httpx.Client(base_url=base, timeout=60) as http:
+        wire, encoding, html = _wire(http, PAGE, navigate)
+        lazy = re.search(rb'<meta name="coolpapers-abstracts" content="([^"]+)"', html)
+        later = _wire(http, lazy.group(1).decode().replace("&amp;", "&"), coded)[0] if lazy else b""
+        whole = _wire(http, PAGE, coded)[0]
     kb = len(wire) / 1000
-    papers = html.count(b'<div class="paper"')
-    note = f"{len(html) / 1000:.0f} KB of HTML, {encoding} on the wire, {papers} papers"
+    papers, empty = html.count(b'<div class="paper"'), html.count(b"data-lazy></p>")
+    note = (
+        f"{len(html) / 1000:.0f} KB of HTML, {encoding} on the wire, {papers} papers ({empty} abstracts "
+        f"left to a second request: {len(later) / 1000:.0f} KB on the wire); every abstract in the page "
+        f"(clients other than a browser's navigation): {len(whole) / 1000:.0f} KB"
+    )
     figure = Figure(
         "listing HTML transfer, first request",
         f"<= {TARGETS['transfer_kb']:g} KB",
@@ -150,6 +157,16 @@ def transfer(base: str) -> tuple[Figure, str]:
         kb <= TARGETS["transfer_kb"],
     )
     return figure, note
+
+
+def _wire(http: httpx.Client, url: str, headers: dict[str, str]) -> tuple[bytes, str, bytes]:
+    """A response's bytes on the wire, its coding, and its decoded body."""
+    with http.stream("GET", url, headers=headers) as response:
+        response.raise_for_status()
+        wire = b"".join(response.iter_raw())
+        encoding = response.headers.get("content-encoding", "identity")
+    decode = {"gzip": gzip.decompress, "br": brotli.decompress}.get(encoding, bytes)
+    return wire, encoding, decode(wire)
 
 
 def _browser(run: Callable[[Any], list[Figure]]) -> list[Figure]:

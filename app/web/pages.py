@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -56,6 +57,7 @@ MAX_IDS = 200  # ids of one /arxiv/<ids> page or feed, as the API's papers endpo
 SORT_TITLES = {"popular": "Most opened first", "time": "Newest first"}
 SECTION_TITLES = {"new": "New submissions", "cross": "Cross-lists", "replace": "Replacements"}
 HTML = "text/html; charset=utf-8"
+JSON = "application/json"
 # Cosine similarity a vector neighbour needs to be shown on the search page (all-MiniLM-L6-v2: an
 # unrelated text scores ~0.0-0.2 against a query, a paper on its topic ~0.3 and up).
 SEARCH_PAGE_FLOOR = 0.25
@@ -188,6 +190,8 @@ async def arxiv_page(
     skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     sort: Annotated[str, Query(max_length=500)] = "",
     range_: Annotated[str | None, Query(alias="range", max_length=20)] = None,
+    part: Annotated[Literal["abstracts"] | None, Query(description="a listing's lazy abstracts")] = None,
+    abstracts: Annotated[Literal["all"] | None, Query(description="every abstract in the page")] = None,
 ) -> Response:
     """Dispatch papers.cool's one URL space: a feed, a set of paper ids, or a category listing."""
     page = functools.partial(
@@ -201,6 +205,8 @@ async def arxiv_page(
         skip=skip,
         sort=sort,
         range_=range_,
+        part=part,
+        eager=None if abstracts == "all" else _eager_abstracts(request, part),
     )
     if _names_papers(spec):  # at most MAX_IDS papers, and it may wait LOOKUP_GRACE for arXiv: not
         return await run_in_threadpool(page)  # on the page threads, which two such waits would hold
@@ -223,6 +229,8 @@ def _arxiv_page(
     skip: int,
     sort: str,
     range_: str | None,
+    part: str | None,
+    eager: int | None,
 ) -> Response:
     asked_show = request.query_params.get("show")  # a range view has its own default page size
     show = min(show, MAX_SHOW)  # a larger `show` (papers.cool's links may carry one) pages by MAX_SHOW
@@ -259,33 +267,60 @@ def _arxiv_page(
     fresh = get_settings().page_fresh_seconds
     if sort.strip() == "popular" and stamp is not None:
         version, fresh = (stamp, popularity_stamp(session, query, day=stamp.day)), 0
-    checked = validate(request, stamp=version, fresh_seconds=fresh)
+    if part == "abstracts":  # the abstracts a browser's page left out (its own URL, kept like it)
+        checked = validate(request, stamp=version, fresh_seconds=fresh)
+        if checked.not_modified:
+            return checked.not_modified
+        make = functools.partial(_lazy_abstracts, session, query, stamp, show=show, skip=skip, sort=sort)
+        return _kept_or_rendered(request, checked, papers, make=make, media_type=JSON)
+    # A browser's page and other clients' differ (see _eager_abstracts): each is its own version.
+    variant = "" if eager is None else "\nbrowser"
+    checked = validate(request, stamp=(version, variant), fresh_seconds=fresh, vary="Sec-Fetch-Mode")
     if checked.not_modified:
         return checked.not_modified
     return _kept_or_rendered(
         request,
         checked,
         papers,
+        variant=variant,
         make=lambda: _render_listing(
-            request, session, query, stamp, cats=spec, show=show, skip=skip, sort=sort
+            request, session, query, stamp, cats=spec, show=show, skip=skip, sort=sort, eager=eager
         ).encode(),
     )
 
 
+def _eager_abstracts(request: Request, part: str | None) -> int | None:
+    """How many papers of a listing page carry their abstract, when not all: a browser opening the
+    page gets the first LISTING_EAGER_ABSTRACTS, and the rest in a second request started from the
+    page's head (static/js/early.js). A 2,000-paper day's first transfer had every abstract: 928 KB
+    in brotli, 569 KB of it abstracts. Other clients (feed readers, RSSHub, scripts: no
+    Sec-Fetch-Mode) and `?abstracts=all` get every abstract in the page, as papers.cool sends it."""
+    if part is not None or request.headers.get("sec-fetch-mode") != "navigate":
+        return None
+    return get_settings().listing_eager_abstracts
+
+
 def _kept_or_rendered(
-    request: Request, checked: Validation, papers: int, *, make: Callable[[], bytes]
+    request: Request,
+    checked: Validation,
+    papers: int,
+    *,
+    make: Callable[[], bytes],
+    media_type: str = HTML,
+    variant: str = "",
 ) -> Response:
     """The page kept by URL in the one cache of costly responses (app/httpcache.py) while the stamp
     holds, else made. A heavy render holds a slot (app/web/renders.py); the cache is asked first
     without one, so a kept page never waits behind renders of others."""
     if papers <= HEAVY_PAPERS:
-        return kept_or_made(request, checked, media_type=HTML, make=make)
-    kept = kept_response(request, checked)
+        return kept_or_made(request, checked, media_type=media_type, make=make, variant=variant)
+    kept = kept_response(request, checked, variant=variant)
     if kept is not None:
         return kept
     # Readers of this page meanwhile wait for this render and then find it kept.
     return heavy_renders.run(
-        str(request.url), lambda: kept_or_made(request, checked, media_type=HTML, make=make)
+        str(request.url) + variant,
+        lambda: kept_or_made(request, checked, media_type=media_type, make=make, variant=variant),
     )
 
 
@@ -309,13 +344,35 @@ def _render_listing(
     show: int,
     skip: int,
     sort: str,
+    eager: int | None = None,
 ) -> str:
-    """The listing page: its papers in papers.cool's markup, counters left for site.js to fill."""
+    """The listing page: its papers in papers.cool's markup, counters left for site.js to fill; past
+    the first `eager` papers (when given and fewer than shown), abstracts left for abstracts.js."""
     listing = stamped_listing(session, query, stamp)
     sections = _sections(listing, show, skip, sort=sort, session=session)
+    lazy = eager is not None and len(_shown(sections)) > eager
+    asked = request.url.include_query_params(part="abstracts")
     context = {"request": request, "cats": cats, "listing": listing, "show": show, "skip": skip,
-               "sort": sort, **sections}  # fmt: skip
+               "sort": sort, "eager": eager if lazy else None, **sections,
+               "abstracts_url": f"{asked.path}?{asked.query}" if lazy else None,
+               "all_abstracts_url": f"{request.url.path}?{request.url.include_query_params(abstracts='all').query}"}  # fmt: skip
     return templates.get_template("listing.html").render(context)
+
+
+def _lazy_abstracts(
+    session: Session, query: CategoryQuery, stamp: DayStamp | None, *, show: int, skip: int, sort: str
+) -> bytes:
+    """`{"abstracts": {id: abstract}}` of the papers a browser's page of this URL shows without one."""
+    listing = stamped_listing(session, query, stamp)
+    sections = _sections(listing, show, skip, sort=sort, session=session)
+    later = _shown(sections)[get_settings().listing_eager_abstracts :]
+    return json.dumps({"abstracts": {p.arxiv_id: p.abstract for p in later}}, ensure_ascii=False).encode()
+
+
+def _shown(sections: dict[str, object]) -> list[Paper]:
+    """The papers of a page's sections, in the page's order."""
+    groups = cast("list[tuple[str, str, list[Paper]]]", sections["sections"])
+    return [paper for _, _, papers in groups for paper in papers]
 
 
 def _sections(

@@ -9,6 +9,17 @@
   var RANKING_AT_MOST_MS = 15000; // triage.js ends it; this only guards against a script that never came
   var kept = [];
 
+  // A big day's abstracts past the first screens: the page names their URL in <head>
+  // (pages._eager_abstracts). Asked now, beside the page's own bytes; abstracts.js fills them in.
+  var lazy = document.querySelector('meta[name="coolpapers-abstracts"]');
+  if (lazy && window.fetch) {
+    window.coolpapersAbstracts = fetch(lazy.content, { credentials: "same-origin" }).then(function (response) {
+      if (!response.ok) throw new Error("abstracts: HTTP " + response.status);
+      return response.json();
+    });
+    window.coolpapersAbstracts.catch(function () { /* abstracts.js says so on the page */ });
+  }
+
   // "For you" with something to rank by: the listing in arXiv order is not laid out at all until the
   // ranked order replaces it (site.css `html.ranking`; the notice says it is ranking). Laying out a
   // 2,000-paper day first held the ranked answer back for seconds, and showed the wrong order meanwhile.

@@ -244,6 +244,15 @@ var Reader = (function () {
         observer.observe(summary);
       });
     });
+    // Abstracts filled in after the page (static/js/abstracts.js): measured again, now with their text.
+    document.addEventListener("coolpapers:abstracts", function (event) {
+      event.detail.papers.forEach(function (paper) {
+        var summary = paper.querySelector(".summary");
+        if (!summary || summary.dataset.clamp || summaries.indexOf(summary) < 0) return;
+        observer.unobserve(summary);
+        observer.observe(summary);
+      });
+    });
   }
 
   // ---- "new since your last visit" -------------------------------------------------------------

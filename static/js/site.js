@@ -39,21 +39,30 @@ function renderMath(root) {
 
 // A day of 1,000 papers carries thousands of formulas: rendered all at once they held the page's
 // scripts (and so its buttons) for seconds. Papers near the viewport are rendered as they come.
+var mathRendered = new WeakSet(); // papers whose math is rendered (an abstract filled in later is not)
+
 function renderMathLazily(root) {
   var papers = root.querySelectorAll("div.paper");
   if (papers.length <= EAGER_MATH_PAPERS || !("IntersectionObserver" in window)) {
     renderMath(root);
+    papers.forEach(function (paper) { mathRendered.add(paper); });
     return;
   }
   var observer = new IntersectionObserver(function (entries) {
     entries.forEach(function (entry) {
       if (!entry.isIntersecting) return;
       observer.unobserve(entry.target);
+      mathRendered.add(entry.target);
       renderMath(entry.target);
     });
   }, { rootMargin: "1500px 0px" });
   papers.forEach(function (paper) { observer.observe(paper); });
 }
+
+// Abstracts filled in after the page (static/js/abstracts.js): the math of those already rendered.
+document.addEventListener("coolpapers:abstracts", function (event) {
+  event.detail.papers.forEach(function (paper) { if (mathRendered.has(paper)) renderMath(paper); });
+});
 
 // papers.cool's name and signature: the tools built for it call togglePdf(id, url, element).
 function togglePdf(id, url, element) {

@@ -269,6 +269,14 @@ function readPaperTexts() {
   idle(read);
 }
 
+// Abstracts filled in after the page (static/js/abstracts.js): their texts are read again, and the
+// keywords judged again when some are asked.
+document.addEventListener("coolpapers:abstracts", function (event) {
+  event.detail.papers.forEach(function (paper) { paperTexts.delete(paper); });
+  var asked = keywordFilter(keywordState());
+  if (asked.include.length || asked.exclude.length) applyKeywords();
+});
+
 // The pass's writes: which papers are drawn is read first, for all of them (one style update), then
 // the drawn ones are marked and each paper's match class set.
 function markKeywordVerdicts(papers, verdicts, pattern, including, lazy) {

@@ -63,6 +63,11 @@ def _ids(response: httpx.Response) -> list[str]:
     return [div["id"] for div in BeautifulSoup(response.text, "html.parser").select("div.paper")]
 
 
+def _vary(response: httpx.Response) -> list[str]:
+    """The names in a response's Vary (a listing page varies on Sec-Fetch-Mode too: test_lazy_abstracts)."""
+    return [name.strip() for name in response.headers.get("vary", "").split(",") if name.strip()]
+
+
 def _paper_id(session: Session, arxiv_id: str) -> int:
     paper_id = session.scalar(select(Paper.id).where(Paper.arxiv_id == arxiv_id))
     assert paper_id is not None
@@ -124,7 +129,7 @@ def test_the_same_version_is_answered_304_without_a_body(
     first = client.get(url)
     etag = first.headers["etag"]
     assert first.status_code == 200 and etag.startswith('"') and len(etag) > 20  # strong
-    assert first.headers.get("vary", "Accept-Encoding") == "Accept-Encoding"  # (none under 1 KB), never twice
+    assert _vary(first).count("Accept-Encoding") <= 1  # (none under 1 KB), never twice
     unchanged = client.get(url, headers={"If-None-Match": etag})
     assert unchanged.status_code == 304 and unchanged.content == b""
     assert unchanged.headers["etag"] == etag and unchanged.headers["cache-control"].startswith("max-age=")
@@ -186,7 +191,7 @@ def test_the_first_html_response_is_compressed(client: TestClient, session: Sess
     _ingest(session, *(_entry(n) for n in range(1, 30)))
     for url in (LISTING, PAPER, "/api/v1/listings/cs.LG", f"{LISTING}/feed", "/"):
         raw = client.get(url, headers={"Accept-Encoding": "gzip"})  # httpx decodes; the header stays
-        assert raw.headers.get("content-encoding") == "gzip" and raw.headers["vary"] == "Accept-Encoding", url
+        assert raw.headers.get("content-encoding") == "gzip" and _vary(raw).count("Accept-Encoding") == 1, url
         plain = client.get(url, headers={"Accept-Encoding": "identity"})
         assert "content-encoding" not in plain.headers and plain.content == raw.content, url
     with client.stream("GET", LISTING, headers={"Accept-Encoding": "gzip"}) as response:
@@ -204,7 +209,7 @@ def test_a_kept_page_is_sent_in_brotli_when_asked_and_each_coding_is_made_once(
         with client.stream("GET", LISTING, headers={"Accept-Encoding": browser}) as response:
             wire = b"".join(response.iter_raw())
             assert (
-                response.headers["content-encoding"] == "br" and response.headers["vary"] == "Accept-Encoding"
+                response.headers["content-encoding"] == "br" and _vary(response).count("Accept-Encoding") == 1
             )
         assert brotli.decompress(wire) == plain
     (kept,) = kept_responses().values()

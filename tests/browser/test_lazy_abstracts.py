@@ -1,0 +1,97 @@
+"""A big day in Chromium: the abstracts past the first LISTING_EAGER_ABSTRACTS come in the page's second
+request and are filled in as text; the keyword bar finds words in them; nothing is logged as an error.
+
+Its own uvicorn (the shared `site` holds a day smaller than the default 100): a fresh database with
+the 100 recorded API entries re-issued as one cs.LG day, LISTING_EAGER_ABSTRACTS=5.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from bs4 import BeautifulSoup
+
+from app.arxiv.parse import parse_feed
+from app.arxiv.types import Feed
+from app.config import Settings
+from app.store.db import session_scope
+from app.store.ingest import ingest_feed
+from tests.browser.conftest import serve_app
+from tests.conftest import DATA, _fresh_database
+
+EAGER = 5
+DAY = dt.date(2026, 11, 10)
+HOSTILE = "Robust </p><script>window.__pwned = 1</script> <b>bold</b> zyxwvutsrq abstract"
+
+
+@pytest.fixture(scope="module")
+def lazy_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("lazy-browser")
+    settings = Settings(database_url=_fresh_database(folder), data_dir=folder / "data")
+    entries = parse_feed((DATA / "api" / "api-2025-cs-100-entries.xml").read_bytes()).entries
+    day = [
+        dataclasses.replace(
+            entry,
+            arxiv_id=f"2611.{n:05d}",
+            announce_type="new",
+            primary_category="cs.LG",
+            categories=("cs.LG",),
+            abstract=HOSTILE if n == len(entries) else entry.abstract,
+        )
+        for n, entry in enumerate(entries, start=1)
+    ]
+    with session_scope(settings) as session:
+        feed = Feed(kind="rss2", title="t", entries=tuple(day), announced_on=DAY)
+        ingest_feed(session, feed=feed, categories=["cs.LG"])
+    keep = ("REDIS_URL", "LLM_API_KEY", "LLM_BASE_URL", "ADMIN_TOKEN", "LLM_PROMPT_FILE", "EMBED_MODEL")
+    env = {name: value for name, value in os.environ.items() if name not in keep}
+    env |= {"DATABASE_URL": settings.database_url, "DATA_DIR": str(settings.data_dir), "LOG_LEVEL": "WARNING"}
+    env |= {"LISTING_EAGER_ABSTRACTS": str(EAGER), "EMBED_PRELOAD": "false"}
+    with serve_app(env, folder / "uvicorn.log") as url:
+        yield url
+
+
+def test_later_abstracts_are_filled_in_as_text_and_searched(browser: Any, lazy_site: str) -> None:
+    whole = BeautifulSoup(httpx.get(f"{lazy_site}/arxiv/cs.LG").text, "html.parser")  # every abstract
+    expected = {div["id"]: div.select_one("p.summary").get_text() for div in whole.select("div.paper")}  # type: ignore[union-attr]
+    assert len(expected) == 100
+    context = browser.new_context(base_url=lazy_site, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: None if r.url.startswith(lazy_site) else errors.append(f"left: {r.url}"))
+    try:
+        sent = page.goto("/arxiv/cs.LG")
+        assert sent is not None and sent.status == 200
+        assert len(sent.body()) < len(str(whole))  # the browser's page left the later abstracts out
+        page.wait_for_function("() => !document.querySelector('p.summary[data-lazy]')")
+        shown = page.evaluate(
+            "() => Object.fromEntries(Array.from(document.querySelectorAll('div.paper'))"
+            ".map(p => [p.id, p.querySelector('p.summary').textContent]))"
+        )
+        assert shown.keys() == expected.keys()
+        # KaTeX renders the math of the ones near the screen: those without any are compared whole.
+        plain = [pid for pid, text in expected.items() if not re.search(r"\$|\\\(|\\\[", text)]
+        assert len(plain) > 50 and all(shown[pid] == expected[pid] for pid in plain)
+        assert page.evaluate(
+            "() => window.__pwned === undefined && !document.querySelector('.summary script, .summary b')"
+        )
+        assert page.locator("#abstracts-failed").is_hidden()
+        # A word only the last (lazy) abstract has: the keyword bar finds it.
+        page.keyboard.press("/")
+        page.locator("#kw-include").fill("zyxwvutsrq")
+        last = list(expected)[-1]
+        page.wait_for_function("(id) => document.getElementById(id).classList.contains('kw-match')", arg=last)
+        assert page.locator("#kw-count").inner_text().startswith("1 / 100")
+        assert errors == []
+    finally:
+        context.close()
