@@ -86,6 +86,12 @@ def test_later_abstracts_are_filled_in_as_text_and_searched(browser: Any, lazy_s
             "() => window.__pwned === undefined && !document.querySelector('.summary script, .summary b')"
         )
         assert page.locator("#abstracts-failed").is_hidden()
+        page.add_script_tag(url="/static/vendor/axe-core/axe.min.js")
+        violations = page.evaluate(
+            """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+                .filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => v.id)"""
+        )
+        assert violations == []
         # A word only the last (lazy) abstract has: the keyword bar finds it.
         page.keyboard.press("/")
         page.locator("#kw-include").fill("zyxwvutsrq")
@@ -93,5 +99,20 @@ def test_later_abstracts_are_filled_in_as_text_and_searched(browser: Any, lazy_s
         page.wait_for_function("(id) => document.getElementById(id).classList.contains('kw-match')", arg=last)
         assert page.locator("#kw-count").inner_text().startswith("1 / 100")
         assert errors == []
+    finally:
+        context.close()
+
+
+def test_the_page_says_so_when_the_later_abstracts_do_not_come(browser: Any, lazy_site: str) -> None:
+    context = browser.new_context(base_url=lazy_site, viewport={"width": 390, "height": 844})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.route("**/arxiv/cs.LG?part=abstracts", lambda route: route.fulfill(status=503, body="busy"))
+    try:
+        page.goto("/arxiv/cs.LG")
+        notice = page.locator("#abstracts-failed")
+        notice.wait_for(state="visible")
+        assert notice.locator("a").get_attribute("href") == "/arxiv/cs.LG?abstracts=all"
+        assert page.locator("p.summary[data-lazy]").count() == 100 - EAGER
     finally:
         context.close()
