@@ -41,7 +41,7 @@ from app.store.popularity import popularity_stamp
 from app.store.venues import edition_summaries
 from app.summarize.service import cached_faqs
 from app.web.ranges import range_page
-from app.web.renders import HEAVY_PAPERS, heavy_renders, page_threads
+from app.web.renders import HEAVY_PAPERS, HeavyRender, page_threads
 from app.web.templating import templates
 from app.xmlchars import xml_safe
 
@@ -209,8 +209,12 @@ async def arxiv_page(
         eager=None if abstracts == "all" else _eager_abstracts(request, part),
     )
     if _names_papers(spec):  # at most MAX_IDS papers, and it may wait LOOKUP_GRACE for arXiv: not
-        return await run_in_threadpool(page)  # on the page threads, which two such waits would hold
-    return await page_threads.run(page)
+        answer = await run_in_threadpool(page)  # on the page threads, which two such waits would hold
+    else:
+        answer = await page_threads.run(page)
+    if isinstance(answer, HeavyRender):  # waited for on the shared pool, not on a page thread
+        return await run_in_threadpool(answer)
+    return answer
 
 
 def _names_papers(spec: str) -> bool:
@@ -231,7 +235,7 @@ def _arxiv_page(
     range_: str | None,
     part: str | None,
     eager: int | None,
-) -> Response:
+) -> Response | HeavyRender[Response]:
     asked_show = request.query_params.get("show")  # a range view has its own default page size
     show = min(show, MAX_SHOW)  # a larger `show` (papers.cool's links may carry one) pages by MAX_SHOW
     feed = spec.endswith("/feed")
@@ -254,7 +258,7 @@ def _arxiv_page(
             return _atom(request, session, [p.paper for p in listing.papers], context)
 
         heavy = stamp is not None and stamp.count > HEAVY_PAPERS
-        return heavy_renders.run(str(request.url), feed_of_day) if heavy else feed_of_day()
+        return HeavyRender(str(request.url), feed_of_day) if heavy else feed_of_day()
     # Only categories that have papers are noted: a crawler must not grow the fetch schedule.
     client, today = client_address(request), dt.date.today()
     if stamp and stamp.count and note_categories_opened(session, query.include, client=client, today=today):
@@ -308,7 +312,7 @@ def _kept_or_rendered(
     make: Callable[[], bytes],
     media_type: str = HTML,
     variant: str = "",
-) -> Response:
+) -> Response | HeavyRender[Response]:
     """The page kept by URL in the one cache of costly responses (app/httpcache.py) while the stamp
     holds, else made. A heavy render holds a slot (app/web/renders.py); the cache is asked first
     without one, so a kept page never waits behind renders of others."""
@@ -318,7 +322,7 @@ def _kept_or_rendered(
     if kept is not None:
         return kept
     # Readers of this page meanwhile wait for this render and then find it kept.
-    return heavy_renders.run(
+    return HeavyRender(
         str(request.url) + variant,
         lambda: kept_or_made(request, checked, media_type=media_type, make=make, variant=variant),
     )

@@ -30,8 +30,9 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
-from typing import TypeVar
+from typing import Generic, TypeVar
 from weakref import WeakKeyDictionary
 
 import anyio
@@ -49,6 +50,7 @@ RETRY_AFTER = 2
 # (benchmarks/abuse.py); with 2, 39 ms. Requests past them wait on the event loop, costing nothing.
 PAGE_THREADS = 2
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 RENDER_NICE = 5  # a heavy render's thread yields the CPU to the event loop and light requests
@@ -161,6 +163,19 @@ class PageThreads:
         if limiter is None:
             limiter = self._limiters[loop] = anyio.CapacityLimiter(self._tokens)
         return await anyio.to_thread.run_sync(call, limiter=limiter)
+
+
+@dataclass(frozen=True, slots=True)
+class HeavyRender(Generic[T_co]):
+    """A heavy render a page handler hands back rather than waits for: its wait for a slot, or for
+    another reader's render of the page, then holds a thread of the shared pool, not a page thread
+    (two such waits held every listing of the process behind them)."""
+
+    key: str
+    make: Callable[[], T_co]
+
+    def __call__(self) -> T_co:
+        return heavy_renders.run(self.key, self.make)
 
 
 heavy_renders = RenderGate(SLOTS)

@@ -51,7 +51,7 @@ def test_listing_shows_at_most_max_show_and_links_the_rest(
 
 
 def renders_gate() -> RenderGate:
-    return pages.heavy_renders  # type: ignore[attr-defined]  # the gate the listing uses, patched here
+    return renders.heavy_renders  # the gate the listing uses, patched here
 
 
 def _hold(gate: RenderGate, key: str, seconds: float) -> threading.Thread:
@@ -96,7 +96,7 @@ def test_heavy_listing_is_refused_when_every_slot_renders_but_a_kept_one_is_serv
     client: TestClient, loaded: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pages, "HEAVY_PAPERS", 2)  # a day of three papers is a heavy one here
-    monkeypatch.setattr(pages, "heavy_renders", RenderGate(1))
+    monkeypatch.setattr(renders, "heavy_renders", RenderGate(1))
     kept = client.get(DAY)
     assert kept.status_code == 200
     holder = _hold(renders_gate(), "another page", 3 * renders.SLOT_WAIT + 1.5)  # three waits
@@ -163,3 +163,38 @@ def test_page_handlers_run_on_at_most_page_threads_threads_at_once(
         statuses = list(readers.map(lambda url: client.get(url).status_code, urls))
     assert statuses == [200] * len(urls)
     assert most == renders.PAGE_THREADS, most
+
+
+def test_a_heavy_render_waited_for_holds_no_page_thread(
+    settings_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two heavy listings rendering at once (every page thread would wait for them) and a light listing
+    asked meanwhile: it is served before they end."""
+    with session_scope(settings_env) as session:
+        ingest_feed(session, feed=parse_feed(RSS2.read_bytes()))
+    monkeypatch.setattr(pages, "HEAVY_PAPERS", 2)  # the cs.LG day of three papers is a heavy one here
+    release, started = threading.Event(), threading.Semaphore(0)
+    render = pages._render_listing
+
+    def held(*args: Any, **kwargs: Any) -> str:
+        if kwargs["cats"] == "cs.LG":
+            started.release()
+            assert release.wait(30)
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(pages, "_render_listing", held)
+    heavy = [f"{DAY}&show={n}" for n in range(1, renders.PAGE_THREADS + 1)]  # one per page thread
+    with (
+        TestClient(create_app(), raise_server_exceptions=False) as client,
+        ThreadPoolExecutor(len(heavy)) as readers,
+    ):
+        answers = [readers.submit(client.get, url) for url in heavy]
+        for _ in heavy:
+            assert started.acquire(timeout=10)  # every heavy render is under way
+        try:
+            asked = ThreadPoolExecutor(1).submit(client.get, "/arxiv/cs.AI?date=2026-09-24")
+            assert asked.result(timeout=10).status_code == 200  # with the page threads held: a TimeoutError
+            assert not any(answer.done() for answer in answers)
+        finally:
+            release.set()
+        assert [answer.result().status_code for answer in answers] == [200] * len(heavy)
