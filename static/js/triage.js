@@ -234,8 +234,12 @@ function applyKeywords() {
     if (pass !== keywordPass) return;
     var until = performance.now() + KEYWORD_SLICE_MS;
     while (verdicts.length < papers.length && performance.now() < until) verdicts.push(judge(papers[verdicts.length]));
-    if (verdicts.length < papers.length) setTimeout(slice, 0);
-    else markKeywordVerdicts(papers, verdicts, pattern, include.length > 0, lazy) || paintKeywordVerdicts(asked, papers, verdicts);
+    if (verdicts.length < papers.length) {
+      setTimeout(slice, 0);
+      return;
+    }
+    markKeywordVerdicts(papers, verdicts, pattern, include.length > 0, lazy);
+    paintKeywordVerdicts(asked, papers, verdicts);
   };
   setTimeout(slice, 0); // its own task: a keystroke waits behind the list's lookup or one slice, not both
 }
