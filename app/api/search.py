@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends, Query
 from app.api.papers import normalise_id
 from app.api.schemas import INVALID_INPUT, ErrorOut, IsoDate, Page, PaperPublic
 from app.deps import SearcherDep, SessionDep
-from app.errors import InvalidQueryError, NotFoundError
+from app.errors import InvalidQueryError
 from app.ratelimit import rate_limit
 from app.search.hybrid import Hit, SearchFilters
 from app.store.listings import parse_category_expression
-from app.store.papers import get_paper
+from app.store.papers import stored_paper
 
 router = APIRouter(tags=["search"], responses=INVALID_INPUT)
 search_limit = Depends(rate_limit("search", lambda s: s.rate_search_per_minute))
@@ -70,8 +70,6 @@ def related(
     session: SessionDep, searcher: SearcherDep, arxiv_id: str, k: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> Page[ScoredPaper]:
     """Nearest neighbours by vector (the paper itself excluded); by keywords while it has no vector."""
-    paper = get_paper(session, normalise_id(arxiv_id))
-    if paper is None:
-        raise NotFoundError(f"paper {arxiv_id} is not in this instance")
+    paper = stored_paper(session, normalise_id(arxiv_id))
     items = scored(searcher.related(paper, k=k))
     return Page[ScoredPaper](items=items, total=len(items), limit=k, offset=0)

@@ -29,7 +29,7 @@ from app.deps import SessionDep, SettingsDep
 from app.errors import InvalidQueryError, NotFoundError
 from app.ratelimit import client_address, rate_limit
 from app.security import refuse_cross_site, same_origin
-from app.store.papers import get_paper
+from app.store.papers import stored_paper
 from app.summarize.dispatch import open_faq, peek_faq
 from app.summarize.ownfaq import open_own_faq
 from app.summarize.ownkey import ReaderLLM, reader_llm
@@ -159,9 +159,7 @@ def _summary(
     start: bool,
 ) -> Response:
     lang = check_language(lang)
-    paper = get_paper(session, normalise_id(arxiv_id))
-    if paper is None:
-        raise NotFoundError(f"paper {arxiv_id} is not in this instance")
+    paper = stored_paper(session, normalise_id(arxiv_id))
     address = client_address(request)
     with stream_slots.taken(settings, address) if stream else nullcontext() as slot:
         found = peek_faq(session, settings, paper=paper, lang=lang) if not start else None
@@ -193,9 +191,7 @@ def _own_summary(
     if not stream:  # nothing is stored: there is nothing to poll afterwards
         raise InvalidQueryError("a FAQ from your own model is only streamed: add stream=true")
     lang = check_language(lang)
-    paper = get_paper(session, normalise_id(arxiv_id))
-    if paper is None:
-        raise NotFoundError(f"paper {arxiv_id} is not in this instance")
+    paper = stored_paper(session, normalise_id(arxiv_id))
     with stream_slots.taken(settings, client_address(request)) as slot:
         faq = open_own_faq(session, settings, paper=paper, lang=lang, reader=reader)
     session.close()

@@ -20,7 +20,7 @@ from app.errors import NotFoundError
 from app.ratelimit import client_address, rate_limit
 from app.security import refuse_cross_site, same_origin
 from app.store.models import Tldr, Translation
-from app.store.papers import get_paper
+from app.store.papers import stored_paper
 from app.summarize.generations import retry_after
 from app.summarize.service import client_key, llm_configured
 from app.summarize.tldr import find_tldr, open_tldr
@@ -69,9 +69,7 @@ def start_tldr(request: Request, session: SessionDep, settings: SettingsDep, arx
 def _tldr(
     request: Request, session: Session, settings: Settings, arxiv_id: str, *, start: bool
 ) -> JSONResponse:
-    paper = get_paper(session, normalise_id(arxiv_id))
-    if paper is None:
-        raise NotFoundError(f"paper {arxiv_id} is not in this instance")
+    paper = stored_paper(session, normalise_id(arxiv_id))
     if not llm_configured(settings):
         raise NotFoundError("this instance has no language model: it writes no TL;DRs")
     row = find_tldr(session, settings, paper=paper)

@@ -24,7 +24,7 @@ from app.errors import NotFoundError
 from app.ratelimit import client_address, rate_limit
 from app.security import refuse_cross_site, same_origin
 from app.store.models import Translation
-from app.store.papers import get_paper
+from app.store.papers import stored_paper
 from app.summarize.service import client_key, llm_configured
 from app.summarize.translate import check_language, find_translation, open_translation
 
@@ -82,9 +82,7 @@ def _translation(
     request: Request, session: Session, settings: Settings, arxiv_id: str, *, lang: str, start: bool
 ) -> JSONResponse:
     lang = check_language(lang)
-    paper = get_paper(session, normalise_id(arxiv_id))
-    if paper is None:
-        raise NotFoundError(f"paper {arxiv_id} is not in this instance")
+    paper = stored_paper(session, normalise_id(arxiv_id))
     if not llm_configured(settings):
         raise NotFoundError("this instance has no language model: it writes no translations")
     row = find_translation(session, settings, paper=paper, lang=lang)

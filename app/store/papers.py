@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.arxiv.types import PAPER_FIELDS, FeedEntry
+from app.errors import NotFoundError
 from app.store.embeddings import drop_embeddings
 from app.store.models import Paper
 from app.store.upsert import dialect_insert
@@ -130,6 +131,14 @@ def _changes(paper: Paper, entry: FeedEntry) -> dict[str, Any]:
 
 def get_paper(session: Session, arxiv_id: str) -> Paper | None:
     return session.scalar(select(Paper).where(Paper.arxiv_id == arxiv_id))
+
+
+def stored_paper(session: Session, arxiv_id: str) -> Paper:
+    """The stored paper with this id; NotFoundError (a 404 at the edge) when there is none."""
+    paper = get_paper(session, arxiv_id)
+    if paper is None:
+        raise NotFoundError(f"paper {arxiv_id} is not in this instance")
+    return paper
 
 
 def get_papers(session: Session, arxiv_ids: Sequence[str]) -> list[Paper]:

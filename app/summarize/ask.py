@@ -41,7 +41,7 @@ from app.config import Settings
 from app.errors import InvalidQueryError, LLMError, NoModelError, NotFoundError, SummaryLimitError
 from app.store.db import session_scope
 from app.store.models import Answer, Paper, Summary
-from app.store.papers import as_utc, get_paper
+from app.store.papers import as_utc, stored_paper
 from app.store.upsert import dialect_insert
 from app.summarize.client import LLMClient, OpenAICompatibleClient
 from app.summarize.fulltext import fetch_full_text
@@ -136,9 +136,7 @@ def open_answer(
     """A reader asks: the stored answer, one being written, or a new generation (within the limits)."""
     question = check_question(question)
     with session_scope(settings) as session:
-        paper = get_paper(session, arxiv_id)
-        if paper is None:
-            raise NotFoundError(f"paper {arxiv_id} is not in this instance")
+        paper = stored_paper(session, arxiv_id)
         job = _job(session, paper, question, reader)
         if reader is not None:
             live = LiveAnswer(model=reader.model, shared=False)
@@ -233,9 +231,7 @@ def peek_answer(session: Session, settings: Settings, *, arxiv_id: str, question
     """The stored answer to this question (normalised) by the configured model, starting nothing;
     NotFoundError when nobody asked it (POST asks)."""
     question = check_question(question)
-    paper = get_paper(session, arxiv_id)
-    if paper is None:
-        raise NotFoundError(f"paper {arxiv_id} is not in this instance")
+    paper = stored_paper(session, arxiv_id)
     row = session.scalar(
         select(Answer).where(
             Answer.paper_id == paper.id, Answer.model == str(settings.llm_model),

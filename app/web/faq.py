@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session
 from app.arxiv.ids import split_arxiv_id
 from app.config import Settings
 from app.deps import SessionDep, SettingsDep
-from app.errors import FeedParseError, InvalidQueryError, NotFoundError, RateLimitedError
+from app.errors import FeedParseError, InvalidQueryError, RateLimitedError
 from app.ratelimit import check_rate, client_address, rate_limit
 from app.security import refuse_cross_site
 from app.store.counters import bump_counter, counter_totals
 from app.store.models import Paper
-from app.store.papers import get_paper
+from app.store.papers import stored_paper
 from app.summarize.dispatch import open_faq
 from app.summarize.service import FaqView, find_summary, llm_configured, prompt_for, view_of
 from app.summarize.watch import follow_faq, stream_slots
@@ -36,18 +36,12 @@ Lang = Literal["en", "zh"]
 
 def _paper(session: SessionDep, raw: str) -> Paper:
     if is_venue_id(raw):  # a venue paper (/venue/kimi ... and site.js's calls for venue cards)
-        found = get_paper(session, raw.strip())
-        if found is None:
-            raise NotFoundError(f"paper {raw} is not in this instance")
-        return found
+        return stored_paper(session, raw.strip())
     try:
         arxiv_id = split_arxiv_id(raw)[0]
     except FeedParseError as exc:
         raise InvalidQueryError(str(exc)) from exc
-    paper = get_paper(session, arxiv_id)
-    if paper is None:
-        raise NotFoundError(f"paper {raw} is not in this instance")
-    return paper
+    return stored_paper(session, arxiv_id)
 
 
 @router.post("/arxiv/kimi", dependencies=[summary_limit, Depends(refuse_cross_site)])
