@@ -227,12 +227,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--paths", default=",".join(DEFAULT_PATHS), help="comma-separated, see above")
     parser.add_argument("--repeats", type=int, default=3, help="rounds over all paths (median shown)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for every path")
-    parser.add_argument(
-        "--extra",
-        type=realdata.optional_path,
-        default=realdata.default_extra(),
-        help="cs.DS bench file ('': none)",
-    )
+    realdata.add_extra_argument(parser)
     return parser.parse_args()
 
 

@@ -179,12 +179,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--extra",
-        type=realdata.optional_path,
-        default=realdata.default_extra(),
-        help="cs.DS bench file ('': none)",
-    )
+    realdata.add_extra_argument(parser)
     parser.add_argument("--cache", type=Path, default=realdata.CACHE, help="folder where vectors are saved")
     parser.add_argument("--reuse", action="store_true", help="read saved vectors instead of embedding")
     parser.add_argument("--no-svm", dest="svm", action="store_false", help="skip the exemplar-SVM ranking")

@@ -7,6 +7,7 @@ the Kaggle snapshot head, OAI-PMH pages: ~400 papers) plus, when present, the 2,
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -56,6 +57,13 @@ def optional_path(value: str) -> Path | None:
 def default_extra() -> Path | None:
     """The shared cs.DS bench file when this checkout sits beside ../shared, else None."""
     return DEFAULT_EXTRA if DEFAULT_EXTRA.exists() else None
+
+
+def add_extra_argument(parser: argparse.ArgumentParser) -> None:
+    """`--extra`: the real papers beyond the repository's (the shared cs.DS file by default)."""
+    parser.add_argument(
+        "--extra", type=optional_path, default=default_extra(), help="cs.DS bench file ('': none)"
+    )
 
 
 def load_average() -> str:

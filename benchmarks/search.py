@@ -457,12 +457,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--endpoint-queries", type=int, default=300, help="queries per endpoint mode")
     parser.add_argument("--centres", choices=("real", "random"), default="real", help="cluster centres")
-    parser.add_argument(
-        "--extra",
-        type=realdata.optional_path,
-        default=realdata.default_extra(),
-        help="cs.DS bench file ('': none)",
-    )
+    realdata.add_extra_argument(parser)
     parser.add_argument("--cache", type=Path, default=realdata.CACHE, help="folder caching real vectors")
     return parser.parse_args()
 

@@ -97,11 +97,13 @@ def _papers(settings: Settings) -> list[Paper]:
         return list(session.scalars(select(Paper).order_by(Paper.id)))
 
 
-def _profile(settings: Settings, hook_url: str | None, **items: list[str]) -> int:
+def _profile(
+    settings: Settings, hook_url: str | None, email: str | None = "reader@example.org", **items: list[str]
+) -> int:
     with session_scope(settings) as session:
         profile, _ = create_profile(session)
         changes = [ItemChange(kind, value, AT) for kind, values in items.items() for value in values]
-        digest = DigestChange("daily", "reader@example.org", hook_url, SECRET, AT)
+        digest = DigestChange("daily", email, hook_url, SECRET, AT)
         merge_profile(session, profile, changes=changes, digest=digest, allow_private_webhooks=True)
         return profile.id
 
@@ -189,16 +191,7 @@ def test_a_worker_killed_after_claiming_never_sends_twice(
 
 def test_a_refused_delivery_is_tried_again(world: Settings, hook: LoopbackServer) -> None:
     hook.script("/hook", Reply(503, b"busy"), Reply(200, b"{}"))
-    with session_scope(world) as session:  # webhook only: no e-mail address
-        profile, _ = create_profile(session)
-        digest = DigestChange("daily", None, f"{hook.url}/hook", SECRET, AT)
-        merge_profile(
-            session,
-            profile,
-            changes=[ItemChange("categories", "cs.CV", AT)],
-            digest=digest,
-            allow_private_webhooks=True,
-        )
+    _profile(world, f"{hook.url}/hook", email=None, categories=["cs.CV"])  # webhook only
     first = send_digests(world)
     assert (first.sent, first.failed) == (0, 1) and "503" in first.errors[0]
     second = send_digests(world)
@@ -210,16 +203,7 @@ def test_a_refused_delivery_is_tried_again(world: Settings, hook: LoopbackServer
 def test_a_webhooks_answer_is_judged_by_its_status_alone(world: Settings, hook: LoopbackServer) -> None:
     # A broken (or endless) body after a 200: the digest was taken, and the body is never read.
     hook.script("/hook", Reply(200, b"x" * 1_000_000, truncate_at=10))
-    with session_scope(world) as session:
-        profile, _ = create_profile(session)
-        digest = DigestChange("daily", None, f"{hook.url}/hook", SECRET, AT)
-        merge_profile(
-            session,
-            profile,
-            changes=[ItemChange("categories", "cs.CV", AT)],
-            digest=digest,
-            allow_private_webhooks=True,
-        )
+    _profile(world, f"{hook.url}/hook", email=None, categories=["cs.CV"])
     report = send_digests(world)
     assert (report.sent, report.failed) == (1, 0), report.errors
 

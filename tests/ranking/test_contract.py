@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
 import numpy as np
@@ -10,15 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.arxiv.parse import parse_feed
 from app.ranking.rank import Candidate, Prepared, Signals, rank_for_you
-from app.search.embed import embed_missing
-from app.store.ingest import ingest_feed
 from app.store.papers import get_paper
-from tests.conftest import DATA
-from tests.fakes import FakeEmbedder
-
-API100 = DATA / "api" / "api-2025-cs-100-entries.xml"
 
 
 def _unit(v: list[float]) -> np.ndarray:
@@ -70,14 +62,6 @@ def test_negative_keywords_push_papers_down_and_keywords_are_named() -> None:
     assert [r.paper_id for r in ranked] == [2, 4, 3, 1]  # a title hit sinks further than an abstract one
     assert [r.keyword for r in ranked] == ["graph", "graph", None, None]
     assert all(r.why is None for r in ranked)
-
-
-@pytest.fixture
-def day(session: Session) -> Session:
-    feed = parse_feed(API100.read_bytes())
-    ingest_feed(session, feed=feed, categories=["cs.CV"], day=dt.date(2025, 12, 15))
-    embed_missing(session, FakeEmbedder(name="all-MiniLM-L6-v2"))
-    return session
 
 
 def _ids(client: TestClient) -> list[str]:

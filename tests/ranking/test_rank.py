@@ -10,16 +10,9 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.arxiv.parse import parse_feed
 from app.ranking.rank import Candidate, keyword_scores, rank_for_you, rank_popular
-from app.search.embed import embed_missing
 from app.store.counters import bump_counter
-from app.store.ingest import ingest_feed
 from app.store.papers import get_paper
-from tests.conftest import DATA
-from tests.fakes import FakeEmbedder
-
-API100 = DATA / "api" / "api-2025-cs-100-entries.xml"
 
 
 def _unit(v: list[float]) -> np.ndarray:
@@ -68,14 +61,6 @@ def test_keywords_count_title_double_and_whole_words() -> None:
 
 def test_popular_keeps_order_on_ties() -> None:
     assert rank_popular([1, 2, 3, 4], {3: {"pdf": 2}, 4: {"kimi": 1, "pdf": 1}, 1: {}}) == [3, 4, 1, 2]
-
-
-@pytest.fixture
-def day(session: Session) -> Session:
-    feed = parse_feed(API100.read_bytes())
-    ingest_feed(session, feed=feed, categories=["cs.CV"], day=dt.date(2025, 12, 15))
-    embed_missing(session, FakeEmbedder(name="all-MiniLM-L6-v2"))
-    return session
 
 
 def test_rank_api_puts_starred_like_papers_first(client: TestClient, day: Session) -> None:
