@@ -355,12 +355,20 @@ def _render_listing(
     listing = stamped_listing(session, query, stamp)
     sections = _sections(listing, show, skip, sort=sort, session=session)
     lazy = eager is not None and len(_shown(sections)) > eager
-    asked = request.url.include_query_params(part="abstracts")
     context = {"request": request, "cats": cats, "listing": listing, "show": show, "skip": skip,
-               "sort": sort, "eager": eager if lazy else None, **sections,
-               "abstracts_url": f"{asked.path}?{asked.query}" if lazy else None,
-               "all_abstracts_url": f"{request.url.path}?{request.url.include_query_params(abstracts='all').query}"}  # fmt: skip
+               "sort": sort, "eager": eager if lazy else None, **sections}  # fmt: skip
+    if lazy:  # where the page's later abstracts come from, and the page with all of them
+        context |= {
+            "abstracts_url": _with(request, part="abstracts"),
+            "all_abstracts_url": _with(request, abstracts="all"),
+        }
     return templates.get_template("listing.html").render(context)
+
+
+def _with(request: Request, **params: str) -> str:
+    """This page's path and query with `params` set."""
+    url = request.url.include_query_params(**params)
+    return f"{url.path}?{url.query}"
 
 
 def _lazy_abstracts(
