@@ -333,14 +333,14 @@ def edition_count(session: Session, *, venue: str, year: int, group: str | None 
     return session.scalar(query) or 0
 
 
-def edition_stamp(session: Session, *, venue: str, year: int) -> tuple[object, ...]:
-    """What an edition page depends on: its papers, their revisions and the latest addition."""
+def edition_stamp(session: Session, *, venue: str, year: int) -> tuple[str, int, int, int | None, str]:
+    """What an edition page depends on: its papers (how many), their revisions and the latest addition."""
     row = session.execute(
         select(func.count(), func.sum(Paper.revision), func.max(VenueEntry.added_at))
         .join(VenueEntry, VenueEntry.paper_id == Paper.id)
         .where(VenueEntry.venue == venue, VenueEntry.year == year)
     ).one()
-    return (venue, year, row[0], row[1], str(row[2]))
+    return (venue, year, int(row[0]), row[1], str(row[2]))
 
 
 def venue_papers_by_id(session: Session, paper_ids: Sequence[str]) -> list[Paper]:

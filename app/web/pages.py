@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-from collections.abc import Callable
 from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -17,7 +16,7 @@ from app.arxiv.ids import is_arxiv_id, split_arxiv_id
 from app.config import get_settings
 from app.deps import SearcherDep, SessionDep
 from app.errors import FeedParseError, InvalidQueryError, NotFoundError
-from app.httpcache import UNCACHED, Validation, kept_or_made, kept_response, validate
+from app.httpcache import UNCACHED, validate
 from app.ranking.foryou import sort_papers
 from app.ratelimit import client_address, rate_limit
 from app.search.hybrid import Searcher, SearchFilters
@@ -41,7 +40,14 @@ from app.store.popularity import popularity_stamp
 from app.store.venues import edition_summaries
 from app.summarize.service import cached_faqs
 from app.web.ranges import range_page
-from app.web.renders import HEAVY_PAPERS, HeavyRender, page_threads
+from app.web.renders import (
+    HeavyRender,
+    answered,
+    heavy,
+    kept_or_rendered,
+    on_page_threads,
+    page_threads,
+)
 from app.web.templating import templates
 from app.xmlchars import xml_safe
 
@@ -71,6 +77,7 @@ async def healthz() -> PlainTextResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
+@on_page_threads
 def index(request: Request, session: SessionDep) -> Response:
     days = {c.category: c for c in category_days(session)}
     followed = [days.get(cat) or cat for cat in get_settings().arxiv_categories]
@@ -87,6 +94,7 @@ def stars_page(request: Request) -> Response:
 
 
 @router.get("/status", response_class=HTMLResponse)
+@on_page_threads
 def status_page(request: Request, session: SessionDep) -> Response:
     status = pipeline_status(session, get_settings())
     return templates.TemplateResponse(request, "status.html", {"status": status})
@@ -96,6 +104,7 @@ search_limit = Depends(rate_limit("search", lambda s: s.rate_search_per_minute))
 
 
 @router.get("/arxiv/search/feed", dependencies=[search_limit])
+@on_page_threads
 def search_feed(
     request: Request,
     searcher: SearcherDep,
@@ -116,6 +125,7 @@ def search_feed(
 
 
 @router.get("/arxiv/search", response_class=HTMLResponse, dependencies=[search_limit])
+@on_page_threads
 def search_page(
     request: Request,
     searcher: SearcherDep,
@@ -208,13 +218,11 @@ async def arxiv_page(
         part=part,
         eager=None if abstracts == "all" else _eager_abstracts(request, part),
     )
-    if _names_papers(spec):  # at most MAX_IDS papers, and it may wait LOOKUP_GRACE for arXiv: not
-        answer = await run_in_threadpool(page)  # on the page threads, which two such waits would hold
-    else:
-        answer = await page_threads.run(page)
-    if isinstance(answer, HeavyRender):  # waited for on the shared pool, not on a page thread
-        return await run_in_threadpool(answer)
-    return answer
+    # Paper ids: at most MAX_IDS papers, and the page may wait LOOKUP_GRACE for arXiv: not on the
+    # page threads, which two such waits would hold.
+    if _names_papers(spec):
+        return await answered(await run_in_threadpool(page))
+    return await answered(await page_threads.run(page))
 
 
 def _names_papers(spec: str) -> bool:
@@ -257,8 +265,11 @@ def _arxiv_page(
             context = {"cats": spec, "listing": listing}
             return _atom(request, session, [p.paper for p in listing.papers], context)
 
-        heavy = stamp is not None and stamp.count > HEAVY_PAPERS
-        return HeavyRender(str(request.url), feed_of_day) if heavy else feed_of_day()
+        return (
+            HeavyRender(str(request.url), feed_of_day)
+            if heavy(stamp.count if stamp else 0)
+            else feed_of_day()
+        )
     # Only categories that have papers are noted: a crawler must not grow the fetch schedule.
     client, today = client_address(request), dt.date.today()
     if stamp and stamp.count and note_categories_opened(session, query.include, client=client, today=today):
@@ -276,16 +287,17 @@ def _arxiv_page(
         if checked.not_modified:
             return checked.not_modified
         make = functools.partial(_lazy_abstracts, session, query, stamp, show=show, skip=skip, sort=sort)
-        return _kept_or_rendered(request, checked, papers, make=make, media_type=JSON)
+        return kept_or_rendered(request, checked, papers, make=make, media_type=JSON)
     # A browser's page and other clients' differ (see _eager_abstracts): each is its own version.
     variant = "" if eager is None else "\nbrowser"
     checked = validate(request, stamp=(version, variant), fresh_seconds=fresh, vary="Sec-Fetch-Mode")
     if checked.not_modified:
         return checked.not_modified
-    return _kept_or_rendered(
+    return kept_or_rendered(
         request,
         checked,
         papers,
+        media_type=HTML,
         variant=variant,
         make=lambda: _render_listing(
             request, session, query, stamp, cats=spec, show=show, skip=skip, sort=sort, eager=eager
@@ -302,30 +314,6 @@ def _eager_abstracts(request: Request, part: str | None) -> int | None:
     if part is not None or request.headers.get("sec-fetch-mode") != "navigate":
         return None
     return get_settings().listing_eager_abstracts
-
-
-def _kept_or_rendered(
-    request: Request,
-    checked: Validation,
-    papers: int,
-    *,
-    make: Callable[[], bytes],
-    media_type: str = HTML,
-    variant: str = "",
-) -> Response | HeavyRender[Response]:
-    """The page kept by URL in the one cache of costly responses (app/httpcache.py) while the stamp
-    holds, else made. A heavy render holds a slot (app/web/renders.py); the cache is asked first
-    without one, so a kept page never waits behind renders of others."""
-    if papers <= HEAVY_PAPERS:
-        return kept_or_made(request, checked, media_type=media_type, make=make, variant=variant)
-    kept = kept_response(request, checked, variant=variant)
-    if kept is not None:
-        return kept
-    # Readers of this page meanwhile wait for this render and then find it kept.
-    return HeavyRender(
-        str(request.url) + variant,
-        lambda: kept_or_made(request, checked, media_type=media_type, make=make, variant=variant),
-    )
 
 
 def _mixed_ids(parts: list[str]) -> InvalidQueryError:

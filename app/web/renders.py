@@ -25,19 +25,25 @@ import contextlib
 import contextvars
 import ctypes
 import ctypes.util
+import functools
+import inspect
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
-from typing import Generic, TypeVar
+from typing import Generic, ParamSpec, TypeVar
 from weakref import WeakKeyDictionary
 
 import anyio
 import anyio.to_thread
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from app.httpcache import Validation, kept_or_made, kept_response
 
 HEAVY_PAPERS = 500  # papers of a day (all read, however few are shown) from which a render takes a slot
 SLOTS = 2  # heavy renders at once per process (each ~100-150 MB at MAX_SHOW on a 5,000-paper day)
@@ -48,8 +54,10 @@ RETRY_AFTER = 2
 # is one more in the queue for the GIL that the event loop (health checks, streams) waits in: with
 # anyio's default of 40, 20 hostile requests at once put /healthz p99 at 55-66 ms on 2 cores
 # (benchmarks/abuse.py); with 2, 39 ms. Requests past them wait on the event loop, costing nothing.
+# Every page handler that turns rows into HTML runs on them (`on_page_threads`).
 PAGE_THREADS = 2
 T = TypeVar("T")
+P = ParamSpec("P")
 T_co = TypeVar("T_co", covariant=True)
 
 
@@ -180,3 +188,57 @@ class HeavyRender(Generic[T_co]):
 
 heavy_renders = RenderGate(SLOTS)
 page_threads = PageThreads(PAGE_THREADS)
+
+
+def heavy(papers: int) -> bool:
+    """A render that reads this many papers takes a slot."""
+    return papers > HEAVY_PAPERS
+
+
+def kept_or_rendered(
+    request: Request,
+    checked: Validation,
+    papers: int,
+    *,
+    make: Callable[[], bytes],
+    media_type: str,
+    variant: str = "",
+) -> Response | HeavyRender[Response]:
+    """The page kept by URL in the one cache of costly responses (app/httpcache.py) while the stamp
+    holds, else made; `papers`: how many the render reads. A heavy render holds a slot, and is handed
+    back (HeavyRender); the cache is asked first without one, so a kept page never waits behind
+    renders of others."""
+    if not heavy(papers):
+        return kept_or_made(request, checked, media_type=media_type, make=make, variant=variant)
+    kept = kept_response(request, checked, variant=variant)
+    if kept is not None:
+        return kept
+    # Readers of this page meanwhile wait for this render and then find it kept.
+    return HeavyRender(
+        str(request.url) + variant,
+        lambda: kept_or_made(request, checked, media_type=media_type, make=make, variant=variant),
+    )
+
+
+async def answered(made: T | HeavyRender[T]) -> T:
+    """What a page handler made; a heavy render it handed back is waited for on the shared pool."""
+    if isinstance(made, HeavyRender):
+        return await run_in_threadpool(made)
+    return made
+
+
+def on_page_threads(handler: Callable[P, T | HeavyRender[T]]) -> Callable[P, Awaitable[T]]:
+    """A sync page handler, run on the page threads (`page_threads`) rather than the shared pool.
+
+    FastAPI reads the handler's own parameters (the signature, its annotations resolved here where
+    the handler's module can resolve them) and awaits the wrapper. The return annotation is left out:
+    FastAPI would take a HeavyRender in it for a response model.
+    """
+
+    @functools.wraps(handler)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        return await answered(await page_threads.run(functools.partial(handler, *args, **kwargs)))
+
+    signature = inspect.signature(handler, eval_str=True).replace(return_annotation=inspect.Signature.empty)
+    run.__signature__ = signature  # type: ignore[attr-defined]
+    return run

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.config import get_settings
 from app.deps import SearcherDep, SessionDep, SettingsDep
 from app.errors import NotFoundError
-from app.httpcache import UNCACHED, kept_or_made, validate
+from app.httpcache import UNCACHED, validate
 from app.ranking.foryou import sort_papers
 from app.ratelimit import rate_limit
 from app.search.hybrid import SearchFilters
@@ -37,6 +37,7 @@ from app.summarize.service import cached_faqs
 from app.venues.types import is_venue_id
 from app.web import faq
 from app.web.faq import star_limit, summary_limit
+from app.web.renders import HeavyRender, heavy, kept_or_rendered, on_page_threads
 from app.web.templating import templates
 from app.xmlchars import xml_safe
 
@@ -52,6 +53,7 @@ cross_site = Depends(refuse_cross_site)  # as the arXiv FAQ and star calls
 
 
 @router.get("/venue/search", response_class=HTMLResponse, dependencies=[search_limit])
+@on_page_threads
 def venue_search(
     request: Request,
     searcher: SearcherDep,
@@ -95,6 +97,7 @@ def venue_star(
 
 
 @router.get("/venue/latest/feed")
+@on_page_threads
 def latest_feed(request: Request, session: SessionDep) -> Response:
     """Atom: the venue papers added last, all venues together (papers.cool's newly added proceedings)."""
     papers = latest_venue_papers(session, limit=FEED_SIZE)
@@ -102,6 +105,7 @@ def latest_feed(request: Request, session: SessionDep) -> Response:
 
 
 @router.get("/venue/{spec:path}")
+@on_page_threads
 def venue_page(
     request: Request,
     session: SessionDep,
@@ -111,7 +115,7 @@ def venue_page(
     show: Annotated[int, Query(ge=1, le=MAX_SHOW)] = MAX_SHOW,
     skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     sort: Annotated[str, Query(max_length=500)] = "",
-) -> Response:
+) -> Response | HeavyRender[Response]:
     """Dispatch papers.cool's venue URLs: paper ids, an edition, a venue (its latest edition), feeds."""
     feed = spec.endswith("/feed")
     spec = spec.removesuffix("/feed")
@@ -123,16 +127,21 @@ def venue_page(
         papers = edition_papers(session, venue=venue, year=year, group=group, limit=FEED_SIZE)
         return _atom(request, session, papers, title=f"{venue}.{year}", alternate=f"/venue/{venue}.{year}")
     stamp = edition_stamp(session, venue=venue, year=year)
+    count = stamp[2]  # all read by the render, however few are shown (a slot past HEAVY_PAPERS)
 
     def render() -> str:
         return _render_edition(session, venue, year, group=group, show=show, skip=skip, sort=sort)
 
     if sort.strip() == "popular":  # counters change by the minute: never kept nor revalidated
-        return HTMLResponse(render(), headers=UNCACHED)
+
+        def uncached() -> Response:
+            return HTMLResponse(render(), headers=UNCACHED)
+
+        return HeavyRender(str(request.url), uncached) if heavy(count) else uncached()
     checked = validate(request, stamp=stamp, fresh_seconds=get_settings().page_fresh_seconds)
     if checked.not_modified:
         return checked.not_modified
-    return kept_or_made(request, checked, media_type=HTML, make=lambda: render().encode())
+    return kept_or_rendered(request, checked, count, media_type=HTML, make=lambda: render().encode())
 
 
 def _edition_of(session: Session, spec: str) -> tuple[str, int]:

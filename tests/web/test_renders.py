@@ -20,12 +20,15 @@ from app.config import Settings
 from app.main import create_app
 from app.store.db import session_scope
 from app.store.ingest import ingest_feed
+from app.store.venues import upsert_venue_papers
+from app.venues.documents import parse_venue_file
 from app.web import pages, renders
 from app.web.renders import RenderGate
 from tests.conftest import DATA
 
 RSS2 = DATA / "rss" / "rss2-2024-multicat-csLG+csAI+csCL+statML.xml"
 DAY = "/arxiv/cs.LG?date=2026-09-24"  # three papers: 2609.26811, 2609.26820, 2009.13987
+WNU = DATA / "venues" / "acl-anthology" / "2023.wnu.xml"  # one small edition, WNU.2023
 
 
 @pytest.fixture
@@ -95,7 +98,7 @@ def test_gate_lets_readers_of_one_page_wait_for_its_render() -> None:
 def test_heavy_listing_is_refused_when_every_slot_renders_but_a_kept_one_is_served(
     client: TestClient, loaded: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pages, "HEAVY_PAPERS", 2)  # a day of three papers is a heavy one here
+    monkeypatch.setattr(renders, "HEAVY_PAPERS", 2)  # a day of three papers is a heavy one here
     monkeypatch.setattr(renders, "heavy_renders", RenderGate(1))
     kept = client.get(DAY)
     assert kept.status_code == 200
@@ -172,7 +175,7 @@ def test_a_heavy_render_waited_for_holds_no_page_thread(
     asked meanwhile: it is served before they end."""
     with session_scope(settings_env) as session:
         ingest_feed(session, feed=parse_feed(RSS2.read_bytes()))
-    monkeypatch.setattr(pages, "HEAVY_PAPERS", 2)  # the cs.LG day of three papers is a heavy one here
+    monkeypatch.setattr(renders, "HEAVY_PAPERS", 2)  # the cs.LG day of three papers is a heavy one here
     release, started = threading.Event(), threading.Semaphore(0)
     render = pages._render_listing
 
@@ -198,3 +201,74 @@ def test_a_heavy_render_waited_for_holds_no_page_thread(
         finally:
             release.set()
         assert [answer.result().status_code for answer in answers] == [200] * len(heavy)
+
+
+def _load_edition(session: Session) -> str:
+    papers = parse_venue_file(WNU).papers
+    upsert_venue_papers(session, papers=papers)
+    session.commit()
+    return f"/venue/{papers[0].edition}"
+
+
+def test_a_heavy_venue_edition_takes_a_slot_like_a_heavy_day(
+    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edition of thousands of papers reads them all: past HEAVY_PAPERS its render, and its
+    never-kept popular order, wait for a slot; the edition kept already does not."""
+    edition = _load_edition(session)
+    monkeypatch.setattr(renders, "HEAVY_PAPERS", 2)
+    monkeypatch.setattr(renders, "heavy_renders", RenderGate(1))
+    kept = client.get(edition)
+    assert kept.status_code == 200
+    holder = _hold(renders_gate(), "another page", 2 * renders.SLOT_WAIT + 1.0)  # two waits
+    try:
+        assert client.get(edition).content == kept.content  # kept: no slot needed
+        refused = client.get(f"{edition}?show=1")
+        assert refused.status_code == 503 and refused.headers["retry-after"] == str(renders.RETRY_AFTER)
+        assert client.get(f"{edition}?sort=popular").status_code == 503
+    finally:
+        holder.join()
+    assert client.get(f"{edition}?sort=popular").status_code == 200
+
+
+def test_every_page_that_renders_rows_waits_for_a_page_thread(
+    settings_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every page thread held by a listing, the index, the status page, both searches, their feed,
+    an edition and the venues' feed wait (they are page handlers too); /healthz and a paper's own page
+    (the shared pool) do not; all are served once the listings end."""
+    with session_scope(settings_env) as session:
+        ingest_feed(session, feed=parse_feed(RSS2.read_bytes()))
+        edition = _load_edition(session)
+    release, started = threading.Event(), threading.Semaphore(0)
+    render = pages._render_listing
+
+    def held(*args: Any, **kwargs: Any) -> str:
+        if kwargs["cats"] == "cs.LG":
+            started.release()
+            assert release.wait(30)
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(pages, "_render_listing", held)
+    holding = [f"{DAY}&show={n}" for n in range(1, renders.PAGE_THREADS + 1)]
+    waiting = ["/", "/status", "/arxiv/search?query=learning", "/arxiv/search/feed?query=learning",
+               "/venue/search?query=story", edition, "/venue/latest/feed"]  # fmt: skip
+    with (
+        TestClient(create_app(), raise_server_exceptions=False) as client,
+        ThreadPoolExecutor(len(holding) + len(waiting)) as readers,
+    ):
+        held_answers = [readers.submit(client.get, url) for url in holding]
+        for _ in holding:
+            assert started.acquire(timeout=10)
+        try:
+            answers = {url: readers.submit(client.get, url) for url in waiting}
+            assert client.get("/healthz").status_code == 200
+            assert client.get("/arxiv/2609.26811").status_code == 200  # ids: the shared pool
+            time.sleep(0.5)
+            assert [url for url, answer in answers.items() if answer.done()] == []
+        finally:
+            release.set()
+        assert {url: answer.result().status_code for url, answer in answers.items()} == dict.fromkeys(
+            waiting, 200
+        )
+        assert [answer.result().status_code for answer in held_answers] == [200] * len(holding)
