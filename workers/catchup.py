@@ -17,6 +17,9 @@ running it again is safe, so a round:
 - summaries running with a fresh heartbeat -> `summarize.paper` once more, due when that heartbeat
   would go stale: a worker killed just before this round leaves a heartbeat too young to judge, and
   its summary is then claimed again (the task of a live one finds it fresh or done, and ends).
+- TL;DRs and translations claimed over TASK_TIME_LIMIT ago -> back to pending and sent again, or
+  `failed` after SUMMARY_ATTEMPTS tries; pending ones as old, while nothing waits in the summarize
+  queue, are sent again (app/summarize/generations.py `release_lost`);
 - readers' uploaded PDFs and their FAQs older than UPLOAD_KEEP_HOURS -> deleted (they are hidden
   from readers from then on anyway; this is what keeps them from staying in the database).
 
@@ -39,9 +42,13 @@ from app.jobs import queue_depths
 from app.store.backlog import stuck_summaries, unembedded_papers
 from app.store.db import session_scope
 from app.store.fetch_log import last_runs
+from app.store.models import Tldr, Translation
 from app.store.papers import as_utc
 from app.summarize.dispatch import STALE_MARGIN, SUMMARIZE_TASK
+from app.summarize.generations import release_lost
 from app.summarize.service import generating, release_abandoned
+from app.summarize.tldr import TLDR_TASK
+from app.summarize.translate import TRANSLATE_TASK
 from app.summarize.uploads import purge_uploads
 from workers.celery_app import app
 from workers.schedule import CATCHUP_TASK, previous_run
@@ -55,7 +62,8 @@ ROUND_GRACE = dt.timedelta(minutes=10)  # a round due more recently may still be
 
 @app.task(name=CATCHUP_TASK, base=TransientRetryTask)
 def catch_up() -> dict[str, Any]:
-    """Send again what is owed: vectors, missed fetch rounds, lost summaries (idempotent)."""
+    """Send again what is owed: vectors, missed fetch rounds, lost summaries, TL;DRs and translations
+    (idempotent)."""
     settings = get_settings()
     restored = restore_orphans()
     now = dt.datetime.now(dt.UTC)
@@ -63,8 +71,11 @@ def catch_up() -> dict[str, Any]:
     with session_scope(settings) as session:
         unembedded, _ = unembedded_papers(session, model=settings.embed_model)
         missed = missed_categories(session, settings, now=now)
-        retry, failed, watched = owed_summaries(
-            session, settings, now=now, queue_busy=bool(depths.get("summarize"))
+        busy = bool(depths.get("summarize"))
+        retry, failed, watched = owed_summaries(session, settings, now=now, queue_busy=busy)
+        tldrs, failed_tldrs = release_lost(session, settings, Tldr, now=now, queue_busy=busy)
+        translations, failed_translations = release_lost(
+            session, settings, Translation, now=now, queue_busy=busy
         )
         purged = purge_uploads(session, settings)  # readers' PDFs and FAQs past UPLOAD_KEEP_HOURS
     if unembedded and not depths.get("embed"):
@@ -75,11 +86,15 @@ def catch_up() -> dict[str, Any]:
         app.send_task(SUMMARIZE_TASK, args=[summary_id], priority=0)
     for summary_id, countdown in watched.items():
         app.send_task(SUMMARIZE_TASK, args=[summary_id], priority=0, countdown=countdown)
+    for task, ids in ((TLDR_TASK, tldrs), (TRANSLATE_TASK, translations)):
+        for row_id in ids:
+            app.send_task(task, args=[row_id], priority=0)
     report = {
         "restored": restored, "unembedded": unembedded, "categories": missed, "summaries": retry, "failed": failed,
-        "watched": sorted(watched), "purged_uploads": purged,
+        "watched": sorted(watched), "purged_uploads": purged, "tldrs": tldrs, "translations": translations,
+        "failed_tldrs": failed_tldrs, "failed_translations": failed_translations,
     }  # fmt: skip
-    if restored or unembedded or missed or retry or failed:
+    if restored or unembedded or missed or retry or failed or tldrs or translations:
         log.warning("catching up", extra=report)
     return report
 

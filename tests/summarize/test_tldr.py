@@ -16,9 +16,11 @@ from sqlalchemy import select
 from app.config import Settings, get_settings
 from app.store.db import session_scope
 from app.store.listings import CategoryQuery, latest_day
-from app.store.models import Paper, Tldr
+from app.store.models import Paper, Tldr, Translation
+from app.summarize.generations import release_lost
 from app.summarize.prompts import TLDR_VERSION
-from app.summarize.tldr import MAX_CHARS, clean_tldr, write_day_tldrs
+from app.summarize.service import SUMMARY_ATTEMPTS
+from app.summarize.tldr import MAX_CHARS, clean_tldr, generate_tldr, write_day_tldrs
 from tests.llm_server import FakeLLMServer
 from tests.loopback import LoopbackServer
 from tests.workers.conftest import arxiv, fake_embedder  # noqa: F401 - fixtures of the ingest test
@@ -191,3 +193,51 @@ def test_an_ingest_writes_the_days_tldrs(
     assert fetch_category.delay(CATEGORY).state == "SUCCESS"
     assert wait_all_ready(get_settings(), 2)  # the first two new papers of the day, no more
     assert llm.generations == 2
+
+
+def _rows(
+    settings: Settings, model: type[Tldr] | type[Translation], *states: tuple[str, int, int]
+) -> list[int]:
+    """One row of one paper per (status, minutes since it was claimed or touched, attempts); the first
+    of the current prompt, the others of made-up versions (one row per paper and version)."""
+    now = dt.datetime.now(dt.UTC)
+    with session_scope(settings) as session:
+        paper_id = session.scalar(select(Paper.id).where(Paper.arxiv_id == PAPER))
+        rows = []
+        for n, (status, minutes, attempts) in enumerate(states):
+            at = now - dt.timedelta(minutes=minutes)
+            extra = {"lang": "zh"} if model is Translation else {}
+            version = TLDR_VERSION if n == 0 else f"{TLDR_VERSION}-test{n}"
+            row = model(paper_id=paper_id, model="fake-llm", prompt_version=version, status=status,
+                        attempts=attempts, requester="r", claimed_at=at if status == "running" else None,
+                        created_at=at, updated_at=at, **extra)  # fmt: skip
+            session.add(row)
+            session.flush()
+            rows.append(row.id)
+        return rows
+
+
+@pytest.mark.parametrize("model", [Tldr, Translation], ids=["tldr", "translation"])
+def test_the_catch_up_sends_again_what_a_killed_worker_left_and_fails_what_lost_too_many(
+    configured: Settings, model: type[Tldr] | type[Translation]
+) -> None:
+    """A row claimed past TASK_TIME_LIMIT lost its worker: pending again and sent (or failed, with a
+    reason, after SUMMARY_ATTEMPTS); a pending row as old lost its message, unless the queue is busy;
+    fresh, written and failed rows are left alone. A row taken back is sent by one round only."""
+    hours = configured.task_time_limit // 60 + 5  # minutes past the task time limit
+    lost, tried_often, fresh, waiting, young, ready = _rows(
+        configured, model,
+        ("running", hours, 1), ("running", hours, SUMMARY_ATTEMPTS), ("running", 1, 1),
+        ("pending", hours, 0), ("pending", 1, 0), ("ready", hours, 1),
+    )  # fmt: skip
+    now = dt.datetime.now(dt.UTC)
+    with session_scope(configured) as session:
+        assert release_lost(session, configured, model, now=now, queue_busy=True) == ([lost], [tried_often])
+    with session_scope(configured) as session:
+        assert release_lost(session, configured, model, now=now, queue_busy=False) == ([waiting], [])
+        states = {row.id: (row.status, row.error) for row in session.scalars(select(model))}
+    assert states[lost] == ("pending", None) and states[fresh][0] == "running"
+    assert states[tried_often][0] == "failed" and "interrupted" in (states[tried_often][1] or "")
+    assert (states[young][0], states[ready][0]) == ("pending", "ready")
+    if model is Tldr:  # sent again, it is written as any other
+        assert generate_tldr(configured, lost) == "ready"
