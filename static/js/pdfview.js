@@ -2,7 +2,9 @@
 // paper. Phones show nothing for a PDF in an iframe; a canvas they show. PDF.js is loaded on the first
 // open only (half a megabyte, and a worker of 1.2 MB that the browser caches), never with the page.
 // Where the PDF cannot be read from here (arXiv's CORS headers, a network error), the viewer says
-// why; the "open in a new tab" link is always there and always works.
+// why; the "open in a new tab" link is always there and always works. Each drawn page carries PDF.js'
+// text layer (transparent text over the canvas: the reader selects, copies and finds in it, and a
+// screen reader reads it), and the bar zooms from half the viewer's width to three times it.
 "use strict";
 
 var PdfView = (function () {
@@ -12,6 +14,9 @@ var PdfView = (function () {
   var ASSETS = "/static/vendor/pdfjs/"; // fonts, character maps, JS image decoders
   var PAGE_MARGIN = "1500px 0px"; // pages this near the visible part of the viewer are drawn
   var MAX_PIXEL_RATIO = 2; // sharper than this costs memory a phone does not have
+  var MAX_CANVAS_PIXELS = 16777216; // 4096 x 4096: past this a phone's canvas draws blank
+  var ZOOMS = [0.5, 0.75, 1, 1.25, 1.5, 2, 3]; // of the viewer's width; 1 is "fit width"
+  var FIT = ZOOMS.indexOf(1);
   var library = null;
 
   function load() {
@@ -42,26 +47,44 @@ var PdfView = (function () {
   }
 
   function drawPage(doc, holder, number, state) {
+    var generation = state.generation; // a zoom since makes this drawing out of date
     return doc.getPage(number).then(function (page) {
-      if (state.closed) return null;
+      if (state.closed || state.generation !== generation) return null;
       var base = page.getViewport({ scale: 1 });
-      var width = holder.clientWidth || base.width;
+      var scale = (holder.clientWidth || base.width) / base.width; // CSS pixels per PDF point
+      var viewport = page.getViewport({ scale: scale });
       var ratio = Math.min(window.devicePixelRatio || 1, MAX_PIXEL_RATIO);
-      var viewport = page.getViewport({ scale: (width / base.width) * ratio });
+      ratio = Math.min(ratio, Math.sqrt(MAX_CANVAS_PIXELS / (viewport.width * viewport.height)));
       var canvas = element("canvas", "pdf-canvas");
-      canvas.width = Math.floor(viewport.width);
-      canvas.height = Math.floor(viewport.height);
+      canvas.width = Math.floor(viewport.width * ratio);
+      canvas.height = Math.floor(viewport.height * ratio);
       canvas.setAttribute("role", "img");
       canvas.setAttribute("aria-label", "Page " + number + " of " + doc.numPages);
-      var task = page.render({ canvas: canvas, canvasContext: canvas.getContext("2d"), viewport: viewport });
+      var task = page.render({
+        canvas: canvas,
+        canvasContext: canvas.getContext("2d"),
+        viewport: page.getViewport({ scale: scale * ratio }),
+      });
       state.tasks.add(task);
       return task.promise.then(function () {
         state.tasks.delete(task);
-        if (state.closed) return;
-        holder.replaceChildren(canvas);
+        if (state.closed || state.generation !== generation) return null;
+        var text = element("div", "textLayer");
+        // The text layer sizes its letters from this (PDF.js' viewer sets it on its pages).
+        holder.style.setProperty("--total-scale-factor", String(scale));
+        holder.replaceChildren(canvas, text);
         holder.style.aspectRatio = "";
         holder.dataset.drawn = "1";
-        page.cleanup();
+        var layer = new state.pdfjs.TextLayer({
+          textContentSource: page.streamTextContent(),
+          container: text,
+          viewport: viewport,
+        });
+        state.layers.add(layer);
+        return layer.render().then(
+          function () { state.layers.delete(layer); page.cleanup(); },
+          function () { state.layers.delete(layer); } // cancelled by a zoom or a close: nothing to say
+        );
       });
     });
   }
@@ -75,48 +98,111 @@ var PdfView = (function () {
       pages.tabIndex = 0; // a scrolling region is reached and scrolled with the keyboard too
       pages.setAttribute("role", "region");
       pages.setAttribute("aria-label", "PDF pages");
-      var observer = new IntersectionObserver(function (entries) {
+      state.pages = pages;
+      state.observer = new IntersectionObserver(function (entries) {
         entries.forEach(function (entry) {
-          if (!entry.isIntersecting) return;
-          observer.unobserve(entry.target);
-          drawPage(doc, entry.target, Number(entry.target.dataset.page), state).catch(function (error) {
-            if (!state.closed && !(error && error.name === "RenderingCancelledException")) {
-              entry.target.textContent = "Page " + entry.target.dataset.page + " could not be drawn.";
-            }
-          });
+          if (entry.isIntersecting) draw(doc, entry.target, state);
         });
       }, { root: pages, rootMargin: PAGE_MARGIN });
-      state.observer = observer;
       for (var n = 1; n <= doc.numPages; n += 1) {
         var holder = element("div", "pdf-page");
         holder.dataset.page = String(n);
         holder.style.aspectRatio = size.width + " / " + size.height;
         pages.append(holder);
-        observer.observe(holder);
       }
       view.append(pages);
+      observeAll(state);
       return doc.numPages;
     });
+  }
+
+  function draw(doc, holder, state) {
+    state.observer.unobserve(holder);
+    var number = Number(holder.dataset.page);
+    drawPage(doc, holder, number, state).catch(function (error) {
+      var cancelled = error && error.name === "RenderingCancelledException";
+      if (!state.closed && !cancelled) holder.textContent = "Page " + number + " could not be drawn.";
+    });
+  }
+
+  function observeAll(state) {
+    state.pages.querySelectorAll(".pdf-page").forEach(function (holder) { state.observer.observe(holder); });
+  }
+
+  // A new zoom: every page box takes its new width at once (an empty box keeps its page's shape), the
+  // place read stays in view, and the pages near it are drawn again at the new size.
+  function zoomTo(state, index) {
+    var pages = state.pages;
+    if (!pages || index < 0 || index >= ZOOMS.length || index === state.zoom) return;
+    var place = pages.scrollTop / Math.max(pages.scrollHeight, 1);
+    state.zoom = index;
+    state.generation += 1;
+    state.tasks.forEach(function (task) { task.cancel(); });
+    state.layers.forEach(function (layer) { layer.cancel(); });
+    state.observer.disconnect();
+    pages.querySelectorAll(".pdf-page").forEach(function (holder) {
+      var canvas = holder.querySelector("canvas");
+      if (canvas) holder.style.aspectRatio = canvas.width + " / " + canvas.height;
+      holder.replaceChildren();
+      delete holder.dataset.drawn;
+      holder.style.width = ZOOMS[index] * 100 + "%";
+    });
+    pages.scrollTop = place * pages.scrollHeight;
+    observeAll(state);
+    var level = state.bar.querySelector(".pdf-zoom-level");
+    level.textContent = index === FIT ? "fit width" : Math.round(ZOOMS[index] * 100) + "%";
+    state.bar.querySelector(".pdf-zoom-out").disabled = index === 0;
+    state.bar.querySelector(".pdf-zoom-in").disabled = index === ZOOMS.length - 1;
+    state.bar.querySelector(".pdf-zoom-fit").disabled = index === FIT;
+  }
+
+  function zoomControls(state) {
+    var group = element("span", "pdf-zoom");
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", "Zoom");
+    var out = element("button", "pdf-zoom-out", "\u2212");
+    out.type = "button";
+    out.setAttribute("aria-label", "Zoom out");
+    var level = element("span", "pdf-zoom-level", "fit width");
+    level.setAttribute("aria-live", "polite");
+    var into = element("button", "pdf-zoom-in", "+");
+    into.type = "button";
+    into.setAttribute("aria-label", "Zoom in");
+    var fit = element("button", "pdf-zoom-fit", "Fit width");
+    fit.type = "button";
+    fit.disabled = true;
+    out.addEventListener("click", function () { zoomTo(state, state.zoom - 1); });
+    into.addEventListener("click", function () { zoomTo(state, state.zoom + 1); });
+    fit.addEventListener("click", function () { zoomTo(state, FIT); });
+    group.append(out, level, into, fit);
+    group.hidden = true; // until the pages are laid out
+    return group;
   }
 
   // Opens `url` in `view` (the paper's div.pdf-view). The caller shows the view.
   function open(view, id, url) {
     close(view);
-    var state = { closed: false, tasks: new Set(), observer: null, loading: null };
+    var state = {
+      closed: false, tasks: new Set(), layers: new Set(), observer: null, loading: null,
+      pdfjs: null, pages: null, bar: null, zoom: FIT, generation: 0,
+    };
     view._pdf = state;
     var bar = element("p", "pdf-bar");
+    state.bar = bar;
+    var zoom = zoomControls(state);
     var status = element("span", "pdf-status", "Loading the PDF…");
     status.setAttribute("role", "status");
     var newTab = element("a", "pdf-new-tab", "open in a new tab");
     newTab.href = url;
     newTab.target = "_blank";
     newTab.rel = "noopener";
-    bar.append(status, " · ", newTab);
+    bar.append(status, " ", zoom, " · ", newTab);
     view.replaceChildren(bar);
     view.dataset.pdf = "loading";
     load()
       .then(function (pdfjs) {
         if (state.closed) return null;
+        state.pdfjs = pdfjs;
         state.loading = pdfjs.getDocument({
           url: url,
           withCredentials: false,
@@ -139,6 +225,7 @@ var PdfView = (function () {
       .then(function (pages) {
         if (!pages || state.closed) return;
         status.textContent = pages + (pages === 1 ? " page" : " pages");
+        zoom.hidden = false;
         view.dataset.pdf = "shown";
       })
       .catch(function (error) {
@@ -156,6 +243,7 @@ var PdfView = (function () {
     state.closed = true;
     if (state.observer) state.observer.disconnect();
     state.tasks.forEach(function (task) { task.cancel(); });
+    state.layers.forEach(function (layer) { layer.cancel(); });
     if (state.loading) state.loading.destroy().catch(function () {});
     view._pdf = null;
     delete view.dataset.pdf;

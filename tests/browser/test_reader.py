@@ -188,7 +188,42 @@ def test_pdf_opens_in_pdfjs_inside_the_paper(
     assert dark > 0.05, dark
     box = canvas.bounding_box()
     assert box is not None and 0 < box["width"] <= size[0]
+    # The text layer: the page's words over the canvas, where the canvas draws them, selectable.
+    words = view.locator(".pdf-page[data-page='1'] .textLayer span", has_text="Cool Papers test page 1")
+    words.wait_for(timeout=PDF_TIMEOUT)
+    inside = words.bounding_box()
+    assert (
+        inside is not None
+        and box["x"] <= inside["x"]
+        and inside["x"] + inside["width"] <= box["x"] + box["width"]
+    )
+    # 28-point text at the canvas' scale (612 points wide), half-way down the page as drawn (y = 500).
+    assert abs(inside["height"] - 28 * box["width"] / 612) < 0.5 * 28 * box["width"] / 612
+    assert box["y"] + 0.25 * box["height"] < inside["y"] < box["y"] + 0.45 * box["height"]
+    selected = words.evaluate(
+        """span => { const range = document.createRange(); range.selectNodeContents(span);
+                     const s = getSelection(); s.removeAllRanges(); s.addRange(range); return s.toString(); }"""
+    )
+    assert selected == "Cool Papers test page 1"
     screenshot(page, f"pdf-{size[0]}x{size[1]}")
+    # Zoom: the page is drawn again a quarter wider (the viewer scrolls sideways), then fits again.
+    zoom_in, fit = view.get_by_role("button", name="Zoom in"), view.get_by_role("button", name="Fit width")
+    assert fit.is_disabled() and view.locator(".pdf-zoom-level").inner_text() == "fit width"
+    zoom_in.click()
+    assert view.locator(".pdf-zoom-level").inner_text() == "125%"
+    wider = view.locator(".pdf-page[data-page='1'][data-drawn] canvas")
+    wider.wait_for(timeout=PDF_TIMEOUT)
+    zoomed = wider.bounding_box()
+    assert zoomed is not None and abs(zoomed["width"] - 1.25 * box["width"]) < 2, (zoomed, box)
+    view.locator(".pdf-page[data-page='1'] .textLayer span", has_text="Cool Papers").wait_for(
+        timeout=PDF_TIMEOUT
+    )
+    fit.click()
+    view.locator(".pdf-page[data-page='1'][data-drawn] canvas").wait_for(timeout=PDF_TIMEOUT)
+    again = view.locator(".pdf-page[data-page='1'] canvas").bounding_box()
+    assert again is not None and abs(again["width"] - box["width"]) < 2
+    page.add_script_tag(url="/static/vendor/axe-core/axe.min.js")
+    assert page.evaluate(AXE) == []  # the zoom controls, the pages' region, the text layer
     link.click()  # the toggle closes it
     assert view.is_hidden() and link.get_attribute("aria-expanded") == "false"
     assert answered and all(url == link.get_attribute("data") for url in answered)
