@@ -32,7 +32,7 @@ from app.store.papers import as_utc
 from app.store.upsert import dialect_insert
 from app.summarize.client import LLMClient, OpenAICompatibleClient
 from app.summarize.generate import Bounds, DeadlineTransport, public_reason
-from app.summarize.service import FAILED_RETRY_AFTER, LOST_AFTER, SUMMARY_ATTEMPTS, check_limits
+from app.summarize.service import FAILED_RETRY_AFTER, LOST_AFTER, check_limits, take_back
 
 Generated = Tldr | Translation
 GeneratedModel = type[Tldr] | type[Translation]
@@ -190,28 +190,14 @@ def release_lost(
     row untouched as long lost its message, unless the summarize queue holds messages (then it waits).
     """
     expired = now - dt.timedelta(seconds=settings.task_time_limit)
-    lost = (model.status == "running") & (model.claimed_at < expired)
-    reason = f"generation interrupted {SUMMARY_ATTEMPTS} times (its worker stopped); ask again later"
-    failed = session.scalars(
-        update(model)
-        .where(lost, model.attempts >= SUMMARY_ATTEMPTS)
-        .values(status="failed", error=reason, updated_at=now)
-        .returning(model.id)
-    ).all()
-    released = session.scalars(
-        update(model).where(lost).values(status="pending", updated_at=now).returning(model.id)
-    ).all()
+    released, failed = take_back(
+        session, model, (model.status == "running") & (model.claimed_at < expired), now=now
+    )
     waiting: list[int] = []
     if not queue_busy:
-        waiting = list(
-            session.scalars(
-                select(model.id).where(
-                    model.status == "pending", model.updated_at < expired, model.id.not_in(released)
-                )
-            )
-        )
-    session.flush()
-    return sorted([*released, *waiting]), sorted(failed)
+        pending = (model.status == "pending") & (model.updated_at < expired) & model.id.not_in(released)
+        waiting = list(session.scalars(select(model.id).where(pending)))
+    return sorted([*released, *waiting]), failed
 
 
 def store_failure(settings: Settings, model: GeneratedModel, row_id: int, reason: str) -> None:

@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -270,18 +270,31 @@ def release_abandoned(
     which = abandoned(now - dt.timedelta(seconds=settings.summary_stale_seconds))
     if ids is not None:
         which = which & Summary.id.in_(ids)
+    return take_back(session, Summary, which, now=now, content=[])
+
+
+TakenBack = type[Summary] | type[Tldr] | type[Translation]
+
+
+def take_back(
+    session: Session, model: TakenBack, which: ColumnElement[bool], *, now: dt.datetime, **reset: object
+) -> tuple[list[int], list[int]]:
+    """The `which` rows of `model`, whose worker is gone: (pending again, with `reset` written; failed).
+
+    A row that lost SUMMARY_ATTEMPTS generations already is failed with a reason, not tried again.
+    """
     reason = f"generation interrupted {SUMMARY_ATTEMPTS} times (its worker stopped); ask again later"
     failed = session.scalars(
-        update(Summary)
-        .where(which, Summary.attempts >= SUMMARY_ATTEMPTS)
+        update(model)
+        .where(which, model.attempts >= SUMMARY_ATTEMPTS)
         .values(status="failed", error=reason, updated_at=now)
-        .returning(Summary.id)
+        .returning(model.id)
     ).all()
     released = session.scalars(
-        update(Summary)
-        .where(which, Summary.attempts < SUMMARY_ATTEMPTS)
-        .values(status="pending", content=[], updated_at=now)
-        .returning(Summary.id)
+        update(model)
+        .where(which, model.attempts < SUMMARY_ATTEMPTS)
+        .values(status="pending", updated_at=now, **reset)
+        .returning(model.id)
     ).all()
     session.flush()
     return sorted(released), sorted(failed)

@@ -168,14 +168,9 @@ def test_page_handlers_run_on_at_most_page_threads_threads_at_once(
     assert most == renders.PAGE_THREADS, most
 
 
-def test_a_heavy_render_waited_for_holds_no_page_thread(
-    settings_env: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two heavy listings rendering at once (every page thread would wait for them) and a light listing
-    asked meanwhile: it is served before they end."""
-    with session_scope(settings_env) as session:
-        ingest_feed(session, feed=parse_feed(RSS2.read_bytes()))
-    monkeypatch.setattr(renders, "HEAVY_PAPERS", 2)  # the cs.LG day of three papers is a heavy one here
+def _hold_cs_lg_renders(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Semaphore]:
+    """Renders of the cs.LG listing wait for the event (set it to let them go); each releases the
+    semaphore once it has started."""
     release, started = threading.Event(), threading.Semaphore(0)
     render = pages._render_listing
 
@@ -186,6 +181,18 @@ def test_a_heavy_render_waited_for_holds_no_page_thread(
         return render(*args, **kwargs)
 
     monkeypatch.setattr(pages, "_render_listing", held)
+    return release, started
+
+
+def test_a_heavy_render_waited_for_holds_no_page_thread(
+    settings_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two heavy listings rendering at once (every page thread would wait for them) and a light listing
+    asked meanwhile: it is served before they end."""
+    with session_scope(settings_env) as session:
+        ingest_feed(session, feed=parse_feed(RSS2.read_bytes()))
+    monkeypatch.setattr(renders, "HEAVY_PAPERS", 2)  # the cs.LG day of three papers is a heavy one here
+    release, started = _hold_cs_lg_renders(monkeypatch)
     heavy = [f"{DAY}&show={n}" for n in range(1, renders.PAGE_THREADS + 1)]  # one per page thread
     with (
         TestClient(create_app(), raise_server_exceptions=False) as client,
@@ -240,16 +247,7 @@ def test_every_page_that_renders_rows_waits_for_a_page_thread(
     with session_scope(settings_env) as session:
         ingest_feed(session, feed=parse_feed(RSS2.read_bytes()))
         edition = _load_edition(session)
-    release, started = threading.Event(), threading.Semaphore(0)
-    render = pages._render_listing
-
-    def held(*args: Any, **kwargs: Any) -> str:
-        if kwargs["cats"] == "cs.LG":
-            started.release()
-            assert release.wait(30)
-        return render(*args, **kwargs)
-
-    monkeypatch.setattr(pages, "_render_listing", held)
+    release, started = _hold_cs_lg_renders(monkeypatch)
     holding = [f"{DAY}&show={n}" for n in range(1, renders.PAGE_THREADS + 1)]
     waiting = ["/", "/status", "/arxiv/search?query=learning", "/arxiv/search/feed?query=learning",
                "/venue/search?query=story", edition, "/venue/latest/feed"]  # fmt: skip
