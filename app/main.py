@@ -82,7 +82,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     # The event loop (health checks, streams, kept pages) waits for the GIL behind render threads:
     # a 1 ms switch interval (CPython's default is 5) hands it over sooner. benchmarks/abuse.py on 2
     # cores, /healthz p99: 84 ms before, 67 with it, 54 and 66 with the renders' lower CPU priority too
-    # (app/web/renders.py); single runs, noisy.
+    # (app/renders.py); single runs, noisy.
     sys.setswitchinterval(0.001)
     # The first search need not wait 1-2 s for the model: it loads now, and /readyz waits for it.
     MODEL_WARMUP.start(settings)

@@ -9,7 +9,9 @@ Two web processes serve it; the LLM is an OpenAI-shaped loopback model that writ
 2. listings: 30 requests at once of the 5,000-paper day (`/arxiv/cs.LG`, capped at MAX_SHOW papers
    a page), three rounds: the page, its next page and the `sort=popular` order (kept while no
    counter of the day moves: the streams' FAQ counts are in its stamp before the round starts);
-3. unions: 1,000 category-union requests, 20 at once: made-up categories, real ones without
+3. API pages: 30 requests at once of the day from the JSON API, each its own page of 1,000 papers
+   (`/api/v1/listings/cs.LG?limit=1000&skip=...`: no kept answer serves two of them);
+4. unions: 1,000 category-union requests, 20 at once: made-up categories, real ones without
    papers, 100-term unions, 1,000-term ones.
 
 Throughout, /healthz is asked every 20 ms on its own connection, from a process of its own. Printed: each web process's peak
@@ -219,6 +221,15 @@ def listings(base: str, query: str) -> Counter[int]:
     return run_all(LISTINGS, LISTINGS, listing)
 
 
+def api_pages(base: str) -> Counter[int]:
+    def page(n: int) -> int:
+        with httpx.Client(base_url=base, timeout=120, verify=TLS) as client:
+            params = {"limit": 1000, "skip": n * (SIZE - 1000) // LISTINGS}
+            return client.get(f"/api/v1/listings/{CATEGORY}", params=params).status_code
+
+    return run_all(LISTINGS, LISTINGS, page)
+
+
 def unions(base: str) -> Counter[int]:
     real = [code for code in taxonomy().categories if code != CATEGORY]
     specs = [
@@ -268,6 +279,7 @@ def main() -> None:
             for query in ["", "?skip=2000", "?sort=popular"][:LISTING_ROUNDS]:
                 label = f"listings (30 at once{', ' + query if query else ''})"
                 results.append(phase(label, pids, functools.partial(listings, base, query)))
+            results.append(phase("API pages (30 at once, 1,000 papers each)", pids, lambda: api_pages(base)))
             results.append(phase("unions (1,000, 20 at once)", pids, lambda: unions(base)))
             peaks = {pid: peak_rss_mb(pid) for pid in pids}
         after = schedule(url)

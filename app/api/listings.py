@@ -18,7 +18,8 @@ from app.api.schemas import (
 )
 from app.config import get_settings
 from app.deps import SessionDep
-from app.httpcache import kept_or_made, validate
+from app.httpcache import validate
+from app.renders import HeavyRender, kept_or_rendered, on_page_threads
 from app.store.listings import (
     CategoryQuery,
     DayStamp,
@@ -41,6 +42,7 @@ def list_categories(session: SessionDep) -> list[CategoryPublic]:
 
 
 @router.get("/listings/{cats}", response_model=ListingPage)
+@on_page_threads
 def get_listing(
     request: Request,
     session: SessionDep,
@@ -54,7 +56,7 @@ def get_listing(
     sort: Annotated[
         str, Query(max_length=20, description="with `range`: popular (default) | foryou | arxiv | time")
     ] = "",
-) -> Response:
+) -> Response | HeavyRender[Response]:
     """One announcement day of `cats` (`cs.AI`, `cs`, `cs.AI,cs.CL`, `cs.AI+cs.LG-cs.CY`), or with
     `range` the week's or month's papers up to `date` (at most 500 a page; popularity order changes
     with every count: not cached).
@@ -68,10 +70,12 @@ def get_listing(
     checked = validate(request, stamp=stamp, fresh_seconds=get_settings().page_fresh_seconds)
     if checked.not_modified:
         return checked.not_modified
-    # Kept by URL in the one cache of costly responses (app/httpcache.py) while the stamp holds.
-    return kept_or_made(
+    # Kept by URL in the one cache of costly responses (app/httpcache.py) while the stamp holds; the
+    # whole day is read (its sections order it), so a big day's render takes a slot (app/renders.py).
+    return kept_or_rendered(
         request,
         checked,
+        stamp.count if stamp else 0,
         media_type=JSON,
         make=lambda: (
             _listing_page(session, query, cats, stamp=stamp, skip=skip, limit=limit)

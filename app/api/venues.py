@@ -11,7 +11,8 @@ from app.api.schemas import INVALID_INPUT, ErrorOut, Page, PaperPublic
 from app.config import get_settings
 from app.deps import SessionDep
 from app.errors import NotFoundError
-from app.httpcache import kept_or_made, validate
+from app.httpcache import validate
+from app.renders import HeavyRender, kept_or_rendered, on_page_threads
 from app.store.venues import edition_count, edition_papers, edition_stamp, edition_summaries, stored_venue
 
 router = APIRouter(tags=["venues"], responses=INVALID_INPUT)
@@ -52,6 +53,7 @@ def list_venues(session: SessionDep) -> list[EditionPublic]:
 
 
 @router.get("/venues/{venue}/{year}", response_model=EditionPage, responses={404: {"model": ErrorOut}})
+@on_page_threads
 def get_edition(
     request: Request,
     session: SessionDep,
@@ -60,7 +62,7 @@ def get_edition(
     group: Annotated[str | None, Query(max_length=200)] = None,
     skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> Response:
+) -> Response | HeavyRender[Response]:
     """One edition's papers in their order (`?group=` for one group), with an ETag as listings have."""
     name = stored_venue(session, venue)
     if name is None or not edition_count(session, venue=name, year=year):
@@ -77,4 +79,5 @@ def get_edition(
                            edition=f"{name}.{year}", group=group)  # fmt: skip
         return page.model_dump_json().encode()
 
-    return kept_or_made(request, checked, media_type=JSON, make=make)
+    read = min(limit, stamp[2])  # the page's papers (read with an offset)
+    return kept_or_rendered(request, checked, read, media_type=JSON, make=make)

@@ -19,6 +19,14 @@ from app.errors import FeedParseError, InvalidQueryError, NotFoundError
 from app.httpcache import UNCACHED, validate
 from app.ranking.foryou import sort_papers
 from app.ratelimit import client_address, rate_limit
+from app.renders import (
+    HeavyRender,
+    answered,
+    heavy,
+    kept_or_rendered,
+    on_page_threads,
+    page_threads,
+)
 from app.search.hybrid import Searcher, SearchFilters
 from app.status import pipeline_status
 from app.store.categories import note_categories_opened
@@ -40,14 +48,6 @@ from app.store.popularity import popularity_stamp
 from app.store.venues import edition_summaries
 from app.summarize.service import cached_faqs
 from app.web.ranges import range_page
-from app.web.renders import (
-    HeavyRender,
-    answered,
-    heavy,
-    kept_or_rendered,
-    on_page_threads,
-    page_threads,
-)
 from app.web.templating import templates
 from app.xmlchars import xml_safe
 

@@ -19,6 +19,7 @@ from app.errors import NotFoundError
 from app.httpcache import UNCACHED, validate
 from app.ranking.foryou import sort_papers
 from app.ratelimit import rate_limit
+from app.renders import HeavyRender, heavy, kept_or_rendered, on_page_threads
 from app.search.hybrid import SearchFilters
 from app.security import refuse_cross_site
 from app.store.fts import query_terms
@@ -37,7 +38,6 @@ from app.summarize.service import cached_faqs
 from app.venues.types import is_venue_id
 from app.web import faq
 from app.web.faq import star_limit, summary_limit
-from app.web.renders import HeavyRender, heavy, kept_or_rendered, on_page_threads
 from app.web.templating import templates
 from app.xmlchars import xml_safe
 

@@ -15,15 +15,16 @@ from fastapi import HTTPException
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app import renders
 from app.arxiv.parse import parse_feed
 from app.config import Settings
 from app.main import create_app
+from app.renders import RenderGate
 from app.store.db import session_scope
 from app.store.ingest import ingest_feed
 from app.store.venues import upsert_venue_papers
 from app.venues.documents import parse_venue_file
-from app.web import pages, renders
-from app.web.renders import RenderGate
+from app.web import pages
 from tests.conftest import DATA
 
 RSS2 = DATA / "rss" / "rss2-2024-multicat-csLG+csAI+csCL+statML.xml"
@@ -242,15 +243,16 @@ def test_every_page_that_renders_rows_waits_for_a_page_thread(
     settings_env: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With every page thread held by a listing, the index, the status page, both searches, their feed,
-    an edition and the venues' feed wait (they are page handlers too); /healthz and a paper's own page
-    (the shared pool) do not; all are served once the listings end."""
+    an edition, the venues' feed and the API's day and edition wait (they are page handlers too);
+    /healthz and a paper's own page (the shared pool) do not; all are served once the listings end."""
     with session_scope(settings_env) as session:
         ingest_feed(session, feed=parse_feed(RSS2.read_bytes()))
         edition = _load_edition(session)
     release, started = _hold_cs_lg_renders(monkeypatch)
     holding = [f"{DAY}&show={n}" for n in range(1, renders.PAGE_THREADS + 1)]
     waiting = ["/", "/status", "/arxiv/search?query=learning", "/arxiv/search/feed?query=learning",
-               "/venue/search?query=story", edition, "/venue/latest/feed"]  # fmt: skip
+               "/venue/search?query=story", edition, "/venue/latest/feed",
+               "/api/v1/listings/cs.AI?date=2026-09-24", f"/api/v1/venues/{edition.rsplit('/', 1)[1].replace('.', '/')}"]  # fmt: skip
     with (
         TestClient(create_app(), raise_server_exceptions=False) as client,
         ThreadPoolExecutor(len(holding) + len(waiting)) as readers,
@@ -270,3 +272,28 @@ def test_every_page_that_renders_rows_waits_for_a_page_thread(
             waiting, 200
         )
         assert [answer.result().status_code for answer in held_answers] == [200] * len(holding)
+
+
+def test_the_apis_big_day_and_edition_take_a_slot_like_the_pages(
+    client: TestClient, loaded: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API's day reads all of it (its sections order it), an edition's page its `limit` papers:
+    past HEAVY_PAPERS they wait for a slot, and past the wait get 503 + Retry-After in the API's own
+    error shape; a kept answer is served without one."""
+    edition = _load_edition(loaded).rsplit("/", 1)[1].replace(".", "/")
+    monkeypatch.setattr(renders, "HEAVY_PAPERS", 2)
+    monkeypatch.setattr(renders, "heavy_renders", RenderGate(1))
+    day = "/api/v1/listings/cs.LG?date=2026-09-24"
+    kept = client.get(day)
+    assert kept.status_code == 200 and kept.json()["total"] == 3
+    holder = _hold(renders_gate(), "another page", 2 * renders.SLOT_WAIT + 1.0)  # two waits
+    try:
+        assert client.get(day).content == kept.content
+        refused = client.get(f"{day}&limit=1")
+        assert refused.status_code == 503 and refused.headers["retry-after"] == str(renders.RETRY_AFTER)
+        assert "try again in a moment" in refused.json()["detail"]
+        assert client.get(f"/api/v1/venues/{edition}?limit=2").status_code == 200  # 2 papers: light
+        assert client.get(f"/api/v1/venues/{edition}?limit=3").status_code == 503
+    finally:
+        holder.join()
+    assert client.get(f"{day}&limit=1").status_code == 200
