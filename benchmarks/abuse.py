@@ -11,7 +11,9 @@ Two web processes serve it; the LLM is an OpenAI-shaped loopback model that writ
    counter of the day moves: the streams' FAQ counts are in its stamp before the round starts);
 3. API pages: 30 requests at once of the day from the JSON API, each its own page of 1,000 papers
    (`/api/v1/listings/cs.LG?limit=1000&skip=...`: no kept answer serves two of them);
-4. unions: 1,000 category-union requests, 20 at once: made-up categories, real ones without
+4. "for you": 30 `POST /api/v1/rank` at once, each the whole day with 10 stars and 10 dismissals of its
+   own (what the listing's "for you" sends);
+5. unions: 1,000 category-union requests, 20 at once: made-up categories, real ones without
    papers, 100-term unions, 1,000-term ones.
 
 Throughout, /healthz is asked every 20 ms on its own connection, from a process of its own. Printed: each web process's peak
@@ -230,6 +232,16 @@ def api_pages(base: str) -> Counter[int]:
     return run_all(LISTINGS, LISTINGS, page)
 
 
+def rankings(base: str, papers: list[str]) -> Counter[int]:
+    def rank(n: int) -> int:
+        mine = papers[n * 20 : n * 20 + 20]
+        body = {"papers": papers, "stars": mine[:10], "dismissed": mine[10:]}
+        with httpx.Client(base_url=base, timeout=120, verify=TLS) as client:
+            return client.post("/api/v1/rank", json=body).status_code
+
+    return run_all(LISTINGS, LISTINGS, rank)
+
+
 def unions(base: str) -> Counter[int]:
     real = [code for code in taxonomy().categories if code != CATEGORY]
     specs = [
@@ -280,6 +292,7 @@ def main() -> None:
                 label = f"listings (30 at once{', ' + query if query else ''})"
                 results.append(phase(label, pids, functools.partial(listings, base, query)))
             results.append(phase("API pages (30 at once, 1,000 papers each)", pids, lambda: api_pages(base)))
+            results.append(phase('"for you" (30 at once, 5,000 papers)', pids, lambda: rankings(base, ids)))
             results.append(phase("unions (1,000, 20 at once)", pids, lambda: unions(base)))
             peaks = {pid: peak_rss_mb(pid) for pid in pids}
         after = schedule(url)

@@ -12,6 +12,7 @@ from app.api.papers import normalise_id
 from app.api.schemas import BAD_BODY, INVALID_INPUT, Page
 from app.deps import SessionDep, SettingsDep
 from app.ranking.foryou import Reader, rank_arxiv_ids
+from app.renders import on_page_threads
 
 router = APIRouter(tags=["rank"], responses=INVALID_INPUT)
 ArxivId = Annotated[str, StringConstraints(min_length=4, max_length=64)]
@@ -57,6 +58,7 @@ class RankPage(Page[RankedOut]):
 
 
 @router.post("/rank", response_model=RankPage, responses=BAD_BODY)
+@on_page_threads  # a day of thousands of papers: CPU and memory, bounded per process as pages are
 def rank(body: RankIn, session: SessionDep, settings: SettingsDep) -> Response:
     """Best first: similarity to the starred papers (centroid, or a linear SVM from 5 stars, with the
     dismissed papers as negatives) plus keywords, less negative keywords; then the starred papers,

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cachetools import LRUCache
+from cachetools import LRUCache, cached
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -100,24 +100,32 @@ def _no_signal(signals: Signals, prepared: Prepared, reader: Reader) -> str | No
 
 @dataclass(slots=True)
 class _Entry:
-    stamp: tuple[object, ...]
     prepared: Prepared
     arxiv_of: dict[int, str]
 
 
 PREPARED_MAX = 8  # days (or id sets) kept ready, ~3-4 MB each at 1,000 papers
-_ready: LRUCache[tuple[str, tuple[str, ...]], _Entry] = LRUCache(PREPARED_MAX)
-_ready_lock = threading.Lock()  # cachetools caches are not thread-safe; handlers run in threads
+_ready: LRUCache[tuple[object, ...], _Entry] = LRUCache(PREPARED_MAX)
+# One build per key at a time, the others wait for it (cachetools' `condition`): thirty readers of a new
+# 5,000-paper day at once each built it, and a web process went past 800 MB (benchmarks/abuse.py).
+_building = threading.Condition()
 
 
 def _prepared(session: Session, arxiv_ids: tuple[str, ...], *, model: str) -> tuple[Prepared, dict[int, str]]:
     """The candidates ready to rank, reused while none changed and no vector was added or dropped."""
-    key = (model, arxiv_ids)
-    with _ready_lock:
-        entry = _ready.get(key)
     stamp = _stamp(session, arxiv_ids, model=model)  # one aggregate: cheap beside preparing the day
-    if entry is not None and entry.stamp == stamp:
-        return entry.prepared, entry.arxiv_of
+    entry = _build(session, arxiv_ids, model=model, stamp=stamp)
+    return entry.prepared, entry.arxiv_of
+
+
+def _build_key(
+    _: Session, arxiv_ids: tuple[str, ...], *, model: str, stamp: tuple[object, ...]
+) -> tuple[object, ...]:
+    return (model, arxiv_ids, stamp)
+
+
+@cached(_ready, key=_build_key, condition=_building)
+def _build(session: Session, arxiv_ids: tuple[str, ...], *, model: str, stamp: tuple[object, ...]) -> _Entry:
     columns = (Paper.id, Paper.arxiv_id, Paper.title, Paper.abstract, Paper.authors)
     found = {
         row.arxiv_id: row for row in session.execute(select(*columns).where(Paper.arxiv_id.in_(arxiv_ids)))
@@ -125,10 +133,7 @@ def _prepared(session: Session, arxiv_ids: tuple[str, ...], *, model: str) -> tu
     rows = [found[a] for a in arxiv_ids if a in found]
     candidates = [Candidate(r.id, r.title, r.abstract, r.authors) for r in rows]
     vectors = vectors_for(session, paper_ids=[r.id for r in rows], model=model)
-    entry = _Entry(stamp, Prepared.of(candidates, vectors), {r.id: r.arxiv_id for r in rows})
-    with _ready_lock:
-        _ready[key] = entry
-    return entry.prepared, entry.arxiv_of
+    return _Entry(Prepared.of(candidates, vectors), {r.id: r.arxiv_id for r in rows})
 
 
 def _stamp(session: Session, arxiv_ids: tuple[str, ...], *, model: str) -> tuple[object, ...]:
