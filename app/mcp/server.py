@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import cache
 from typing import Any
@@ -34,6 +34,7 @@ from app.errors import CoolPapersError, InvalidQueryError, NotFoundError
 from app.profiles.digest import profile_digest
 from app.profiles.store import find_profile
 from app.ratelimit import check_rate
+from app.renders import page_threads
 from app.search.hybrid import Hit, SearchFilters
 from app.store.db import session_scope
 from app.store.listings import parse_category_expression, read_listing
@@ -159,16 +160,18 @@ def for_you(token: str, limit: int = 10) -> dict[str, Any]:
         return {"date": digest.listing_day.isoformat(), "items": items}
 
 
-def _telling(tool: Callable[..., Any]) -> Callable[..., Any]:
-    """The tool with this app's errors passed to the agent as ToolError: their one line says what to fix.
+def _telling(tool: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    """The tool run on the page threads (app/renders.py), as the pages and the API that read as much run:
+    the SDK would run it on any of anyio's 40 threads; this app's errors passed to the agent as ToolError,
+    their one line saying what to fix.
 
     (The SDK keeps any other exception's text on the server, and answers only "Error executing tool".)
     """
 
     @functools.wraps(tool)
-    def answering(*args: Any, **kwargs: Any) -> Any:
+    async def answering(*args: Any, **kwargs: Any) -> Any:
         try:
-            return tool(*args, **kwargs)
+            return await page_threads.run(functools.partial(tool, *args, **kwargs))
         except CoolPapersError as exc:
             raise ToolError(str(exc)) from exc
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import socket
@@ -153,3 +154,32 @@ def test_brief_links_a_venue_paper_to_its_venue_page(settings_env: Settings) -> 
     assert _brief(venue)["url"] == f"{settings_env.public_url}/venue/GMwRl2e9Y1@OpenReview"
     arxiv = Paper(arxiv_id="2512.00001", source="arxiv", title="T", abstract="A", authors=[], categories=[])
     assert _brief(arxiv)["url"] == "https://arxiv.org/abs/2512.00001"
+
+
+def test_tools_run_on_the_page_threads(settings_env: Settings) -> None:
+    """A tool (a day's listing reads all of it) waits for a page thread as the pages do: with every one
+    held, it does not run; it answers once they are free. Its errors still reach the agent as one line."""
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from app.mcp import server
+    from app.renders import PAGE_THREADS, page_threads
+
+    with session_scope(settings_env) as session:
+        feed = parse_feed((DATA / "api" / "api-2025-cs-100-entries.xml").read_bytes())
+        ingest_feed(session, feed=feed, categories=["cs.CV"], day=DAY)
+    listing = server._telling(server.listing)
+
+    async def scenario() -> None:
+        async with anyio.create_task_group() as group:
+            for _ in range(PAGE_THREADS):  # every page thread busy for half a second
+                group.start_soon(page_threads.run, functools.partial(time.sleep, 0.5))
+            await anyio.sleep(0.1)
+            with anyio.move_on_after(0.2) as waited:
+                await listing(categories="cs.CV", limit=5)
+            assert waited.cancelled_caught  # still waiting for a page thread
+        answer = await listing(categories="cs.CV", limit=5)
+        assert answer["date"] == DAY.isoformat() and len(answer["items"]) == 5
+        with pytest.raises(ToolError, match="date"):
+            await listing(categories="cs.CV", date="yesterday")
+
+    anyio.run(scenario)
