@@ -35,6 +35,7 @@ Targets (issue 16): foryou >= svm-tfidf + 0.10, and foryou+dismiss > foryou.
 
 Run:
     .venv/bin/python benchmarks/foryou.py
+    .venv/bin/python benchmarks/foryou.py --seeds 16,2,3,4,5          # the spread over draws of readers
     .venv/bin/python benchmarks/foryou.py --readers 40 --extra ''   # small: without the cs.DS file
 """
 
@@ -159,39 +160,59 @@ def make_readers(
     return readers
 
 
-def main() -> None:
-    args = parse_args()
-    if args.lexical_weight is not None:
-        app_rank.LEXICAL_WEIGHT = args.lexical_weight
-    print(*realdata.context_lines(), sep="\n")
+@dataclass(frozen=True, slots=True)
+class Day:
+    """The papers as one day, and what every reader's ranking shares."""
+
+    papers: list[realdata.Paper]
+    vectors: np.ndarray
+    features: Any  # TF-IDF, for the SVM baseline
+    cosines: np.ndarray
+    tfidf: np.ndarray
+    prepared: Prepared
+
+
+def load_day(args: argparse.Namespace) -> Day:
     papers = realdata.load_papers(args.extra)
     vectors, origin = realdata.embed_texts([p.text for p in papers], cache=args.cache, reuse=args.reuse)
     print(f"minilm vectors: {origin}; {len(papers)} papers, one day of them all")
-    started = time.perf_counter()
     features = quality.tfidf_features(papers)
-    tfidf = np.asarray((features @ features.T).todense())
-    cosines = vectors @ vectors.T
     candidates = [Candidate(i, p.title, p.abstract, p.authors) for i, p in enumerate(papers)]
-    prepared = Prepared.of(candidates, dict(enumerate(vectors)))
-    rng = np.random.default_rng(args.seed)
-    interests = [("category", s) for s in category_interests(papers, rng, args.readers)]
-    interests += [("seed", s) for s in seed_interests(papers, cosines, tfidf, rng, args.readers)]
-    readers = make_readers(interests, prepared, vectors, args.seed + 1)
-    print(f"{len(readers)} simulated readers, prepared in {time.perf_counter() - started:.1f} s")
-    results: dict[str, list[float]] = {
-        "svm-tfidf": [],
-        "vectors-only": [],
-        "foryou": [],
-        "foryou+dismiss": [],
-    }
+    return Day(
+        papers,
+        vectors,
+        features,
+        vectors @ vectors.T,
+        np.asarray((features @ features.T).todense()),
+        Prepared.of(candidates, dict(enumerate(vectors))),
+    )
+
+
+Results = dict[str, list[float]]
+
+
+def run_readers(
+    day: Day, *, readers_per_kind: int, seed: int
+) -> tuple[list[Reader], Results, dict[str, float], Results]:
+    """Every method on the readers drawn with `seed`: precision per reader, seconds per method, and
+    the "as the reader sees it" precision of the app's two rankings."""
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    interests = [("category", s) for s in category_interests(day.papers, rng, readers_per_kind)]
+    interests += [
+        ("seed", s) for s in seed_interests(day.papers, day.cosines, day.tfidf, rng, readers_per_kind)
+    ]
+    readers = make_readers(interests, day.prepared, day.vectors, seed + 1)
+    print(f"seed {seed}: {len(readers)} simulated readers, prepared in {time.perf_counter() - started:.1f} s")
+    results: Results = {"svm-tfidf": [], "vectors-only": [], "foryou": [], "foryou+dismiss": []}
     timings: dict[str, float] = dict.fromkeys(results, 0.0)
-    seen: dict[str, list[float]] = {"foryou": [], "foryou+dismiss": []}
+    seen: Results = {"foryou": [], "foryou+dismiss": []}
     for reader in readers:
         for name, rank in (
-            ("svm-tfidf", lambda r: np.argsort(-svm_tfidf(features, r.stars), kind="stable").tolist()),
-            ("vectors-only", lambda r: vectors_only(prepared, vectors, r.stars)),
-            ("foryou", lambda r: foryou(prepared, vectors, r.stars, ())),
-            ("foryou+dismiss", lambda r: foryou(prepared, vectors, r.stars, r.dismissed)),
+            ("svm-tfidf", lambda r: np.argsort(-svm_tfidf(day.features, r.stars), kind="stable").tolist()),
+            ("vectors-only", lambda r: vectors_only(day.prepared, day.vectors, r.stars)),
+            ("foryou", lambda r: foryou(day.prepared, day.vectors, r.stars, ())),
+            ("foryou+dismiss", lambda r: foryou(day.prepared, day.vectors, r.stars, r.dismissed)),
         ):
             began = time.perf_counter()
             order = rank(reader)
@@ -199,7 +220,33 @@ def main() -> None:
             results[name].append(precision(order, reader))
             if name.startswith("foryou"):
                 seen[name].append(precision(order, reader, seen=True))
-    report(readers, results, timings, seen)
+    return readers, results, timings, seen
+
+
+def main() -> None:
+    args = parse_args()
+    if args.lexical_weight is not None:
+        app_rank.LEXICAL_WEIGHT = args.lexical_weight
+    print(*realdata.context_lines(), sep="\n")
+    day = load_day(args)
+    if not args.seeds:
+        report(*run_readers(day, readers_per_kind=args.readers, seed=args.seed))
+        return
+    rows = []
+    for seed in args.seeds:
+        _, results, _, _ = run_readers(day, readers_per_kind=args.readers, seed=seed)
+        mean = {name: float(np.mean(values)) for name, values in results.items()}
+        rows.append([str(seed), *(f"{mean[m]:.3f}" for m in results),
+                     f"{mean['foryou'] - mean['svm-tfidf']:+.3f}", f"{mean['foryou+dismiss'] - mean['foryou']:+.3f}"])  # fmt: skip
+    gains = [float(row[-2]) for row in rows]
+    lifts = [float(row[-1]) for row in rows]
+    print(f"\nprecision@{K} by seed of the readers, load {realdata.load_average()}\n")
+    print(harness.table(["seed", *results, "foryou - svm", "dismissals"], rows))
+    print(
+        f"\nforyou - svm-tfidf: mean {np.mean(gains):+.3f} (from {min(gains):+.3f} to {max(gains):+.3f}; "
+        f"target +{TARGET_GAIN} met on {sum(g >= TARGET_GAIN for g in gains)} of {len(gains)} seeds); "
+        f"dismissals: mean {np.mean(lifts):+.3f} (> 0 on {sum(v > 0 for v in lifts)} of {len(lifts)})"
+    )
 
 
 def report(
@@ -253,6 +300,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--readers", type=int, default=60, help="interests of each kind (x2 star counts)")
     parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument(
+        "--seeds",
+        type=lambda value: [int(part) for part in value.split(",") if part.strip()],
+        default=[],
+        help="comma-separated seeds: one summary row each, and their mean (the target's spread over draws)",
+    )
     parser.add_argument(
         "--lexical-weight", type=float, default=None, help="try another LEXICAL_WEIGHT (default: the app's)"
     )
