@@ -186,6 +186,17 @@ class HeavyRender(Generic[T_co]):
         return heavy_renders.run(self.key, self.make)
 
 
+@dataclass(frozen=True, slots=True)
+class OffPageThreads(Generic[T_co]):
+    """The rest of a page a handler hands back because it waits (for arXiv, up to LOOKUP_GRACE): run on
+    the shared pool, so that two such waits never hold every page thread."""
+
+    make: Callable[[], T_co]
+
+    def __call__(self) -> T_co:
+        return self.make()
+
+
 heavy_renders = RenderGate(SLOTS)
 page_threads = PageThreads(PAGE_THREADS)
 
@@ -220,14 +231,16 @@ def kept_or_rendered(
     )
 
 
-async def answered(made: T | HeavyRender[T]) -> T:
-    """What a page handler made; a heavy render it handed back is waited for on the shared pool."""
-    if isinstance(made, HeavyRender):
+async def answered(made: T | HeavyRender[T] | OffPageThreads[T]) -> T:
+    """What a page handler made; what it handed back (a heavy render, a wait) is run on the shared pool."""
+    if isinstance(made, HeavyRender | OffPageThreads):
         return await run_in_threadpool(made)
     return made
 
 
-def on_page_threads(handler: Callable[P, T | HeavyRender[T]]) -> Callable[P, Awaitable[T]]:
+def on_page_threads(
+    handler: Callable[P, T | HeavyRender[T] | OffPageThreads[T]],
+) -> Callable[P, Awaitable[T]]:
     """A sync page handler, run on the page threads (`page_threads`) rather than the shared pool.
 
     FastAPI reads the handler's own parameters (the signature, its annotations resolved here where

@@ -13,7 +13,8 @@ Two web processes serve it; the LLM is an OpenAI-shaped loopback model that writ
    (`/api/v1/listings/cs.LG?limit=1000&skip=...`: no kept answer serves two of them);
 4. "for you": 30 `POST /api/v1/rank` at once, each the whole day with 10 stars and 10 dismissals of its
    own (what the listing's "for you" sends);
-5. unions: 1,000 category-union requests, 20 at once: made-up categories, real ones without
+5. paper sets: 30 pages of 200 stored papers at once (`/arxiv/id1,...,id200`, each another set);
+6. unions: 1,000 category-union requests, 20 at once: made-up categories, real ones without
    papers, 100-term unions, 1,000-term ones.
 
 Throughout, /healthz is asked every 20 ms on its own connection, from a process of its own. Printed: each web process's peak
@@ -242,6 +243,14 @@ def rankings(base: str, papers: list[str]) -> Counter[int]:
     return run_all(LISTINGS, LISTINGS, rank)
 
 
+def paper_sets(base: str, papers: list[str]) -> Counter[int]:
+    def paper_set(n: int) -> int:
+        with httpx.Client(base_url=base, timeout=120, verify=TLS) as client:
+            return client.get(f"/arxiv/{','.join(papers[n * 100 : n * 100 + 200])}").status_code
+
+    return run_all(LISTINGS, LISTINGS, paper_set)
+
+
 def unions(base: str) -> Counter[int]:
     real = [code for code in taxonomy().categories if code != CATEGORY]
     specs = [
@@ -293,6 +302,9 @@ def main() -> None:
                 results.append(phase(label, pids, functools.partial(listings, base, query)))
             results.append(phase("API pages (30 at once, 1,000 papers each)", pids, lambda: api_pages(base)))
             results.append(phase('"for you" (30 at once, 5,000 papers)', pids, lambda: rankings(base, ids)))
+            results.append(
+                phase("paper sets (30 at once, 200 papers each)", pids, lambda: paper_sets(base, ids))
+            )
             results.append(phase("unions (1,000, 20 at once)", pids, lambda: unions(base)))
             peaks = {pid: peak_rss_mb(pid) for pid in pids}
         after = schedule(url)

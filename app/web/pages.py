@@ -8,7 +8,6 @@ import json
 from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy.orm import Session
 
@@ -21,6 +20,7 @@ from app.ranking.foryou import sort_papers
 from app.ratelimit import client_address, rate_limit
 from app.renders import (
     HeavyRender,
+    OffPageThreads,
     answered,
     heavy,
     kept_or_rendered,
@@ -218,10 +218,6 @@ async def arxiv_page(
         part=part,
         eager=None if abstracts == "all" else _eager_abstracts(request, part),
     )
-    # Paper ids: at most MAX_IDS papers, and the page may wait LOOKUP_GRACE for arXiv: not on the
-    # page threads, which two such waits would hold.
-    if _names_papers(spec):
-        return await answered(await run_in_threadpool(page))
     return await answered(await page_threads.run(page))
 
 
@@ -243,7 +239,7 @@ def _arxiv_page(
     range_: str | None,
     part: str | None,
     eager: int | None,
-) -> Response | HeavyRender[Response]:
+) -> Response | HeavyRender[Response] | OffPageThreads[Response]:
     asked_show = request.query_params.get("show")  # a range view has its own default page size
     show = min(show, MAX_SHOW)  # a larger `show` (papers.cool's links may carry one) pages by MAX_SHOW
     feed = spec.endswith("/feed")
@@ -396,11 +392,21 @@ def _sections(
 
 def _papers_page(
     request: Request, session: SessionDep, searcher: Searcher, parts: list[str], *, feed: bool
-) -> Response:
+) -> Response | OffPageThreads[Response]:
     ids = list(dict.fromkeys(split_arxiv_id(part)[0] for part in parts))
     if len(ids) > MAX_IDS:
         raise InvalidQueryError(f"at most {MAX_IDS} paper ids per page, not {len(ids)}")
     papers = get_papers(session, ids)
+    if len(papers) < len(ids):  # arXiv is asked, and waited for up to LOOKUP_GRACE: off the page threads
+        return OffPageThreads(
+            lambda: _papers_after_lookups(request, session, searcher, ids, papers, feed=feed)
+        )
+    return _shown_papers(request, session, searcher, ids, papers, feed=feed)
+
+
+def _papers_after_lookups(
+    request: Request, session: Session, searcher: Searcher, ids: list[str], papers: list[Paper], *, feed: bool
+) -> Response:
     lookups = _look_up_missing(ids, {p.arxiv_id for p in papers})
     if any(lookup.status == "found" for lookup in lookups):
         session.rollback()  # end the read snapshot so the rows just committed are visible
@@ -411,6 +417,12 @@ def _papers_page(
         return templates.TemplateResponse(request, "lookup.html", context, status_code=202, headers=UNCACHED)
     if not papers:
         raise waiting[0].error() if waiting else NotFoundError(Lookup(ids[0], "unknown").message)
+    return _shown_papers(request, session, searcher, ids, papers, feed=feed)
+
+
+def _shown_papers(
+    request: Request, session: Session, searcher: Searcher, ids: list[str], papers: list[Paper], *, feed: bool
+) -> Response:
     if feed:
         return _atom(request, session, papers, {"cats": ",".join(ids), "listing": None})
     related = searcher.related(papers[0], k=10) if len(papers) == 1 else None

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings, get_settings
+from app.renders import PAGE_THREADS
 from app.store import lookup
 from app.web.pages import LOOKUP_GRACE
 from tests.arxiv_api import RECORDED
@@ -167,3 +169,22 @@ def test_ids_mixed_with_something_else_name_the_odd_part(
 def test_lookup_poll_refuses_what_is_not_an_id(app_client: TestClient) -> None:
     response = app_client.get("/arxiv/lookup", params={"paper": "garbage"})
     assert response.status_code == 422
+
+
+def test_pages_waiting_for_arxiv_hold_no_page_thread(arxiv: LoopbackServer) -> None:
+    """As many pages of unknown papers as there are page threads, each waiting up to LOOKUP_GRACE for a
+    slow arXiv: the wait is handed to the shared pool, and the index (a page handler) is served meanwhile.
+    (One client for all: the page threads are counted per event loop, as in a served process.)"""
+    from app.main import create_app
+
+    arxiv.script("/api/query", Reply(200, answer_for("2401.99301"), delay=SLOW))
+    ids = [f"2401.9930{n + 1}" for n in range(PAGE_THREADS)]
+    with (
+        TestClient(create_app(), raise_server_exceptions=False) as client,
+        ThreadPoolExecutor(len(ids)) as readers,
+    ):
+        waits = [readers.submit(client.get, f"/arxiv/{arxiv_id}") for arxiv_id in ids]
+        time.sleep(0.3)  # both under way, waiting for arXiv
+        assert client.get("/").status_code == 200
+        assert not any(wait.done() for wait in waits)  # still waiting: the index did not queue behind them
+        assert [wait.result().status_code for wait in waits] == [202] * len(ids)
