@@ -1,5 +1,8 @@
 """Heavy pages rendered at once in one web process: a bound on what a burst of requests can take.
 
+Shared by the pages (app/web), the API (app/api) and the MCP tools: each handler that reads many rows
+runs on the PAGE_THREADS page threads (`on_page_threads`), and a big render takes a slot (below).
+
 A listing of thousands of papers reads every row of its day and renders megabytes of HTML: thirty
 at once took a web process from 150 MB to 1.75 GB. So a render of a day of over HEAVY_PAPERS papers
 (its rows are all read, even for a page of 25) takes one of a few slots per process, one render per
@@ -54,7 +57,7 @@ RETRY_AFTER = 2
 # is one more in the queue for the GIL that the event loop (health checks, streams) waits in: with
 # anyio's default of 40, 20 hostile requests at once put /healthz p99 at 55-66 ms on 2 cores
 # (benchmarks/abuse.py); with 2, 39 ms. Requests past them wait on the event loop, costing nothing.
-# Every page handler that turns rows into HTML runs on them (`on_page_threads`).
+# Every handler that reads many rows runs on them: pages, the API's day, edition and ranking, MCP.
 PAGE_THREADS = 2
 T = TypeVar("T")
 P = ParamSpec("P")
