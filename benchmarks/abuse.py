@@ -14,7 +14,10 @@ Two web processes serve it; the LLM is an OpenAI-shaped loopback model that writ
 4. "for you": 30 `POST /api/v1/rank` at once, each the whole day with 10 stars and 10 dismissals of its
    own (what the listing's "for you" sends);
 5. paper sets: 30 pages of 200 stored papers at once (`/arxiv/id1,...,id200`, each another set);
-6. unions: 1,000 category-union requests, 20 at once: made-up categories, real ones without
+6. searches: 30 at once, the site's and the API's in turn, each another query from its own forwarded
+   address (a client of many addresses: no per-client limit holds it); the generated day has no
+   vectors, so these are keyword searches (PostgreSQL full text), not the query's embedding;
+7. unions: 1,000 category-union requests, 20 at once: made-up categories, real ones without
    papers, 100-term unions, 1,000-term ones.
 
 Throughout, /healthz is asked every 20 ms on its own connection, from a process of its own. Printed: each web process's peak
@@ -251,6 +254,20 @@ def paper_sets(base: str, papers: list[str]) -> Counter[int]:
     return run_all(LISTINGS, LISTINGS, paper_set)
 
 
+SEARCH_WORDS = ("learning", "graph", "diffusion", "robust", "language", "optimal", "neural", "sparse")
+
+
+def searches(base: str) -> Counter[int]:
+    def search(n: int) -> int:
+        words = " ".join(SEARCH_WORDS[(n + k) % len(SEARCH_WORDS)] for k in range(1 + n % 3))
+        path, key = ("/api/v1/search", "q") if n % 2 else ("/arxiv/search", "query")
+        headers = {"X-Forwarded-For": f"203.0.113.{n + 1}"}
+        with httpx.Client(base_url=base, timeout=120, verify=TLS) as client:
+            return client.get(path, params={key: words}, headers=headers).status_code
+
+    return run_all(LISTINGS, LISTINGS, search)
+
+
 def unions(base: str) -> Counter[int]:
     real = [code for code in taxonomy().categories if code != CATEGORY]
     specs = [
@@ -305,6 +322,7 @@ def main() -> None:
             results.append(
                 phase("paper sets (30 at once, 200 papers each)", pids, lambda: paper_sets(base, ids))
             )
+            results.append(phase("searches (30 at once, 30 addresses)", pids, lambda: searches(base)))
             results.append(phase("unions (1,000, 20 at once)", pids, lambda: unions(base)))
             peaks = {pid: peak_rss_mb(pid) for pid in pids}
         after = schedule(url)
