@@ -21,11 +21,9 @@ from app.ratelimit import client_address, rate_limit
 from app.renders import (
     HeavyRender,
     OffPageThreads,
-    answered,
     heavy,
     kept_or_rendered,
     on_page_threads,
-    page_threads,
 )
 from app.search.hybrid import Searcher, SearchFilters
 from app.status import pipeline_status
@@ -190,7 +188,8 @@ def lookup_state(
 
 
 @router.get("/arxiv/{spec:path}")
-async def arxiv_page(
+@on_page_threads
+def arxiv_page(
     request: Request,
     session: SessionDep,
     searcher: SearcherDep,
@@ -202,50 +201,14 @@ async def arxiv_page(
     range_: Annotated[str | None, Query(alias="range", max_length=20)] = None,
     part: Annotated[Literal["abstracts"] | None, Query(description="a listing's lazy abstracts")] = None,
     abstracts: Annotated[Literal["all"] | None, Query(description="every abstract in the page")] = None,
-) -> Response:
-    """Dispatch papers.cool's one URL space: a feed, a set of paper ids, or a category listing."""
-    page = functools.partial(
-        _arxiv_page,
-        request,
-        session,
-        searcher,
-        spec,
-        date=date,
-        show=show,
-        skip=skip,
-        sort=sort,
-        range_=range_,
-        part=part,
-        eager=None if abstracts == "all" else _eager_abstracts(request, part),
-    )
-    return await answered(await page_threads.run(page))
-
-
-def _names_papers(spec: str) -> bool:
-    parts = [part.strip() for part in spec.removesuffix("/feed").split(",") if part.strip()]
-    return bool(parts) and all(is_arxiv_id(part) for part in parts)
-
-
-def _arxiv_page(
-    request: Request,
-    session: Session,
-    searcher: Searcher,
-    spec: str,
-    *,
-    date: dt.date | None,
-    show: int,
-    skip: int,
-    sort: str,
-    range_: str | None,
-    part: str | None,
-    eager: int | None,
 ) -> Response | HeavyRender[Response] | OffPageThreads[Response]:
+    """Dispatch papers.cool's one URL space: a feed, a set of paper ids, or a category listing."""
     asked_show = request.query_params.get("show")  # a range view has its own default page size
     show = min(show, MAX_SHOW)  # a larger `show` (papers.cool's links may carry one) pages by MAX_SHOW
     feed = spec.endswith("/feed")
     spec = spec.removesuffix("/feed")
     parts = [part.strip() for part in spec.split(",") if part.strip()]
-    if _names_papers(spec):
+    if parts and all(is_arxiv_id(part) for part in parts):
         return _papers_page(request, session, searcher, parts, feed=feed)
     if any(is_arxiv_id(part) for part in parts):
         raise _mixed_ids(parts)
@@ -285,6 +248,7 @@ def _arxiv_page(
         make = functools.partial(_lazy_abstracts, session, query, stamp, show=show, skip=skip, sort=sort)
         return kept_or_rendered(request, checked, papers, make=make, media_type=JSON)
     # A browser's page and other clients' differ (see _eager_abstracts): each is its own version.
+    eager = None if abstracts == "all" else _eager_abstracts(request, part)
     variant = "" if eager is None else "\nbrowser"
     checked = validate(request, stamp=(version, variant), fresh_seconds=fresh, vary="Sec-Fetch-Mode")
     if checked.not_modified:
