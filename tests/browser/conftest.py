@@ -324,10 +324,17 @@ class Watched:
 
 @pytest.fixture
 def watched(browser: Any, site: Site) -> Iterator[Watched]:
-    """A page in a fresh context; console errors, uncaught exceptions, dialogs and requests to anywhere
-    but the app fail the test."""
+    """A page in a fresh context on the shared site (see `watching`)."""
+    with watching(browser, site.url) as seen:
+        yield seen
+
+
+@contextmanager
+def watching(browser: Any, base_url: str, *, width: int = 1280, height: int = 900) -> Iterator[Watched]:
+    """A page in a fresh context; console errors, CSP violations, uncaught exceptions, dialogs and
+    requests to anywhere but `base_url` fail the test when the block ends."""
     context = browser.new_context(
-        base_url=site.url, viewport={"width": 1280, "height": 900}, color_scheme="light"
+        base_url=base_url, viewport={"width": width, "height": height}, color_scheme="light"
     )
     context.set_default_timeout(15_000)
     page = context.new_page()
@@ -345,15 +352,17 @@ def watched(browser: Any, site: Site) -> Iterator[Watched]:
 
     def on_request(request: Any) -> None:
         seen.requests.append(request.url)
-        if not request.url.startswith((site.url, "data:", "about:")):
+        if not request.url.startswith((base_url, "data:", "about:")):
             seen.errors.append(f"request left the app: {request.url}")
 
     page.on("console", on_console)
     page.on("pageerror", lambda error: seen.errors.append(f"uncaught: {error}"))
     page.on("dialog", on_dialog)
     page.on("request", on_request)
-    yield seen
-    context.close()
+    try:
+        yield seen
+    finally:
+        context.close()
     assert seen.dialogs == [], f"a dialog opened: {seen.dialogs}"
     assert seen.errors == [], "errors in the browser:\n" + "\n".join(seen.errors)
 

@@ -23,7 +23,7 @@ from app.arxiv.types import Feed
 from app.config import Settings
 from app.store.db import session_scope
 from app.store.ingest import ingest_feed
-from tests.browser.conftest import serve_app
+from tests.browser.conftest import serve_app, watching
 from tests.conftest import DATA, _fresh_database
 
 EAGER = 5
@@ -62,14 +62,8 @@ def test_later_abstracts_are_filled_in_as_text_and_searched(browser: Any, lazy_s
     whole = BeautifulSoup(httpx.get(f"{lazy_site}/arxiv/cs.LG").text, "html.parser")  # every abstract
     expected = {div["id"]: div.select_one("p.summary").get_text() for div in whole.select("div.paper")}  # type: ignore[union-attr]
     assert len(expected) == 100
-    context = browser.new_context(base_url=lazy_site, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("request", lambda r: None if r.url.startswith(lazy_site) else errors.append(f"left: {r.url}"))
-    try:
+    with watching(browser, lazy_site) as seen:  # errors, CSP, requests elsewhere: fail at the end
+        page = seen.page
         sent = page.goto("/arxiv/cs.LG")
         assert sent is not None and sent.status == 200
         assert len(sent.body()) < len(str(whole))  # the browser's page left the later abstracts out
@@ -98,9 +92,6 @@ def test_later_abstracts_are_filled_in_as_text_and_searched(browser: Any, lazy_s
         last = list(expected)[-1]
         page.wait_for_function("(id) => document.getElementById(id).classList.contains('kw-match')", arg=last)
         assert page.locator("#kw-count").inner_text().startswith("1 / 100")
-        assert errors == []
-    finally:
-        context.close()
 
 
 def test_the_page_says_so_when_the_later_abstracts_do_not_come(browser: Any, lazy_site: str) -> None:
