@@ -27,6 +27,7 @@ from app.config import Settings
 from app.errors import FeedParseError
 from app.search.embed import choose_backend, get_embedder, paper_text
 from app.search.embedder import BUNDLED_MODEL
+from app.search.onnx_embed import EXPORT_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -157,7 +158,7 @@ def embed_texts(texts: list[str], *, cache: Path | None, reuse: bool = True) -> 
     folder = cache if cache is not None else Path(tempfile.gettempdir()) / "coolpapers-bench"
     settings = Settings(_env_file=None, data_dir=folder)  # type: ignore[call-arg]
     backend = choose_backend(settings.embed_backend, model=BUNDLED_MODEL, device="cpu", dtype="auto")
-    path_of = "onnx-int8" if backend == "onnx" else f"torch-{cpu_dtype()}"
+    path_of = f"onnx-int8 (recipe {EXPORT_VERSION})" if backend == "onnx" else f"torch-{cpu_dtype()}"
     key = hashlib.sha256("\x00".join([BUNDLED_MODEL, path_of, *texts]).encode()).hexdigest()[:16]
     path = cache / f"vectors-{key}.npy" if cache is not None else None
     if reuse and path is not None and path.exists():

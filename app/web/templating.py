@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import re
+import runpy
 from pathlib import Path
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from app import __version__
 from app.arxiv.ids import abs_url, pdf_url
@@ -25,9 +26,20 @@ from app.web.static import static_url
 ROOT = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=ROOT / "templates")
 
-# scikit-learn's English list, plus words every other arXiv title uses (they tell nothing apart).
-_STOPWORDS = ENGLISH_STOP_WORDS | {"using", "new", "based", "study", "approach", "method", "methods",
-                                   "model", "models", "learning"}  # fmt: skip
+
+def english_stop_words() -> frozenset[str]:
+    """scikit-learn's English stop words (the Glasgow IR group's list), run from their file alone:
+    `import sklearn` costs a web process ~85 MB, and a listing needs only this list."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("scikit-learn is not installed")
+    source = Path(spec.submodule_search_locations[0]) / "feature_extraction" / "_stop_words.py"
+    return frozenset(runpy.run_path(str(source))["ENGLISH_STOP_WORDS"])
+
+
+# That list, plus words every other arXiv title uses (they tell nothing apart).
+_STOPWORDS = english_stop_words() | {"using", "new", "based", "study", "approach", "method", "methods",
+                                     "model", "models", "learning"}  # fmt: skip
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9\-]{2,}")
 _INLINE_MATH_RE = re.compile(r"\$[^$]*\$")  # a title's $...$: no key terms in it
 

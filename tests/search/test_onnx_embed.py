@@ -136,6 +136,9 @@ def test_only_mean_pooled_bert_models_are_exported(tmp_path: Path) -> None:
     )
     assert not supports_model(copy)
     assert not supports_model(tmp_path / "missing")
+    slow = tmp_path / "slow-tokenizer"  # vocab.txt alone: only transformers' Python tokenizer reads it
+    shutil.copytree(FOLDER, slow, ignore=shutil.ignore_patterns("*.safetensors", "*.bin", "tokenizer.json"))
+    assert not supports_model(slow)
     assert choose_backend("auto", model=str(copy), device="cpu", dtype="auto") == "torch"
 
 
@@ -170,8 +173,9 @@ def test_embed_backend_torch_gives_the_torch_path(
 def test_first_uses_from_many_threads_in_a_fresh_process(models_dir: Path, onnx_model: OnnxEmbedder) -> None:
     """A web process's first requests arrive together, on several threads and embedders at once.
 
-    transformers' lazy imports fail when two threads run them concurrently ("cannot import name
-    AutoTokenizer"): the loads must take turns. A fresh interpreter, so nothing is imported yet.
+    The loads must take turns (transformers' lazy imports failed when two threads ran them), and
+    with the graph exported, embedding imports neither torch nor transformers: ~300 MB a web process
+    would carry for its search queries. A fresh interpreter, so nothing is imported yet.
     """
     script = (
         "import sys, threading\n"
@@ -186,6 +190,7 @@ def test_first_uses_from_many_threads_in_a_fresh_process(models_dir: Path, onnx_
         "models = [OnnxEmbedder('all-MiniLM-L6-v2', cache_dir=Path(sys.argv[1])) for _ in range(4)]\n"
         "threads = [threading.Thread(target=use, args=(m,)) for m in models]\n"
         "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "errors += [name for name in ('torch', 'transformers', 'sentence_transformers') if name in sys.modules]\n"
         "print(errors)\n"
         "sys.exit(1 if errors else 0)\n"
     )

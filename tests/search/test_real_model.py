@@ -59,11 +59,22 @@ def test_bf16_agrees_with_fp32(model: SentenceEmbedder, corpus: list[tuple[str, 
 
 
 def test_import_app_main_loads_no_ml_library() -> None:
+    """Nor does a listing's key terms: scikit-learn alone is ~85 MB of every web process."""
     code = (
         "import sys, app.main, workers.tasks; "
-        "heavy = [m for m in ('torch', 'sentence_transformers', 'faiss', 'transformers', 'onnxruntime', 'onnx') "
-        "if m in sys.modules]; "
+        "from app.web.templating import key_terms; key_terms('A title of a listing'); "
+        "heavy = [m for m in ('torch', 'sentence_transformers', 'faiss', 'transformers', 'onnxruntime', 'onnx', "
+        "'sklearn', 'scipy') if m in sys.modules]; "
         "print(heavy); sys.exit(1 if heavy else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_key_terms_drop_scikit_learns_english_stop_words() -> None:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from app.web.templating import english_stop_words, key_terms
+
+    assert english_stop_words() == ENGLISH_STOP_WORDS
+    assert key_terms("Whereas the Art of Using Transformers Across Graphs") == "Art,Transformers,Graphs"
