@@ -26,8 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import ctypes
-import ctypes.util
 import functools
 import inspect
 import os
@@ -36,17 +34,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 from typing import Generic, ParamSpec, TypeVar
-from weakref import WeakKeyDictionary
 
-import anyio
-import anyio.to_thread
 from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from app.httpcache import Validation, kept_or_made, kept_response
+from app.memory import release_free_memory
 
 HEAVY_PAPERS = 500  # papers of a day (all read, however few are shown) from which a render takes a slot
 SLOTS = 2  # heavy renders at once per process (each ~100-150 MB at MAX_SHOW on a 5,000-paper day)
@@ -56,8 +51,10 @@ RETRY_AFTER = 2
 # Page handlers (rows to HTML: CPU and the GIL) running at once per process. Each runnable thread
 # is one more in the queue for the GIL that the event loop (health checks, streams) waits in: with
 # anyio's default of 40, 20 hostile requests at once put /healthz p99 at 55-66 ms on 2 cores
-# (benchmarks/abuse.py); with 2, 39 ms. Requests past them wait on the event loop, costing nothing.
+# (benchmarks/abuse.py); with 2, 39 ms. Requests past them wait in the threads' queue, costing nothing.
 # Every handler that reads many rows runs on them: pages, the API's day, edition and ranking, MCP.
+# They are the process's own, at RENDER_NICE: thirty "for you" rankings at once (CPU-bound numpy on
+# anyio's threads, at the event loop's priority) held /healthz p99 at 50-58 ms; on these, 13-22 ms.
 PAGE_THREADS = 2
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -128,28 +125,6 @@ class RenderGate:
                 self._pages[key] = (lock, readers - 1)
 
 
-@cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, or None where the C library has none (musl, macOS)."""
-    name = ctypes.util.find_library("c")
-    trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
-    if trim is None:
-        return None
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return trim  # type: ignore[no-any-return]
-
-
-def release_free_memory() -> None:
-    """Give the pages malloc holds free back to the system (a few ms after a heavy render).
-
-    Without it a process stays at the high-water mark of its last burst: glibc returns only the top
-    of its main heap by itself, not the free middle of an arena.
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
 def _busy() -> HTTPException:
     return HTTPException(
         503,
@@ -159,21 +134,16 @@ def _busy() -> HTTPException:
 
 
 class PageThreads:
-    """Page handlers run on at most `tokens` threads of the pool at once (one limiter per event loop:
-    the tests' clients each run their own loop)."""
+    """Page handlers run on this process's `threads` page threads, at RENDER_NICE: the event loop
+    (health checks, streams) and its light requests come first for the CPU. The request's context
+    (its id, for logs) goes along."""
 
-    def __init__(self, tokens: int) -> None:
-        self._tokens = tokens
-        self._limiters: WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
-            WeakKeyDictionary()
-        )
+    def __init__(self, threads: int) -> None:
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="page", initializer=_yield_cpu)
 
     async def run(self, call: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
-        limiter = self._limiters.get(loop)
-        if limiter is None:
-            limiter = self._limiters[loop] = anyio.CapacityLimiter(self._tokens)
-        return await anyio.to_thread.run_sync(call, limiter=limiter)
+        return await loop.run_in_executor(self._threads, contextvars.copy_context().run, call)
 
 
 @dataclass(frozen=True, slots=True)

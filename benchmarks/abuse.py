@@ -13,10 +13,14 @@ Two web processes serve it; the LLM is an OpenAI-shaped loopback model that writ
    (`/api/v1/listings/cs.LG?limit=1000&skip=...`: no kept answer serves two of them);
 4. "for you": 30 `POST /api/v1/rank` at once, each the whole day with 10 stars and 10 dismissals of its
    own (what the listing's "for you" sends);
+   then the same with each request its own set (4,000 of the day's papers, another slice each): no
+   prepared day serves two of them;
 5. paper sets: 30 pages of 200 stored papers at once (`/arxiv/id1,...,id200`, each another set);
 6. searches: 30 at once, the site's and the API's in turn, each another query from its own forwarded
-   address (a client of many addresses: no per-client limit holds it); the generated day has no
-   vectors, so these are keyword searches (PostgreSQL full text), not the query's embedding;
+   address (a client of many addresses: no per-client limit holds it). The day's papers have random
+   unit vectors (benchmarks/loaddata.py) in a FAISS index built before the server starts, so every
+   search embeds its query on the web process's model (hybrid: full text and vectors; the model is
+   loaded by the first search, as EMBED_PRELOAD=false leaves it) and asks the index;
 7. unions: 1,000 category-union requests, 20 at once: made-up categories, real ones without
    papers, 100-term unions, 1,000-term ones.
 
@@ -53,6 +57,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 import dayfeed  # noqa: E402
 import harness  # noqa: E402
+import loaddata  # noqa: E402
 from pages import uvicorn_server  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
@@ -60,6 +65,8 @@ from sqlalchemy.orm import Session  # noqa: E402
 from app.arxiv.parse import parse_feed  # noqa: E402
 from app.arxiv.taxonomy import taxonomy  # noqa: E402
 from app.config import Settings  # noqa: E402
+from app.search.embed import get_embedder  # noqa: E402
+from app.search.index import rebuild_index  # noqa: E402
 from app.store.categories import categories_to_fetch  # noqa: E402
 from app.store.db import make_engine  # noqa: E402
 from app.store.ingest import ingest_feed  # noqa: E402
@@ -81,14 +88,31 @@ TLS = ssl.create_default_context()
 
 
 def load_day(url: str) -> list[str]:
-    """Store a generated SIZE-paper day of CATEGORY: its ids."""
+    """Store a generated SIZE-paper day of CATEGORY with a random vector per paper: its ids."""
     engine = make_engine(url)
     try:
         with Session(engine) as session, session.begin():
             ingest_feed(session, feed=parse_feed(dayfeed.build_day(SIZE, categories=(CATEGORY,))))
-            return list(session.scalars(select(Paper.arxiv_id).order_by(Paper.id)))
+            papers = session.execute(select(Paper.id, Paper.arxiv_id).order_by(Paper.id)).all()
+            loaddata.add_random_vectors(session, [pid for pid, _ in papers])
+            return [arxiv_id for _, arxiv_id in papers]
     finally:
         engine.dispose()
+
+
+def build_index(url: str, data_dir: Path) -> str:
+    """The day's FAISS index in `data_dir`, and the model's ONNX graph exported there (a deployment's
+    `coolpapers embed` leaves both behind; the web processes only load them): what was built."""
+    settings = Settings(_env_file=None, database_url=url, data_dir=data_dir)  # type: ignore[call-arg]
+    embedder = get_embedder(settings)
+    embedder.embed(["warm up"])
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            meta = rebuild_index(session, settings, model=embedder.name)
+    finally:
+        engine.dispose()
+    return f"{meta.count} vectors ({meta.kind})" if meta else "no index"
 
 
 def schedule(url: str) -> list[str]:
@@ -246,6 +270,17 @@ def rankings(base: str, papers: list[str]) -> Counter[int]:
     return run_all(LISTINGS, LISTINGS, rank)
 
 
+def own_rankings(base: str, papers: list[str]) -> Counter[int]:
+    def rank(n: int) -> int:
+        start = n * (len(papers) - 4000) // LISTINGS
+        mine = papers[start : start + 4000]
+        body = {"papers": mine, "stars": mine[:10], "dismissed": mine[10:20]}
+        with httpx.Client(base_url=base, timeout=120, verify=TLS) as client:
+            return client.post("/api/v1/rank", json=body).status_code
+
+    return run_all(LISTINGS, LISTINGS, rank)
+
+
 def paper_sets(base: str, papers: list[str]) -> Counter[int]:
     def paper_set(n: int) -> int:
         with httpx.Client(base_url=base, timeout=120, verify=TLS) as client:
@@ -259,7 +294,8 @@ SEARCH_WORDS = ("learning", "graph", "diffusion", "robust", "language", "optimal
 
 def searches(base: str) -> Counter[int]:
     def search(n: int) -> int:
-        words = " ".join(SEARCH_WORDS[(n + k) % len(SEARCH_WORDS)] for k in range(1 + n % 3))
+        # each query its own (the number too): no remembered query vector answers a second one
+        words = " ".join([*(SEARCH_WORDS[(n + k) % len(SEARCH_WORDS)] for k in range(1 + n % 3)), str(n)])
         path, key = ("/api/v1/search", "q") if n % 2 else ("/arxiv/search", "query")
         headers = {"X-Forwarded-For": f"203.0.113.{n + 1}"}
         with httpx.Client(base_url=base, timeout=120, verify=TLS) as client:
@@ -306,27 +342,30 @@ def main() -> None:
         ids = load_day(url)
         print(f"loaded a {len(ids)}-paper {CATEGORY} day in {time.monotonic() - started:.1f} s")
         before = schedule(url)
-        with (
-            harness_data_dir() as data_dir,
-            web(url, data_dir, llm) as (base, master),
-            HealthProbe(base) as probe,
-        ):
-            pids = workers(master)
-            idle = {pid: peak_rss_mb(pid) for pid in pids}
-            results = [phase("streams (50 FAQ streams)", pids, lambda: streams(base, ids[:STREAM_PAPERS]))]
-            for query in ["", "?skip=2000", "?sort=popular"][:LISTING_ROUNDS]:
-                label = f"listings (30 at once{', ' + query if query else ''})"
-                results.append(phase(label, pids, functools.partial(listings, base, query)))
-            results.append(phase("API pages (30 at once, 1,000 papers each)", pids, lambda: api_pages(base)))
-            results.append(phase('"for you" (30 at once, 5,000 papers)', pids, lambda: rankings(base, ids)))
-            results.append(
-                phase("paper sets (30 at once, 200 papers each)", pids, lambda: paper_sets(base, ids))
-            )
-            results.append(phase("searches (30 at once, 30 addresses)", pids, lambda: searches(base)))
-            results.append(phase("unions (1,000, 20 at once)", pids, lambda: unions(base)))
-            peaks = {pid: peak_rss_mb(pid) for pid in pids}
+        with harness_data_dir() as data_dir:
+            started = time.monotonic()
+            print(f"built the index: {build_index(url, data_dir)} in {time.monotonic() - started:.1f} s")
+            with web(url, data_dir, llm) as (base, master), HealthProbe(base) as probe:
+                pids = workers(master)
+                idle = {pid: peak_rss_mb(pid) for pid in pids}
+                results = run_phases(base, pids, ids)
+                peaks = {pid: peak_rss_mb(pid) for pid in pids}
         after = schedule(url)
     report(results, idle, peaks, probe, before, after, llm.generations)
+
+
+def run_phases(base: str, pids: list[int], ids: list[str]) -> list[Phase]:
+    results = [phase("streams (50 FAQ streams)", pids, lambda: streams(base, ids[:STREAM_PAPERS]))]
+    for query in ["", "?skip=2000", "?sort=popular"][:LISTING_ROUNDS]:
+        label = f"listings (30 at once{', ' + query if query else ''})"
+        results.append(phase(label, pids, functools.partial(listings, base, query)))
+    results.append(phase("API pages (30 at once, 1,000 papers each)", pids, lambda: api_pages(base)))
+    results.append(phase('"for you" (30 at once, 5,000 papers)', pids, lambda: rankings(base, ids)))
+    results.append(phase('"for you" (30 sets of 4,000 papers)', pids, lambda: own_rankings(base, ids)))
+    results.append(phase("paper sets (30 at once, 200 papers each)", pids, lambda: paper_sets(base, ids)))
+    results.append(phase("searches (30 at once, 30 addresses, hybrid)", pids, lambda: searches(base)))
+    results.append(phase("unions (1,000, 20 at once)", pids, lambda: unions(base)))
+    return results
 
 
 @contextmanager

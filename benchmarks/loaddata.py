@@ -61,18 +61,12 @@ def recreate(url: str) -> None:
 
 def load(url: str, size: int) -> tuple[str, dict[str, list[str]]]:
     data = dayfeed.build_day(size)
-    model = str(Settings.model_fields["embed_model"].default)
     engine = make_engine(url)
-    rng = np.random.default_rng(2611)
     try:
         with Session(engine) as session, session.begin():
             report = ingest_feed(session, feed=parse_feed(data))
             papers = session.execute(select(Paper.id, Paper.arxiv_id).order_by(Paper.id)).all()
-            vectors = rng.standard_normal((len(papers), DIM)).astype(np.float32)
-            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            add_embeddings(
-                session, model=model, rows=[(p.id, v) for p, v in zip(papers, vectors, strict=True)]
-            )
+            model = add_random_vectors(session, [pid for pid, _ in papers])
     finally:
         engine.dispose()
     ids = [arxiv_id for _, arxiv_id in papers]
@@ -83,6 +77,15 @@ def load(url: str, size: int) -> tuple[str, dict[str, list[str]]]:
         "search": [f"/arxiv/search?query={q.replace(' ', '+')}" for q in QUERIES],
         "api_listings": ["/api/v1/listings/cs.LG"],
     }
+
+
+def add_random_vectors(session: Session, paper_ids: list[int]) -> str:
+    """A random unit vector per paper under the configured model's name (what the app searches): the model."""
+    model = str(Settings.model_fields["embed_model"].default)
+    vectors = np.random.default_rng(2611).standard_normal((len(paper_ids), DIM)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    add_embeddings(session, model=model, rows=list(zip(paper_ids, vectors, strict=True)))
+    return model
 
 
 def write_scripts(folder: Path, endpoints: dict[str, list[str]]) -> None:

@@ -104,8 +104,15 @@ class _Entry:
     arxiv_of: dict[int, str]
 
 
-PREPARED_MAX = 8  # days (or id sets) kept ready, ~3-4 MB each at 1,000 papers
-_ready: LRUCache[tuple[object, ...], _Entry] = LRUCache(PREPARED_MAX)
+# Days (or id sets) kept ready, counted in papers: ~7 KB each with vectors, texts and TF-IDF (3 KB
+# more once the SVM's eigenbasis is made). Eight days kept whatever their size let thirty 4,000-paper
+# sets, each its own, take a web process past 1 GB; with 12,000 or 10,000 papers kept it peaked at
+# 640-760 and 605-627 MB, with 6,000 at 555-568 MB (benchmarks/abuse.py). That is one 5,000-paper
+# day, or six of 1,000. A set past the cap is ranked, not kept.
+PREPARED_PAPERS = 6_000
+_ready: LRUCache[tuple[object, ...], _Entry] = LRUCache(
+    PREPARED_PAPERS, getsizeof=lambda entry: max(1, len(entry.prepared.ids))
+)
 # One build per key at a time, the others wait for it (cachetools' `condition`): thirty readers of a new
 # 5,000-paper day at once each built it, and a web process went past 800 MB (benchmarks/abuse.py).
 _building = threading.Condition()

@@ -16,10 +16,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from app.ranking.building import building
+
 NEIGHBOURS = 10
 DAMPING = 0.9  # the share of each step that walks on (the rest restarts at the stars)
 STEPS = 15  # 0.9^15 ~ 0.2: later steps move the order little
-BLOCK = 1024  # rows of the cosine matrix made at once (a 10,000-paper day never holds all of it)
+# Cells of the cosine matrix made at once: ~4 MB of cosines and 8 MB of argpartition's indexes. Rows
+# of 1,024 at a time held ~120 MB on a 5,000-paper day, two readers of two new days at once twice that.
+BLOCK_CELLS = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +50,8 @@ class DayGraph:
     def knn(self) -> _Knn:
         with self._lock:
             if self._knn is None:
-                self._knn = _normalised_knn(self.vectors)
+                with building():
+                    self._knn = _normalised_knn(self.vectors)
             return self._knn
 
     def spread(self, seeds: Sequence[int]) -> NDArray[np.float64]:
@@ -66,11 +71,12 @@ def _normalised_knn(vectors: NDArray[np.float32]) -> _Knn:
     n, k = len(vectors), min(NEIGHBOURS, len(vectors) - 1)
     nearest = np.zeros((n, k), dtype=np.intp)
     weights = np.zeros((n, k))
-    for start in range(0, n, BLOCK):
-        cosines = vectors[start : start + BLOCK] @ vectors.T
-        block = np.arange(start, min(start + BLOCK, n))
+    rows = max(1, BLOCK_CELLS // n)
+    for start in range(0, n, rows):
+        cosines = vectors[start : start + rows] @ vectors.T
+        block = np.arange(start, min(start + rows, n))
         cosines[block - start, block] = -np.inf  # not its own neighbour
-        found = np.argpartition(-cosines, k - 1, axis=1)[:, :k]
+        found = np.argpartition(cosines, n - k, axis=1)[:, n - k :]  # the k largest, in no order
         nearest[block] = found
         # Cosines below 0 are no closeness; a small floor keeps every paper connected.
         weights[block] = np.maximum(np.take_along_axis(cosines, found, axis=1), 1e-3)

@@ -115,10 +115,12 @@ class _Joined:
     """Texts lowered as one string, with where each starts, to map a match back to its row."""
 
     def __init__(self, texts: list[str]) -> None:
-        text = "\x00".join(texts)
+        # Lowered one by one: str.lower of one big non-ASCII text allocates 12 bytes a character
+        # (~75 MB for a 5,000-paper day's abstracts). The same result: no case rule crosses a NUL.
+        text = "\x00".join(t.lower() for t in texts)
         if text.count("\x00") != len(texts) - 1:  # stored text holds no NUL (the parser drops them)
-            text = "\x00".join(t.replace("\x00", " ") for t in texts)
-        self.text = text.lower()
+            text = "\x00".join(t.lower().replace("\x00", " ") for t in texts)
+        self.text = text
         self.rows = len(texts)
         # Row r spans (ends[r-1], ends[r]).
         self.ends = np.fromiter(_nul_positions(self.text), dtype=np.int64, count=len(texts) - 1)

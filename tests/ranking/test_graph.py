@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import numpy as np
+import pytest
+
+from app.ranking import graph
 from app.ranking.graph import DayGraph
 from app.ranking.rank import FEEDBACK_MIN_CANDIDATES, Candidate, Prepared, Signals
 
@@ -41,3 +48,27 @@ def test_feedback_lifts_a_paper_of_the_stars_topic_above_an_equally_close_stray(
     small = Prepared.of([c for c in candidates if c.paper_id in few], few)
     scores = {r.paper_id: r.score for r in small.rank(Signals(stars={0: star}, starred=[0]))}
     assert abs(scores[near_id] - scores[stray_id]) < 1e-5
+
+
+def test_parts_of_different_days_are_built_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two readers of two new days at once: their graphs (and TF-IDF, eigenbases) are built in turn,
+    not side by side (each holds tens of MB while it is made), and both days get theirs."""
+    running, most, lock = 0, 0, threading.Lock()
+    make = graph._normalised_knn
+
+    def slow(vectors: np.ndarray) -> Any:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.2)
+        with lock:
+            running -= 1
+        return make(vectors)
+
+    monkeypatch.setattr(graph, "_normalised_knn", slow)
+    days = [DayGraph(_arc(np.linspace(start, start + 1.0, 30))) for start in (0.0, 2.0)]
+    with ThreadPoolExecutor(2) as pool:
+        walks = list(pool.map(lambda day: day.spread([0]), days))
+    assert most == 1
+    assert all(walk[0] == walk.max() for walk in walks)

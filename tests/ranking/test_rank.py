@@ -115,6 +115,19 @@ def test_readers_of_a_new_day_at_once_prepare_it_once(
     assert built == 1  # kept for the next reader while the day is unchanged
 
 
+def test_kept_days_are_counted_in_papers(client: TestClient, day: Session) -> None:
+    """The prepared days are kept up to PREPARED_PAPERS papers, not a count of days: thirty sets of
+    4,000 papers, each its own, kept 8 of them and took a web process past 1 GB."""
+    ids = [
+        p["arxiv_id"] for p in client.get("/api/v1/listings/cs.CV", params={"limit": 1000}).json()["items"]
+    ]
+    parts = (ids[:30], ids[10:])  # two sets, each its own day to prepare
+    for part in parts:
+        assert client.post("/api/v1/rank", json={"papers": part, "stars": [part[0]]}).status_code == 200
+    assert len(ids) > 30 and foryou._ready.maxsize == foryou.PREPARED_PAPERS
+    assert foryou._ready.currsize == len(parts[0]) + len(parts[1])
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -4,6 +4,7 @@ heavy renders bounded per process (a few at once, one per URL, 503 + Retry-After
 from __future__ import annotations
 
 import contextvars
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -140,10 +141,11 @@ def test_page_handlers_run_on_at_most_page_threads_threads_at_once(
 ) -> None:
     """Twelve readers at once of listing pages (each request its own session, as served): never more
     than PAGE_THREADS handlers run together (each runnable thread is one more in the GIL's queue ahead
-    of the event loop), and all are served."""
+    of the event loop), on the page threads at RENDER_NICE, and all are served."""
     with session_scope(settings_env) as session:
         ingest_feed(session, feed=parse_feed(RSS2.read_bytes()))
     running, most, lock = 0, 0, threading.Lock()
+    threads: set[tuple[str, int]] = set()
     render = pages._render_listing
 
     def counted(*args: Any, **kwargs: Any) -> str:
@@ -151,6 +153,8 @@ def test_page_handlers_run_on_at_most_page_threads_threads_at_once(
         with lock:
             running += 1
             most = max(most, running)
+            nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+            threads.add((threading.current_thread().name.split("_")[0], nice))
         try:
             time.sleep(0.05)  # long enough for the others to pile up, were they let in
             return render(*args, **kwargs)
@@ -167,6 +171,7 @@ def test_page_handlers_run_on_at_most_page_threads_threads_at_once(
         statuses = list(readers.map(lambda url: client.get(url).status_code, urls))
     assert statuses == [200] * len(urls)
     assert most == renders.PAGE_THREADS, most
+    assert threads == {("page", renders.RENDER_NICE)}, threads
 
 
 def _hold_cs_lg_renders(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Semaphore]:
