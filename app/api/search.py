@@ -11,6 +11,7 @@ from app.api.schemas import INVALID_INPUT, ErrorOut, IsoDate, Page, PaperPublic
 from app.deps import SearcherDep, SessionDep
 from app.errors import InvalidQueryError
 from app.ratelimit import rate_limit
+from app.renders import on_page_threads
 from app.search.hybrid import Hit, SearchFilters
 from app.store.listings import parse_category_expression
 from app.store.papers import stored_paper
@@ -33,7 +34,10 @@ def scored(hits: list[Hit]) -> list[ScoredPaper]:
     return [ScoredPaper(**PaperPublic.of(h.paper).model_dump(), score=round(h.score, 6)) for h in hits]
 
 
-@router.get("/search", dependencies=[search_limit], responses={429: {"model": ErrorOut}})
+@router.get(
+    "/search", response_model=SearchPage, dependencies=[search_limit], responses={429: {"model": ErrorOut}}
+)
+@on_page_threads  # the query's embedding, full text and up to 200 papers: CPU, as a page's search is
 def search(
     searcher: SearcherDep,
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY, description="words or a question")],

@@ -94,6 +94,28 @@ def test_later_abstracts_are_filled_in_as_text_and_searched(browser: Any, lazy_s
         assert page.locator("#kw-count").inner_text().startswith("1 / 100")
 
 
+def test_an_abstract_shown_before_its_text_came_gets_its_more_button(browser: Any, lazy_site: str) -> None:
+    """A lazy paper on screen while its abstract is still on its way is measured empty (it fits); once
+    the text comes (reader.js' coolpapers:abstracts) it is measured again and a long one is clamped."""
+    whole = BeautifulSoup(httpx.get(f"{lazy_site}/arxiv/cs.LG").text, "html.parser")
+    texts = {div["id"]: div.select_one("p.summary").get_text() for div in whole.select("div.paper")}  # type: ignore[union-attr]
+    paper = max(list(texts)[EAGER : EAGER + 5], key=lambda pid: len(texts[pid]))
+    held: list[Any] = []
+    with watching(browser, lazy_site) as seen:
+        page = seen.page
+        page.route("**/arxiv/cs.LG?part=abstracts", lambda route: held.append(route))  # answered below
+        page.goto("/arxiv/cs.LG")
+        page.wait_for_function("() => document.querySelectorAll('button.summary-more').length > 0")
+        page.locator(f'[id="{paper}"]').scroll_into_view_if_needed()
+        page.wait_for_timeout(300)  # the clamp's observer measures it: empty, it fits
+        assert page.locator(f'[id="{paper}"] p.summary[data-lazy]').count() == 1
+        assert page.locator(f'[id="{paper}"] button.summary-more').count() == 0
+        assert len(held) == 1
+        held[0].continue_()
+        page.wait_for_function("() => !document.querySelector('p.summary[data-lazy]')")
+        page.locator(f'[id="{paper}"] button.summary-more').wait_for()
+
+
 def test_the_page_says_so_when_the_later_abstracts_do_not_come(browser: Any, lazy_site: str) -> None:
     context = browser.new_context(base_url=lazy_site, viewport={"width": 390, "height": 844})
     context.set_default_timeout(15_000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -221,9 +222,18 @@ def api(client: TestClient, searcher: Searcher) -> TestClient:
     return client
 
 
-def test_api_search_and_related(api: TestClient) -> None:
+def test_api_search_and_related(api: TestClient, searcher: Searcher, monkeypatch: pytest.MonkeyPatch) -> None:
+    threads: list[str] = []
+    search = searcher.search
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(searcher, "search", watched)
     body = api.get("/api/v1/search", params={"q": "Alzheimer speech", "limit": 3}).json()
     assert body["items"] and body["limit"] == 3 and body["semantic"] is True
+    assert len(threads) == 1 and threads[0].startswith("page")  # embeds the query: on the page threads
     assert {"score", "arxiv_id", "title"} <= set(body["items"][0])
     related = api.get("/api/v1/papers/2512.13685/related", params={"k": 4}).json()
     assert len(related["items"]) == 4
