@@ -22,6 +22,8 @@ from app.store.counters import bump_counter, counter_totals
 from app.store.models import Paper
 from app.store.papers import stored_paper
 from app.summarize.dispatch import open_faq
+from app.summarize.ownfaq import open_own_faq
+from app.summarize.ownkey import reader_llm
 from app.summarize.service import FaqView, find_summary, llm_configured, prompt_for, view_of
 from app.summarize.watch import follow_faq, stream_slots
 from app.venues.types import is_venue_id
@@ -52,14 +54,24 @@ def kimi(
     paper: Annotated[str, Query(max_length=200)],
     lang: Lang = "en",
 ) -> Response:
-    """The FAQ as HTML: at once when cached, else each answer as soon as it is written."""
+    """The FAQ as HTML: at once when cached, else each answer as soon as it is written. With the
+    reader's own model in X-LLM-* headers, the shared FAQ when it is written, else theirs (never stored),
+    as POST /api/v1/papers/{id}/summary gives it."""
+    reader = reader_llm(request.headers, settings)
     found = _paper(session, paper)
     with stream_slots.taken(settings, client_address(request)) as slot:
         _count_open(request, session, settings, found, key="kimi")  # counted today already: opens still
-        view = open_faq(session, settings, paper=found, lang=lang, client_address=client_address(request))
-        opening = str(templates.env.get_template("_faq.html").module.faq_open(found, view))  # type: ignore[attr-defined]
+        views: AsyncIterator[FaqView]
+        if reader is not None:
+            own = open_own_faq(session, settings, paper=found, lang=lang, reader=reader)
+            first, views = own.live.state(), own.live.follow()
+        else:
+            address = client_address(request)
+            first = open_faq(session, settings, paper=found, lang=lang, client_address=address)
+            views = follow_faq(settings, first)
+        opening = str(templates.env.get_template("_faq.html").module.faq_open(found, first))  # type: ignore[attr-defined]
     session.close()  # the stream reads through the process's poller: no connection held meanwhile
-    fragments = _fragments(settings, opening, view)
+    fragments = _fragments(opening, first, views)
     return StreamingResponse(slot.hold_while(fragments), media_type="text/html; charset=utf-8")
 
 
@@ -79,12 +91,12 @@ def _count_open(
     return total, True
 
 
-async def _fragments(settings: Settings, opening: str, first: FaqView) -> AsyncIterator[str]:
+async def _fragments(opening: str, first: FaqView, views: AsyncIterator[FaqView]) -> AsyncIterator[str]:
     macros = templates.env.get_template("_faq.html").module
     yield opening
     sent, last = 0, first
     try:
-        async for view in follow_faq(settings, first):
+        async for view in views:
             complete = view.answers if view.done else view.answers[:-1] if view.status == "running" else []
             for item in complete[sent:]:
                 yield macros.faq_item(item)  # type: ignore[attr-defined]

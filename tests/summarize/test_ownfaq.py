@@ -212,3 +212,22 @@ def test_a_server_without_a_model_gets_a_readers_faq_from_their_model(
     last = faq_events(client, **own_headers(own_llm))[-1]
     assert last["status"] == "ready" and last["own_model"] is True and last["extractive"] is False
     assert own_llm.chat_requests and count(configured, Summary) == 0
+
+
+def test_the_kimi_url_takes_a_readers_own_model_too(
+    client: TestClient, llm: FakeLLMServer, own_llm: FakeLLMServer, configured: Settings
+) -> None:
+    """papers.cool's FAQ URL (what its tools post to) with X-LLM-* headers: the reader's model writes
+    the FAQ as HTML fragments, inert however hostile, and nothing is stored or sent to the site's model."""
+    own_llm.answer = lambda messages: HOSTILE
+    questions = prompt_for(configured, "en").questions
+    response = client.post("/arxiv/kimi", params={"paper": PAPER}, headers=own_headers(own_llm))
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    faq = BeautifulSoup(response.text, "html.parser").select_one(f"div.faq[id='faq-{PAPER}']")
+    assert faq is not None and len(faq.select("div.faq-item")) == len(questions)
+    assert faq.select("script, img, iframe") == [] and faq.select_one("strong").text == "bold"  # type: ignore[union-attr]
+    assert len(own_llm.chat_requests) == len(questions) and llm.chat_requests == []
+    assert count(configured, Summary) == 0  # (the open is counted, as any FAQ opened here is)
+    assert SECRET.encode() not in database_bytes(configured)
+    private = {**own_headers(own_llm), "X-LLM-Base-URL": "https://10.1.2.3/v1"}
+    assert client.post("/arxiv/kimi", params={"paper": PAPER}, headers=private).status_code == 422
