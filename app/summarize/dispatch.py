@@ -24,6 +24,7 @@ from app.store.listings import CategoryQuery, day_listing
 from app.store.models import Paper
 from app.summarize.generate import generate_summary
 from app.summarize.service import (
+    CLAIMING,
     FaqView,
     client_key,
     extractive_view,
@@ -54,11 +55,6 @@ def dispatch_summary(settings: Settings, summary_id: int, *, priority: int) -> N
         _pool().submit(generate_summary, settings, summary_id)
 
 
-# Held from counting today's generations to committing the new row: within one process, requests
-# that race for the last places of SUMMARY_PER_IP_LIMIT take them one at a time.
-_claiming = threading.Lock()
-
-
 def open_faq(
     session: Session, settings: Settings, *, paper: Paper, lang: str, client_address: str | None
 ) -> FaqView:
@@ -68,7 +64,7 @@ def open_faq(
     """
     if not llm_configured(settings):
         return extractive_view(settings, paper, lang)
-    with _claiming:
+    with CLAIMING:
         try:
             row, enqueue = request_summary(
                 session, settings, paper=paper, lang=lang, requester=client_key(client_address)
@@ -150,7 +146,7 @@ def pregenerate_summaries(settings: Settings, *, category: str, day: dt.date) ->
     if not top or not llm_configured(settings):
         return 0
     queued: list[int] = []
-    with _claiming, session_scope(settings) as session:
+    with CLAIMING, session_scope(settings) as session:
         listed = [p for p in day_listing(session, CategoryQuery((category,)), day=day) if p.section == "new"]
         for item in listed[:top]:
             try:

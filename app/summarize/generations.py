@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -32,13 +31,10 @@ from app.store.papers import as_utc
 from app.store.upsert import dialect_insert
 from app.summarize.client import LLMClient, OpenAICompatibleClient
 from app.summarize.generate import Bounds, DeadlineTransport, public_reason
-from app.summarize.service import FAILED_RETRY_AFTER, LOST_AFTER, check_limits, take_back
+from app.summarize.service import CLAIMING, FAILED_RETRY_AFTER, LOST_AFTER, check_limits, take_back
 
 Generated = Tldr | Translation
 GeneratedModel = type[Tldr] | type[Translation]
-# Held from counting today's generations to committing the new rows (as dispatch._claiming is for
-# FAQs): within one process, requests racing for the last places of a limit take them one at a time.
-claiming = threading.Lock()
 log = logging.getLogger(__name__)
 
 
@@ -95,7 +91,7 @@ G = TypeVar("G", Tldr, Translation)
 def open_row(session: Session, request: Callable[[], tuple[G, bool]], send: Callable[[int], None]) -> G:
     """A reader asks for a text: `request()` finds the written row or makes a pending one (within the
     limits), committed so that the worker (another process or thread) sees it; `send` queues a new one."""
-    with claiming:
+    with CLAIMING:
         try:
             row, enqueue = request()
             session.commit()

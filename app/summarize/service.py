@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, func, select, update
@@ -178,6 +179,10 @@ def _create(
 
 
 CLAIM_LOCK = 0x636F6F6C  # the PostgreSQL advisory lock serialising claims of new generations
+# Its twin within a process, held from counting today's generations to committing the new rows: FAQs,
+# TL;DRs and translations share one budget, so all their claims take this one lock (on SQLite it is the
+# only serialisation; two locks let a FAQ and a TL;DR racing for the last place both take it).
+CLAIMING = threading.Lock()
 
 
 def check_limits(session: Session, settings: Settings, *, requester: str | None, now: dt.datetime) -> None:
@@ -185,8 +190,8 @@ def check_limits(session: Session, settings: Settings, *, requester: str | None,
 
     Counting and creating the row must be one step, or 28 requests at once all see 19 and all start:
     on PostgreSQL the count waits for a transaction-scoped advisory lock, held until the caller commits
-    the new row (web processes and workers alike); within a process `dispatch.open_faq` also holds a
-    lock, which is what serialises claims on SQLite.
+    the new row (web processes and workers alike); within a process the caller also holds CLAIMING,
+    which is what serialises claims on SQLite.
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK)))

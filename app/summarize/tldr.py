@@ -24,7 +24,6 @@ from app.store.models import Paper, Tldr
 from app.summarize.client import LLMClient
 from app.summarize.generations import (
     Ask,
-    claiming,
     dispatch,
     find_row,
     open_row,
@@ -32,7 +31,7 @@ from app.summarize.generations import (
     write_row,
 )
 from app.summarize.prompts import TLDR_VERSION, load_task_prompt
-from app.summarize.service import llm_configured
+from app.summarize.service import CLAIMING, llm_configured
 
 log = logging.getLogger(__name__)
 TLDR_TASK = "summarize.tldr"
@@ -115,7 +114,7 @@ def write_day_tldrs(settings: Settings, *, category: str, day: dt.date) -> int:
     if not top or not llm_configured(settings):
         return 0
     queued: list[int] = []
-    with claiming, session_scope(settings) as session:
+    with CLAIMING, session_scope(settings) as session:
         listed = [
             p.paper for p in day_listing(session, CategoryQuery((category,)), day=day) if p.section == "new"
         ]

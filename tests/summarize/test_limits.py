@@ -28,7 +28,7 @@ from app.arxiv.parse import parse_feed
 from app.config import Settings, get_settings
 from app.store.db import session_scope
 from app.store.ingest import ingest_feed
-from app.store.models import DailyCount, Paper, Summary
+from app.store.models import DailyCount, Paper, Summary, Tldr
 from app.summarize.generate import ProgressWriter
 from tests.llm_server import FakeLLMServer, Fault
 
@@ -118,6 +118,28 @@ def test_daily_limit_holds_under_concurrent_requests(
     statuses = at_once(12, lambda i: client.post(f"/api/v1/papers/{ids[i]}/summary").status_code)
     assert sorted(statuses) == [202] * 5 + [429] * 7
     assert len(summaries(configured)) == 5
+
+
+def test_faqs_and_tldrs_share_the_daily_limit_under_concurrent_requests(
+    client: TestClient, configured: Settings, llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One budget for every kind of generation: FAQs and TL;DRs racing for its last places take them
+    one at a time (on SQLite, the process's one claim lock is what serialises them)."""
+    monkeypatch.setenv("SUMMARY_DAILY_LIMIT", "5")
+    get_settings.cache_clear()
+    llm.first_token_delay = 0.5
+    ids = papers(configured)[:16]
+    kinds = ["summary", "tldr"] * 8
+    statuses = at_once(16, lambda i: client.post(f"/api/v1/papers/{ids[i]}/{kinds[i]}").status_code)
+    assert sorted(statuses) == [202] * 5 + [429] * 11
+    deadline = time.monotonic() + 20  # the five written before the test ends: its model goes with it
+    while True:
+        with session_scope(configured) as session:
+            states = [*session.scalars(select(Summary.status)), *session.scalars(select(Tldr.status))]
+        if sorted(states) == ["ready"] * 5 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert sorted(states) == ["ready"] * 5
 
 
 # Defect 3: a deadline and a token cap on every generation; writes throttled.
