@@ -31,10 +31,13 @@ def english_stop_words() -> frozenset[str]:
     """scikit-learn's English stop words (the Glasgow IR group's list), run from their file alone:
     `import sklearn` costs a web process ~85 MB, and a listing needs only this list."""
     spec = importlib.util.find_spec("sklearn")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("scikit-learn is not installed")
-    source = Path(spec.submodule_search_locations[0]) / "feature_extraction" / "_stop_words.py"
-    return frozenset(runpy.run_path(str(source))["ENGLISH_STOP_WORDS"])
+    folder = spec.submodule_search_locations if spec is not None else None
+    source = Path(folder[0]) / "feature_extraction" / "_stop_words.py" if folder else None
+    if source is not None and source.is_file():
+        return frozenset(runpy.run_path(str(source))["ENGLISH_STOP_WORDS"])
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # a release that moved the file
+
+    return frozenset(ENGLISH_STOP_WORDS)
 
 
 # That list, plus words every other arXiv title uses (they tell nothing apart).
