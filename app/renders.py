@@ -61,11 +61,11 @@ P = ParamSpec("P")
 T_co = TypeVar("T_co", covariant=True)
 
 
-RENDER_NICE = 5  # a heavy render's thread yields the CPU to the event loop and light requests
+RENDER_NICE = 5  # page and heavy-render threads yield the CPU to the event loop and light requests
 
 
 def _yield_cpu() -> None:
-    """Lower this render thread's CPU priority (Linux schedules threads, so a thread has its own)."""
+    """Lower this thread's CPU priority (Linux schedules threads, so a thread has its own)."""
     with contextlib.suppress(OSError, AttributeError):
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), RENDER_NICE)
 

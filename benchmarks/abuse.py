@@ -260,21 +260,17 @@ def api_pages(base: str) -> Counter[int]:
     return run_all(LISTINGS, LISTINGS, page)
 
 
-def rankings(base: str, papers: list[str]) -> Counter[int]:
+def rankings(base: str, papers: list[str], *, each: int | None = None) -> Counter[int]:
+    """30 `POST /api/v1/rank` at once, 10 stars and 10 dismissals each: every one over the whole day,
+    or with `each`, over its own slice of that many papers (no prepared day serves two of them)."""
+
     def rank(n: int) -> int:
-        mine = papers[n * 20 : n * 20 + 20]
-        body = {"papers": papers, "stars": mine[:10], "dismissed": mine[10:]}
-        with httpx.Client(base_url=base, timeout=120, verify=TLS) as client:
-            return client.post("/api/v1/rank", json=body).status_code
-
-    return run_all(LISTINGS, LISTINGS, rank)
-
-
-def own_rankings(base: str, papers: list[str]) -> Counter[int]:
-    def rank(n: int) -> int:
-        start = n * (len(papers) - 4000) // LISTINGS
-        mine = papers[start : start + 4000]
-        body = {"papers": mine, "stars": mine[:10], "dismissed": mine[10:20]}
+        if each is None:
+            shown, mine = papers, papers[n * 20 : n * 20 + 20]
+        else:
+            start = n * (len(papers) - each) // LISTINGS
+            shown = mine = papers[start : start + each]
+        body = {"papers": shown, "stars": mine[:10], "dismissed": mine[10:20]}
         with httpx.Client(base_url=base, timeout=120, verify=TLS) as client:
             return client.post("/api/v1/rank", json=body).status_code
 
@@ -361,7 +357,7 @@ def run_phases(base: str, pids: list[int], ids: list[str]) -> list[Phase]:
         results.append(phase(label, pids, functools.partial(listings, base, query)))
     results.append(phase("API pages (30 at once, 1,000 papers each)", pids, lambda: api_pages(base)))
     results.append(phase('"for you" (30 at once, 5,000 papers)', pids, lambda: rankings(base, ids)))
-    results.append(phase('"for you" (30 sets of 4,000 papers)', pids, lambda: own_rankings(base, ids)))
+    results.append(phase('"for you" (30 sets of 4,000 papers)', pids, lambda: rankings(base, ids, each=4000)))
     results.append(phase("paper sets (30 at once, 200 papers each)", pids, lambda: paper_sets(base, ids)))
     results.append(phase("searches (30 at once, 30 addresses, hybrid)", pids, lambda: searches(base)))
     results.append(phase("unions (1,000, 20 at once)", pids, lambda: unions(base)))

@@ -7,11 +7,11 @@ torch fp32 row by row (cosine >= 0.99; tests/search/test_onnx_embed.py, benchmar
 
 The int8 graph is a derived file, built from the model's own weights on first use and cached under
 DATA_DIR/models/<model>-<key>/: exported with torch.onnx (eager attention, which onnxruntime's BERT
-optimizer fuses into its attention operator), fused, then quantised dynamically (per-channel QInt8
-weights of the matrix products and of the embedding tables; two FFN down-projections stay fp32). The key covers
-the model folder and its files, EXPORT_VERSION and the versions of torch, onnx and onnxruntime, so any
-change exports again into a new folder. Exports serialise on a lock file beside that folder; the
-finished graph lands with `os.replace`, so no reader sees half of one.
+optimizer fuses into its attention operator), fused, then quantised dynamically (QInt8 weights of
+the matrix products, per channel, and of the embedding tables; two FFN down-projections stay fp32).
+The key covers the model folder and its files, EXPORT_VERSION and the versions of torch, onnx and
+onnxruntime, so any change exports again into a new folder. Exports serialise on a lock file beside
+that folder; the finished graph lands with `os.replace`, so no reader sees half of one.
 """
 
 from __future__ import annotations
@@ -161,12 +161,10 @@ def export_onnx(folder: Path, target: Path) -> Path:
     Eager attention: the SDPA graph does not match the patterns onnxruntime's optimizer fuses.
     """
     import torch
-    from transformers import AutoModel
+    from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # no bars inside workers
-    from transformers import AutoTokenizer
-
     names = list(AutoTokenizer.from_pretrained(str(folder), local_files_only=True).model_input_names)
     model = AutoModel.from_pretrained(str(folder), local_files_only=True, attn_implementation="eager")
 
