@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
+import re
 from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BeforeValidator
 from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
@@ -16,6 +19,24 @@ from app.search.embed import get_embedder
 from app.search.hybrid import Searcher
 from app.search.index import IndexHolder
 from app.store.db import get_sessionmaker
+
+_FULL_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _full_date(value: object) -> object:
+    """Only what the schema's `format: date` promises: pydantic alone reads `0` as 1970-01-01."""
+    if isinstance(value, dt.date) or (isinstance(value, str) and _FULL_DATE_RE.fullmatch(value)):
+        return value
+    raise ValueError("a date is written YYYY-MM-DD")
+
+
+def _form_date(value: object) -> object:
+    """A page's date field left empty (a form sends `from=&to=`) means no date."""
+    return None if value == "" else _full_date(value)
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_full_date)]
+FormDate = Annotated[dt.date | None, BeforeValidator(_form_date)]  # the pages' dates
 
 
 async def get_session() -> AsyncIterator[Session]:

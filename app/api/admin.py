@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from app.api.schemas import ADMIN_REFUSED, BAD_BODY, INVALID_INPUT, IsoDate
-from app.deps import AdminDep
+from app.api.schemas import ADMIN_REFUSED, BAD_BODY, INVALID_INPUT
+from app.deps import AdminDep, IsoDate
 from app.jobs import JobState, jobs
 from app.store.ingest import checked_category
 

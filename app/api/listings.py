@@ -11,13 +11,12 @@ from app.api.ranges import range_page
 from app.api.schemas import (
     INVALID_INPUT,
     CategoryPublic,
-    IsoDate,
     ListedPaperPublic,
     ListingPage,
     PaperPublic,
 )
 from app.config import get_settings
-from app.deps import SessionDep
+from app.deps import IsoDate, SessionDep
 from app.httpcache import validate
 from app.renders import HeavyRender, kept_or_rendered, on_page_threads
 from app.store.listings import (

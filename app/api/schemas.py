@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
-from typing import Annotated, Any, Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, create_model
+from pydantic import BaseModel, create_model
 
 from app.arxiv.ids import abs_url, pdf_url
 from app.arxiv.types import PAPER_FIELDS, PaperField
 from app.store.models import Paper, VenueEntry
 from app.store.papers import as_utc
-
-_FULL_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def _full_date(value: object) -> object:
-    """Only what the schema's `format: date` promises: pydantic alone reads `0` as 1970-01-01."""
-    if isinstance(value, dt.date) or (isinstance(value, str) and _FULL_DATE_RE.fullmatch(value)):
-        return value
-    raise ValueError("a date is written YYYY-MM-DD")
-
-
-IsoDate = Annotated[dt.date, BeforeValidator(_full_date)]
 
 
 def _public_type(spec: PaperField) -> Any:

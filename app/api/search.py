@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 
 from app.api.papers import normalise_id
-from app.api.schemas import INVALID_INPUT, ErrorOut, IsoDate, Page, PaperPublic
-from app.deps import SearcherDep, SessionDep
+from app.api.schemas import INVALID_INPUT, ErrorOut, Page, PaperPublic
+from app.deps import IsoDate, SearcherDep, SessionDep
 from app.errors import InvalidQueryError
 from app.ratelimit import rate_limit
 from app.renders import on_page_threads

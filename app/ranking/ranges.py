@@ -61,7 +61,8 @@ def range_listing(
     last = day or latest_day(session, query)
     if last is None:
         return RangeListing(range_, None, None, [], 0)
-    first = last - dt.timedelta(days=RANGES[range_] - 1)
+    # A range reaching before the first date starts at it (a day near 0001-01-01 is a reader's to ask).
+    first = dt.date.fromordinal(max(1, last.toordinal() - (RANGES[range_] - 1)))
     rows = session.execute(
         select(Listing.paper_id, Listing.announced_on, Listing.position, Paper.published_at, Paper.categories)
         .join(Paper, Paper.id == Listing.paper_id)

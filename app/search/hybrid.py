@@ -191,7 +191,7 @@ class Searcher:
             conditions.append(_in_categories(filters.categories))
         if filters.date_from is not None:
             conditions.append(Paper.published_at >= dt.datetime.combine(filters.date_from, dt.time(), dt.UTC))
-        if filters.date_to is not None:
+        if filters.date_to is not None and filters.date_to < dt.date.max:  # the last date bounds nothing
             end = dt.datetime.combine(filters.date_to + dt.timedelta(days=1), dt.time(), dt.UTC)
             conditions.append(Paper.published_at < end)
         if filters.source == "venue":

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.arxiv.ids import is_arxiv_id, split_arxiv_id
 from app.config import get_settings
-from app.deps import SearcherDep, SessionDep
+from app.deps import FormDate, SearcherDep, SessionDep
 from app.errors import FeedParseError, InvalidQueryError, NotFoundError
 from app.httpcache import UNCACHED, validate
 from app.ranking.foryou import sort_papers
@@ -133,8 +133,8 @@ def search_page(
     skip: Annotated[int, Query(ge=0, le=1800)] = 0,
     sort: Annotated[str, Query(max_length=500)] = "",
     category: Annotated[str, Query(max_length=200)] = "",
-    date_from: Annotated[dt.date | None, Query(alias="from")] = None,
-    date_to: Annotated[dt.date | None, Query(alias="to")] = None,
+    date_from: Annotated[FormDate, Query(alias="from")] = None,
+    date_to: Annotated[FormDate, Query(alias="to")] = None,
     author: Annotated[str, Query(max_length=300)] = "",
 ) -> Response:
     """papers.cool's search URL: the same paper markup as listings, query words highlighted; the
@@ -194,7 +194,7 @@ def arxiv_page(
     session: SessionDep,
     searcher: SearcherDep,
     spec: str,
-    date: Annotated[dt.date | None, Query()] = None,
+    date: Annotated[FormDate, Query()] = None,
     show: Annotated[int, Query(ge=1)] = MAX_SHOW,
     skip: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     sort: Annotated[str, Query(max_length=500)] = "",

@@ -81,6 +81,15 @@ def test_bad_range_or_sort_is_422(
     assert page.status_code == 422 and message in page.text
 
 
+@pytest.mark.parametrize("date", ["0001-01-01", "9999-12-31"])
+def test_range_ending_on_the_first_or_last_date_is_empty(
+    client: TestClient, days: dict[dt.date, list[str]], date: str
+) -> None:
+    api = client.get("/api/v1/listings/cs.CV", params={"range": "month", "date": date})
+    assert api.status_code == 200 and api.json()["total"] == 0
+    assert client.get("/arxiv/cs.CV", params={"range": "week", "date": date}).status_code == 200
+
+
 def test_range_page_shows_the_range_with_its_links(
     client: TestClient, days: dict[dt.date, list[str]]
 ) -> None:

@@ -110,6 +110,29 @@ def test_search_shows_no_raw_scores_and_has_filters(client: TestClient, day: Ses
     assert _soup(later).select("div.paper") == []  # published the day before
 
 
+def test_search_form_with_empty_dates_searches_without_them(client: TestClient, day: Session) -> None:
+    # The form sends its date fields even when left empty, and its "next" link carries them too.
+    response = client.get("/arxiv/search?query=succinct&category=&from=&to=&highlight=1&skip=5")
+    assert response.status_code == 200
+    assert len(_soup(response.text).select("div.paper")) == 5  # the 10 papers mention it: from the 6th
+    assert client.get("/arxiv/search?query=succinct&from=2026-13-01").status_code == 422
+
+
+# A `from` leaves out the paper without a publication date (nothing says it is after that day).
+@pytest.mark.parametrize(
+    ("dates", "papers"), [({"to": "9999-12-31"}, 10), ({"from": "0001-01-01", "to": "9999-12-31"}, 9)]
+)
+def test_search_takes_the_first_and_last_dates(
+    client: TestClient, day: Session, dates: dict[str, str], papers: int
+) -> None:
+    found = client.get("/arxiv/search", params={"query": "succinct", **dates})
+    assert found.status_code == 200 and len(_soup(found.text).select("div.paper")) == papers
+    by_author = client.get("/arxiv/search", params={"author": "Alan Turing", **dates})
+    assert [p["id"] for p in _soup(by_author.text).select("div.paper")] == ["2611.20003"]
+    api = client.get("/api/v1/search", params={"q": "succinct", "mode": "keyword", **dates})
+    assert api.status_code == 200 and api.json()["total"] == papers
+
+
 def test_author_link_lists_exactly_that_author(client: TestClient, day: Session) -> None:
     soup = _soup(client.get(f"/arxiv/cs.DS?date={DAY}").text)
     link = soup.select_one("p.authors[id='authors-2611.20002'] a.author")
