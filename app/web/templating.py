@@ -61,10 +61,16 @@ def highlight(text: str, terms: list[str] | None) -> Markup:
     pattern = re.compile(r"\b(" + "|".join(re.escape(t) for t in terms) + r")\b", re.IGNORECASE)
     parts = []
     for index, chunk in enumerate(re.split(r"(\$[^$]*\$)", text)):
-        escaped = str(escape(chunk))
-        if index % 2 == 0:  # outside math; terms are \w+ words, so no entity is ever cut
-            escaped = pattern.sub(r"<mark>\1</mark>", escaped)
-        parts.append(escaped)
+        if index % 2:  # math, left whole for KaTeX
+            parts.append(str(escape(chunk)))
+            continue
+        # Matched in the text, escaped piece by piece: a term matched in the escaped text would cut
+        # its entities ("amp" in "H&amp;E").
+        at = 0
+        for match in pattern.finditer(chunk):
+            parts += [str(escape(chunk[at : match.start()])), f"<mark>{escape(match.group(0))}</mark>"]
+            at = match.end()
+        parts.append(str(escape(chunk[at:])))
     return Markup("".join(parts))  # noqa: S704 - every part was escaped above
 
 

@@ -140,10 +140,12 @@
     clear.type = "submit";
     clear.value = "clear";
     clear.textContent = "Forget";
+    clear.formNoValidate = true; // forgetting or closing never waits on a valid URL
     var cancel = document.createElement("button");
     cancel.type = "submit";
     cancel.value = "cancel";
     cancel.textContent = "Close";
+    cancel.formNoValidate = true;
     form.append(status, save, clear, cancel);
     dialog.append(form);
     dialog.addEventListener("close", function () {

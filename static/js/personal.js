@@ -26,6 +26,11 @@ function paintDismissed() {
   });
 }
 
+// One verdict per paper: a star, however given, takes the dismissal back.
+document.addEventListener("coolpapers:starred", function (event) {
+  if (dismissedIds().indexOf(event.detail) >= 0) setDismissed(event.detail, false);
+});
+
 // ---- negative keywords: words "for you" ranks down (the exclude field hides; this one only weighs) ----
 function setupNegativeKeywords() {
   var field = document.getElementById("kw-negative");
@@ -100,6 +105,12 @@ function applyFollowedFilter() {
   }
   count.textContent = !box.checked ? "" : followedHere ? followedHere + " / " + papers.length
     : "no paper here by a followed author: showing all";
+  // Said outside the bar too: the filter stays on, on every listing, after the bar is closed.
+  var notice = document.getElementById("followed-notice");
+  if (notice) {
+    notice.hidden = !on;
+    document.getElementById("followed-notice-count").textContent = followedHere + " of " + papers.length + " shown";
+  }
 }
 
 function setupFollowFilter() {
@@ -108,6 +119,12 @@ function setupFollowFilter() {
   box.checked = !!Store.get("followed-only", false);
   box.addEventListener("change", function () {
     Store.set("followed-only", box.checked);
+    applyFollowedFilter();
+  });
+  var clear = document.getElementById("followed-clear");
+  if (clear) clear.addEventListener("click", function () {
+    box.checked = false;
+    Store.set("followed-only", false);
     applyFollowedFilter();
   });
 }
@@ -419,11 +436,6 @@ document.addEventListener("click", function (event) {
   if (dismiss) {
     event.preventDefault();
     setDismissed(dismiss.dataset.paper, !dismiss.classList.contains("dismissed"));
-  } else if (event.target.closest(".title-star")) {
-    var star = event.target.closest(".title-star");
-    if (star.classList.contains("starred") && dismissedIds().indexOf(star.dataset.paper) >= 0) {
-      setDismissed(star.dataset.paper, false);
-    }
   } else if (event.target.closest("#author-follow")) {
     var button = event.target.closest("#author-follow");
     setFollowed(button.dataset.author, button.getAttribute("aria-pressed") !== "true");
@@ -431,14 +443,15 @@ document.addEventListener("click", function (event) {
   afterAnyChange();
 });
 
-// "f" on a focused author name follows or unfollows them: no extra tab stop per author.
+// "f" on a focused author name follows or unfollows them: no extra tab stop per author. Captured,
+// so that it comes before reader.js's "f" (open the paper's FAQ), which skips a handled key.
 document.addEventListener("keydown", function (event) {
   var author = event.target.closest && event.target.closest("p.authors a.author");
   if (!author || event.key !== "f" || event.ctrlKey || event.metaKey || event.altKey) return;
   event.preventDefault();
   setFollowed(author.textContent, !author.classList.contains("followed"));
   afterAnyChange();
-});
+}, true);
 
 // Typed words count when the field is left (its change event): a tombstone per keystroke would not do.
 document.addEventListener("input", function (event) { if (event.target.type !== "text") afterAnyChange(); });

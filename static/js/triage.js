@@ -22,6 +22,8 @@ function setStarred(id, on) {
   if (on) stars.unshift(id);
   Store.set("stars", stars);
   paintStars();
+  // However it was starred (☆, "s", opening its PDF or FAQ, star all): personal.js lifts a dismissal.
+  if (on) document.dispatchEvent(new CustomEvent("coolpapers:starred", { detail: id }));
 }
 
 function paintStars() {
@@ -60,7 +62,7 @@ function plainText(el) {
   return copy.textContent.trim();
 }
 
-function paperText(id) {
+function copyText(id) {
   var paper = document.getElementById(id);
   if (!paper) return "";
   var title = plainText(paper.querySelector(".title-link"));
@@ -70,7 +72,7 @@ function paperText(id) {
 }
 
 function copyPaper(id, link) {
-  var text = paperText(id);
+  var text = copyText(id);
   var done = function () { link.textContent = "[Copied]"; setTimeout(function () { link.textContent = "[Copy]"; }, 1500); };
   if (navigator.clipboard && window.isSecureContext) {
     navigator.clipboard.writeText(text).then(done, function () { fallbackCopy(text); done(); });

@@ -100,13 +100,34 @@ def test_range_page_shows_the_range_with_its_links(
     assert set(shown) == set(days[LAST]) | set(days[LAST - dt.timedelta(days=3)])
     assert soup.select_one("#foryou-notice") is not None  # the page's "for you" re-ranks these
     assert soup.select_one("#range-week")["aria-current"] == "page"  # type: ignore[index]
-    assert soup.select_one("#range-month")["href"] == "/arxiv/cs.CV?range=month"  # type: ignore[index]
+    assert soup.select_one("#range-month")["href"] == "/arxiv/cs.CV?range=month&sort=foryou"  # type: ignore[index]
     assert soup.select_one("#sort-popular")["href"] == "/arxiv/cs.CV?sort=popular&range=week"  # type: ignore[index]
     small = BeautifulSoup(
         client.get("/arxiv/cs.CV", params={"range": "month", "show": 30}).text, "html.parser"
     )
     assert len(small.select("div.papers > div.paper")) == 30
     assert "skip=30" in small.select_one("a.page-next")["href"]  # type: ignore[index]
+
+
+def test_an_older_day_keeps_its_date_and_sort_in_the_other_views(
+    client: TestClient, days: dict[dt.date, list[str]]
+) -> None:
+    older = (LAST - dt.timedelta(days=3)).isoformat()
+    day = BeautifulSoup(client.get(f"/arxiv/cs.CV?date={older}&sort=popular").text, "html.parser")
+    links = {a["id"]: a["href"] for a in day.select("nav.ranges a")}
+    assert links == {
+        "range-day": f"/arxiv/cs.CV?date={older}",
+        "range-week": f"/arxiv/cs.CV?range=week&sort=popular&date={older}",
+        "range-month": f"/arxiv/cs.CV?range=month&sort=popular&date={older}",
+    }
+    week = BeautifulSoup(client.get(links["range-week"]).text, "html.parser")
+    assert {div["id"] for div in week.select("div.papers > div.paper")} == set(
+        days[LAST - dt.timedelta(days=3)]
+    )
+    assert week.select_one("#range-day")["href"] == f"/arxiv/cs.CV?date={older}"  # type: ignore[index]
+    assert week.select_one("#sort-time")["href"] == f"/arxiv/cs.CV?sort=time&range=week&date={older}"  # type: ignore[index]
+    latest = BeautifulSoup(client.get("/arxiv/cs.CV").text, "html.parser")
+    assert latest.select_one("#range-week")["href"] == "/arxiv/cs.CV?range=week"  # type: ignore[index]
 
 
 def test_feeds_stay_one_day(client: TestClient, days: dict[dt.date, list[str]]) -> None:

@@ -85,8 +85,15 @@ def test_the_own_model_dialog_keeps_the_key_in_the_browser_and_sends_it_with_que
     form.locator(".ask-item .faq-meta").filter(has_text="your model my-model").wait_for()
     assert sent[0]["x-llm-key"] == "sk-browser-secret" and sent[0]["x-llm-model"] == "my-model"
     assert sent[0]["x-llm-base-url"] == "https://llm.example/v1"
+    # Close and Forget never wait on a valid URL: a half-typed one is left as it was.
+    page.locator("button.ownkey-toggle").click()
+    dialog.locator("input[name=url]").fill("llm.example/v1")
+    dialog.locator("button[value=cancel]").click()
+    assert not dialog.evaluate("d => d.open")
+    assert json.loads(page.evaluate("() => localStorage.getItem('coolpapers.ownModel')")) == stored
     # Forget: nothing left in the browser, nothing sent.
     page.locator("button.ownkey-toggle").click()
+    dialog.locator("input[name=url]").fill("not a url")
     dialog.locator("button[value=clear]").click()
     page.wait_for_function("() => localStorage.getItem('coolpapers.ownModel') === null")
 

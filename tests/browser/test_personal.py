@@ -108,6 +108,19 @@ def test_dismiss_is_a_pressed_button_dims_the_paper_and_goes_to_the_ranking(
     page.locator(f'[id="star-{dismissed}"]').click()
     assert page.locator(f'[id="dismiss-{dismissed}"]').get_attribute("aria-pressed") == "false"
     assert _stored(page, "dismissed") == []
+    # So does opening a paper (which stars it, as on papers.cool) by its FAQ, and starring it by "s".
+    opened = site.day_ids[33]  # a paper no other test opens (an open is counted)
+    for target, how in ((opened, "faq"), (dismissed, "key")):
+        page.locator(f'[id="dismiss-{target}"]').click()
+        assert target in _stored(page, "dismissed") and target not in _stored(page, "stars")
+        if how == "faq":
+            page.locator(f'[id="kimi-{target}"]').click()
+            page.locator(f'[id="kimi-{target}"]').click()  # and closed again
+        else:
+            page.locator(f'[id="{target}"]').focus()
+            page.keyboard.press("s")
+        assert target in _stored(page, "stars") and target not in _stored(page, "dismissed")
+        assert "dismissed" not in (page.locator(f'[id="{target}"]').get_attribute("class") or "")
 
 
 @pytest.mark.timeout(300)
@@ -155,13 +168,23 @@ def test_follow_an_author_marks_and_filters_their_papers(watched: Watched, site:
     shown = page.eval_on_selector_all("div.paper", "els => els.filter(e => e.offsetParent).map(e => e.id)")
     assert sorted(shown) == sorted(ASTRO_IDS)
     assert page.locator("#kw-followed-count").inner_text() == f"{len(ASTRO_IDS)} / {len(site.day_ids)}"
-    page.locator("#kw-followed").uncheck()
-    # The keyboard: "f" on a focused name (one tab stop per list, arrows between names) follows.
+    # With the bar closed, the filter still says it is on, and is cleared from there.
+    page.locator("#kw-toggle").click()
+    notice = page.locator("#followed-notice")
+    assert notice.is_visible() and f"{len(ASTRO_IDS)} of {len(site.day_ids)} shown" in notice.inner_text()
+    page.locator("#followed-clear").click()
+    assert notice.is_hidden() and not page.locator("#kw-followed").is_checked()
+    assert _stored(page, "followed-only") is False
+    assert page.eval_on_selector_all("div.paper", "els => els.filter(e => !e.offsetParent).length") == 0
+    # The keyboard: "f" on a focused name (one tab stop per list, arrows between names) follows,
+    # and does nothing else (the listing's "f" opens the focused paper's FAQ).
     first = page.locator(f'[id="authors-{site.day_ids[0]}"] a.author').first
     first.focus()
     page.keyboard.press("f")
     name = first.inner_text()
     assert "followed" in (first.get_attribute("class") or "")
+    assert page.locator(f'[id="kimi-{site.day_ids[0]}"]').get_attribute("aria-expanded") != "true"
+    assert site.day_ids[0] not in (_stored(page, "stars") or [])
     assert name in _stored(page, "authors") and "Vera Rubin" in _stored(page, "authors")
     assert page.locator("#follow-status").text_content() == f"Following {name}"
     page.keyboard.press("f")

@@ -361,6 +361,21 @@ def test_keyboard_triage_moves_stars_opens_and_lists_the_keys(watched: Watched, 
     assert page.evaluate(ACTIVE) == paper
 
 
+def test_copy_puts_the_paper_on_the_clipboard(watched: Watched, site: Site) -> None:
+    page = watched.page
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    open_listing(watched)
+    paper = site.day_ids[3]
+    button = page.locator(f'[id="copy-{paper}"]')
+    button.click()
+    page.wait_for_function(f"() => document.getElementById('copy-{paper}').textContent === '[Copied]'")
+    copied = page.evaluate("() => navigator.clipboard.readText()")
+    title = (page.locator(f'[id="title-{paper}"]').text_content() or "").strip()
+    first_author = page.locator(f'[id="authors-{paper}"] a.author').first.inner_text()
+    assert copied.startswith(f"{title}\n{first_author}")
+    assert copied.endswith(f"https://arxiv.org/abs/{paper}\n")
+
+
 @pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
 def test_titles_only_and_clamped_abstracts(watched: Watched, site: Site, size: tuple[int, int]) -> None:
     page = watched.page
