@@ -15,12 +15,12 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.arxiv.ids import split_arxiv_id
 from app.arxiv.taxonomy import taxonomy
-from app.errors import FeedParseError, InvalidQueryError
+from app.errors import FeedParseError, InvalidQueryError, NotFoundError
 from app.profiles.webhook_target import check_saved_url
 from app.store.models import Profile, ProfileItem
 from app.store.papers import as_utc
@@ -147,7 +147,9 @@ def merge_profile(
     `allow_private_webhooks` (the WEBHOOK_ALLOW_PRIVATE setting).
     """
     now = now or dt.datetime.now(dt.UTC)
+    _lock(session, profile)
     stored = {(item.kind, item.value): item for item in profile_items(session, profile.id)}
+    live_before = sum(1 for item in stored.values() if not item.removed)
     incoming: dict[tuple[str, str], ItemChange] = {}
     for change in changes:
         key = (change.kind, normalise_value(change.kind, change.value))
@@ -167,7 +169,7 @@ def merge_profile(
             continue
         item.removed, item.updated_at = change.removed, change.updated_at
         changed += 1
-    _enforce_cap(session, list(stored.values()))
+    _enforce_cap(session, list(stored.values()), live_before=live_before)
     if digest is not None and _apply_digest(profile, digest, now, allow_private=allow_private_webhooks):
         changed += 1
     if changed:
@@ -176,15 +178,32 @@ def merge_profile(
     return changed
 
 
+def _lock(session: Session, profile: Profile) -> None:
+    """Take the profile's row for this transaction, then read it afresh: two merges of one profile
+    run one after the other. Merged at once, both read the same items and both inserted a new one
+    (a unique violation: a 500), or each stayed under the cap while together they passed it.
+
+    An UPDATE locks portably: PostgreSQL's row lock, SQLite's write lock (pysqlite begins the
+    transaction at the first write, so no earlier read pins an older snapshot). The other merge
+    waits for this one's commit, then reads what it wrote.
+    """
+    touched = session.execute(
+        update(Profile).where(Profile.id == profile.id).values(updated_at=Profile.updated_at)
+    )
+    if not getattr(touched, "rowcount", 1):
+        raise NotFoundError("no profile has this token (it may have been revoked)")
+    session.refresh(profile)
+
+
 def _newer(change: ItemChange, held_at: dt.datetime, held_removed: bool) -> bool:
     if change.updated_at != held_at:
         return change.updated_at > held_at
     return change.removed and not held_removed
 
 
-def _enforce_cap(session: Session, items: list[ProfileItem]) -> None:
+def _enforce_cap(session: Session, items: list[ProfileItem], *, live_before: int) -> None:
     live = sum(1 for item in items if not item.removed)
-    if live > MAX_ITEMS:
+    if live > MAX_ITEMS and live > live_before:  # a merge that adds nothing is always let through
         raise ProfileTooLargeError(
             f"a profile holds at most {MAX_ITEMS} items (stars, keywords, follows ...); this one would hold "
             f"{live}: remove some first"
