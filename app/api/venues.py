@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from app.api.schemas import INVALID_INPUT, ErrorOut, Page, PaperPublic
@@ -58,7 +58,7 @@ def get_edition(
     request: Request,
     session: SessionDep,
     venue: str,
-    year: int,
+    year: Annotated[int, Path(ge=1, le=9999)],
     group: Annotated[str | None, Query(max_length=200)] = None,
     skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

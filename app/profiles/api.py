@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.deps import SessionDep, SettingsDep
@@ -191,7 +191,9 @@ def feed(session: SessionDep, settings: SettingsDep, profile: ProfileDep) -> Res
     response_class=Response,
     include_in_schema=False,
 )
-def stop_digest(session: SessionDep, profile_id: int, signature: str) -> Response:
+def stop_digest(
+    session: SessionDep, profile_id: Annotated[int, Path(ge=1, le=2**31 - 1)], signature: str
+) -> Response:
     """The e-mails' unsubscribe link (and RFC 8058 one-click POST): turns the profile's digest off."""
     if not unsubscribe(session, profile_id=profile_id, signature=signature[:64]):
         raise NotFoundError("this unsubscribe link is not valid (the profile may have been revoked)")

@@ -235,7 +235,7 @@ def _apply_digest(profile: Profile, digest: DigestChange, now: dt.datetime, *, a
     if email is not None and (len(email) > 320 or not _EMAIL_RE.match(email)):
         raise InvalidQueryError("digest.email: not an e-mail address")
     url = (digest.webhook_url or "").strip() or None
-    if url is not None and (len(url) > 2000 or not re.match(r"^https?://[^\s/?#]+", url)):
+    if url is not None and (len(url) > 2000 or not re.fullmatch(r"https?://[^\s/?#]+\S*", url)):
         raise InvalidQueryError("digest.webhook_url: an http(s) URL of at most 2000 characters")
     if url is not None:
         check_saved_url(url, allow_private=allow_private)

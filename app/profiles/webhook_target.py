@@ -12,6 +12,7 @@ for tests on loopback and for self-hosters whose hooks live on their own network
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 from app.errors import InvalidQueryError
 from app.outbound import is_public
 
+_NAME_RE = re.compile(r"(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*")
 _LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
 
 
@@ -36,14 +38,31 @@ class Target:
 
 
 def parse_target(url: str) -> Target:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidQueryError("digest.webhook_url: an http(s) URL with a host")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:  # urlsplit raises for a bracketed host that is no IPv6 address, `.port` for a bad port
+        parts = urlsplit(url)
+        hostname, port = parts.hostname, parts.port
     except ValueError as exc:
         raise InvalidQueryError(f"digest.webhook_url: {exc}") from exc
-    return Target(parts.scheme, parts.hostname.lower().rstrip("."), port)
+    if parts.scheme not in ("http", "https") or not hostname:
+        raise InvalidQueryError("digest.webhook_url: an http(s) URL with a host")
+    host = hostname.lower().rstrip(".")
+    if not _is_host(host):
+        raise InvalidQueryError(f"digest.webhook_url: {host[:60]!r} is not a host name or address")
+    return Target(parts.scheme, host, port or (443 if parts.scheme == "https" else 80))
+
+
+def _is_host(host: str) -> bool:
+    """An IP address, or a DNS name (international names in their ASCII form)."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        ascii_name = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    return _NAME_RE.fullmatch(ascii_name) is not None
 
 
 def check_saved_url(url: str, *, allow_private: bool) -> None:

@@ -66,16 +66,16 @@ def check_outbound_url(url: str, *, allow_loopback: bool, resolve: Resolver = _r
 
 def checked_addresses(url: str, *, allow_loopback: bool, resolve: Resolver = _resolve) -> list[IPAddress]:
     """The addresses `url`'s host resolves to, every one of them safe (see `check_outbound_url`)."""
-    parts = urlsplit(url.strip())
-    host = parts.hostname or ""
+    try:  # urlsplit raises for a bracketed host that is no IPv6 address, `.port` for a bad port
+        parts = urlsplit(url.strip())
+        host, port = parts.hostname or "", parts.port
+    except ValueError as exc:
+        raise InvalidQueryError(f"your model's URL is malformed: {exc}") from exc
     if parts.scheme not in ("https", "http") or not host:
         raise InvalidQueryError("your model's URL must be an https:// URL")
     if parts.username or parts.password:
         raise InvalidQueryError("your model's URL must not carry credentials: give the key apart")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise InvalidQueryError("your model's URL has an invalid port") from exc
+    port = port or (443 if parts.scheme == "https" else 80)
     addresses = [ipaddress.ip_address(a.split("%")[0]) for a in resolve(host, port)]
     if not addresses:
         raise InvalidQueryError(f"your model's host {host} could not be resolved")

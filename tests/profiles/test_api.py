@@ -128,6 +128,14 @@ def test_unknown_and_malformed_tokens_are_404(client: TestClient) -> None:
         assert client.get(f"/api/v1/profiles/{token}").status_code == 404
 
 
+@pytest.mark.parametrize("profile_id", ["0", "2147483648", "99999999999999999999", "-1", "x"])
+def test_an_unsubscribe_link_with_an_impossible_id_is_refused(client: TestClient, profile_id: str) -> None:
+    for method in ("GET", "POST"):  # 99999999999999999999 was a 500 (SQLite's integer overflowed)
+        response = client.request(method, f"/api/v1/profiles/unsubscribe/{profile_id}/{'0' * 32}")
+        assert response.status_code == 422 and "profile_id" in response.json()["detail"]
+    assert client.get(f"/api/v1/profiles/unsubscribe/7/{'0' * 32}").status_code == 404
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [

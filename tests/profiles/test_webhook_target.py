@@ -50,9 +50,26 @@ def test_a_private_address_is_refused_at_save(client: TestClient, url: str) -> N
     assert client.get(f"/api/v1/profiles/{token}").json()["digest"]["webhook_url"] is None
 
 
+MALFORMED = ["http://[zz]/x", "http://exa mple.com/x", "http://\u0000/x", "http://a..b/x", "http://h:99999/x"]
+
+
+@pytest.mark.parametrize("url", MALFORMED)
+def test_a_malformed_url_is_refused_at_save(client: TestClient, url: str) -> None:
+    token = client.post("/api/v1/profiles").json()["token"]
+    digest = {"frequency": "daily", "webhook_url": url, "updated_at": AT}
+    response = client.put(f"/api/v1/profiles/{token}", json={"digest": digest})
+    assert response.status_code == 422, response.text  # [zz] was a 500
+    assert response.json()["detail"].startswith("digest.webhook_url: ")
+
+
 def test_a_public_address_or_a_name_is_saved(client: TestClient) -> None:
     token = client.post("/api/v1/profiles").json()["token"]
-    urls = ("https://hooks.example/x", "http://93.184.216.34:8080/hook", "https://[2606:4700::1111]/h")
+    urls = (
+        "https://hooks.example/x",
+        "http://93.184.216.34:8080/hook",
+        "https://[2606:4700::1111]/h",
+        "https://bücher.example/hook",
+    )
     for day, url in enumerate(urls, start=1):  # a name is not resolved at save: delivery resolves it
         digest = {"frequency": "daily", "webhook_url": url, "updated_at": f"2026-01-0{day}T10:00:00Z"}
         response = client.put(f"/api/v1/profiles/{token}", json={"digest": digest})

@@ -249,6 +249,8 @@ def test_a_readers_own_model_answers_them_only_and_nothing_is_stored(
         ("ftp://example.org/v1", "https://"),
         ("https://user:pw@example.org/v1", "credentials"),
         ("http://127.0.0.1:9/v1", "this server's own machine"),
+        ("https://[zz]/v1", "malformed"),  # was a 500
+        ("https://example.org:99999/v1", "malformed"),
     ],
 )
 def test_own_model_urls_to_private_addresses_are_refused(

@@ -171,6 +171,7 @@ def test_api_venues_and_edition_paged(client: TestClient, venues: dict[Path, tup
     assert item["source"] == cvpr[10].source and item["venue"]["edition"] == "CVPR.2019"
     assert item["pdf_url"] == (cvpr[10].pdf_url or cvpr[10].url)
     assert client.get("/api/v1/venues/CVPR/1980").status_code == 404
+    assert client.get("/api/v1/venues/CVPR/99999999999999999999").status_code == 422  # a 500 on SQLite
     one = client.get(f"/api/v1/papers/{cvpr[0].paper_id}")
     assert one.status_code == 200 and one.json()["title"] == cvpr[0].title
     counts = client.post("/api/v1/counters", json={"papers": [cvpr[0].paper_id]})
