@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import json
 from typing import Annotated, Literal, cast
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -119,7 +120,8 @@ def search_feed(
     else:
         raise InvalidQueryError("query or author: a feed needs one of them")
     papers = [h.paper for h in result.hits]
-    return _atom(request, searcher.session, papers, {"cats": title, "listing": None})
+    page = "/arxiv/search?" + urlencode({"author": author.strip()} if author.strip() else {"query": query})
+    return _atom(request, searcher.session, papers, {"cats": title, "alternate": page})
 
 
 @router.get("/arxiv/search", response_class=HTMLResponse, dependencies=[search_limit])
@@ -221,7 +223,8 @@ def arxiv_page(
 
         def feed_of_day() -> Response:
             listing = stamped_listing(session, query, stamp)
-            context = {"cats": spec, "listing": listing}
+            day = f"?date={listing.day}" if listing.day else ""
+            context = {"cats": spec, "listing": listing, "alternate": f"/arxiv/{spec}{day}"}
             return _atom(request, session, [p.paper for p in listing.papers], context)
 
         return (
@@ -388,7 +391,9 @@ def _shown_papers(
     request: Request, session: Session, searcher: Searcher, ids: list[str], papers: list[Paper], *, feed: bool
 ) -> Response:
     if feed:
-        return _atom(request, session, papers, {"cats": ",".join(ids), "listing": None})
+        return _atom(
+            request, session, papers, {"cats": ",".join(ids), "alternate": f"/arxiv/{','.join(ids)}"}
+        )
     related = searcher.related(papers[0], k=10) if len(papers) == 1 else None
     # The page shows these papers and the related ones with their scores: their revisions are its stamp.
     shown: list[tuple[object, ...]] = [(p.arxiv_id, p.revision, p.ingested_at) for p in papers]

@@ -96,6 +96,13 @@ def utc_stamp(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
+def atom_time(value: dt.datetime | None, *fallbacks: dt.datetime | None) -> str:
+    """The first of `value` and `fallbacks` that is set, as Atom's date (RFC 3339, UTC); the epoch
+    when none is (Atom requires one: an empty `<updated>` or a bare `Z` is an invalid feed)."""
+    first = next((as_utc(v) for v in (value, *fallbacks) if v is not None), None)
+    return (first or dt.datetime(1970, 1, 1, tzinfo=dt.UTC)).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def paper_pdf_url(paper: Paper) -> str:
     if paper.source != "arxiv" and paper.venue_entry is not None:  # a venue paper: its source's PDF
         return paper.venue_entry.pdf_url or paper.venue_entry.url
@@ -113,6 +120,7 @@ templates.env.filters["highlight"] = highlight
 templates.env.filters["code_url"] = code_url
 templates.env.filters["markdown"] = render_markdown
 templates.env.filters["utc_stamp"] = utc_stamp
+templates.env.filters["atom_time"] = atom_time
 templates.env.filters["arxiv_categories"] = arxiv_categories
 templates.env.filters["category_name"] = lambda code: taxonomy().name_of(code) or code
 templates.env.filters["pdf_url"] = paper_pdf_url
