@@ -20,12 +20,12 @@ from app.search.hybrid import Searcher
 from app.search.index import IndexHolder
 from app.store.db import get_sessionmaker
 
-_FULL_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+FULL_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _full_date(value: object) -> object:
     """Only what the schema's `format: date` promises: pydantic alone reads `0` as 1970-01-01."""
-    if isinstance(value, dt.date) or (isinstance(value, str) and _FULL_DATE_RE.fullmatch(value)):
+    if isinstance(value, dt.date) or (isinstance(value, str) and FULL_DATE_RE.fullmatch(value)):
         return value
     raise ValueError("a date is written YYYY-MM-DD")
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from app.api.ranges import range_page
+from app.api.ranges import RangePage, range_page
 from app.api.schemas import (
     INVALID_INPUT,
     CategoryPublic,
@@ -40,7 +40,7 @@ def list_categories(session: SessionDep) -> list[CategoryPublic]:
     ]
 
 
-@router.get("/listings/{cats}", response_model=ListingPage)
+@router.get("/listings/{cats}", response_model=ListingPage | RangePage)
 @on_page_threads
 def get_listing(
     request: Request,

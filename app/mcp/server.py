@@ -29,7 +29,7 @@ from app import __version__
 from app.api.papers import normalise_id
 from app.arxiv.ids import abs_url
 from app.config import Settings, get_settings
-from app.deps import get_searcher
+from app.deps import FULL_DATE_RE, get_searcher
 from app.errors import CoolPapersError, InvalidQueryError, NotFoundError
 from app.profiles.digest import profile_digest
 from app.profiles.store import find_profile
@@ -106,7 +106,9 @@ def listing(categories: str, date: str | None = None, limit: int = MAX_RESULTS) 
 
     `date` is YYYY-MM-DD; the answer names the previous and next days that have papers.
     """
-    try:
+    try:  # the API's form alone (fromisoformat also reads 20260924 and 2026-W39-4)
+        if date and not FULL_DATE_RE.fullmatch(date):
+            raise ValueError(date)
         day = dt.date.fromisoformat(date) if date else None
     except ValueError as exc:
         raise InvalidQueryError(f"date: YYYY-MM-DD, not {(date or '')[:20]!r}") from exc

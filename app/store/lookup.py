@@ -94,12 +94,18 @@ def fetch_paper(settings: Settings, arxiv_id: str) -> bool:
     """
     if _known_unknown(arxiv_id):
         return False
+    with _lock:
+        retry = _failed.get(arxiv_id)
+    if retry is not None:  # failed a moment ago (here or on a page): not tried again yet
+        raise Lookup(arxiv_id, "unreachable", retry).error()
     if not _slots.acquire(blocking=False):
         raise Lookup(arxiv_id, "busy", BUSY_RETRY).error()
     try:
         return _fetch_and_store(settings, arxiv_id)
     except FetchError as exc:
         log.warning("looking up %s on arXiv failed: %s", arxiv_id, exc)
+        with _lock:
+            _failed[arxiv_id] = _retry_after(exc)
         raise Lookup(arxiv_id, "unreachable", _retry_after(exc)).error() from exc
     finally:
         _slots.release()

@@ -39,8 +39,8 @@ def test_id_arxiv_does_not_know_is_404_and_remembered(
     assert len(offline_arxiv.requests) == asked
 
 
-def test_arxiv_unreachable_is_503_with_retry_after(
-    app_client: TestClient, monkeypatch: pytest.MonkeyPatch
+def test_arxiv_unreachable_is_503_with_retry_after_and_remembered(
+    app_client: TestClient, monkeypatch: pytest.MonkeyPatch, offline_arxiv: ArxivApiServer
 ) -> None:
     monkeypatch.setenv("ARXIV_API_URL", "http://127.0.0.1:9/api/query")
     monkeypatch.setenv("ARXIV_RETRIES", "0")
@@ -49,6 +49,14 @@ def test_arxiv_unreachable_is_503_with_retry_after(
     assert response.status_code == 503
     assert int(response.headers["retry-after"]) > 0
     assert response.json()["detail"]
+    # Within the minute, the API answers at once from the failure it remembers (each try took ~20 s
+    # of retries against a slow arXiv), though arXiv is back.
+    monkeypatch.setenv("ARXIV_API_URL", offline_arxiv.url)
+    get_settings.cache_clear()
+    asked = len(offline_arxiv.requests)
+    again = app_client.get("/api/v1/papers/2101.00042")
+    assert again.status_code == 503 and 0 < int(again.headers["retry-after"]) <= lookup.FAILED_TTL
+    assert len(offline_arxiv.requests) == asked
 
 
 def test_too_many_concurrent_lookups_are_refused(

@@ -10,6 +10,7 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app.api.ranges import RangePage
 from app.arxiv.parse import parse_feed
 from app.store.counters import bump_counter
 from app.store.ingest import ingest_feed
@@ -128,6 +129,13 @@ def test_an_older_day_keeps_its_date_and_sort_in_the_other_views(
     assert week.select_one("#sort-time")["href"] == f"/arxiv/cs.CV?sort=time&range=week&date={older}"  # type: ignore[index]
     latest = BeautifulSoup(client.get("/arxiv/cs.CV").text, "html.parser")
     assert latest.select_one("#range-week")["href"] == "/arxiv/cs.CV?range=week"  # type: ignore[index]
+
+
+def test_the_range_answer_is_documented(client: TestClient, days: dict[dt.date, list[str]]) -> None:
+    operation = client.get("/openapi.json").json()["paths"]["/api/v1/listings/{cats}"]["get"]
+    shapes = operation["responses"]["200"]["content"]["application/json"]["schema"]["anyOf"]
+    assert {"$ref": "#/components/schemas/RangePage"} in shapes  # was ListingPage alone
+    RangePage.model_validate(client.get("/api/v1/listings/cs.CV", params={"range": "week"}).json())
 
 
 def test_feeds_stay_one_day(client: TestClient, days: dict[dt.date, list[str]]) -> None:

@@ -179,7 +179,8 @@ def test_tools_run_on_the_page_threads(settings_env: Settings) -> None:
             assert waited.cancelled_caught  # still waiting for a page thread
         answer = await listing(categories="cs.CV", limit=5)
         assert answer["date"] == DAY.isoformat() and len(answer["items"]) == 5
-        with pytest.raises(ToolError, match="date"):
-            await listing(categories="cs.CV", date="yesterday")
+        for odd in ("yesterday", "20251215", "2025-W51-1"):  # the API's form alone, as the error says
+            with pytest.raises(ToolError, match="date: YYYY-MM-DD"):
+                await listing(categories="cs.CV", date=odd)
 
     anyio.run(scenario)
