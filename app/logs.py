@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from typing import Any
 
@@ -42,6 +43,26 @@ class AlreadyLogged(logging.Filter):
         return not getattr(exc, _LOGGED, False)
 
 
+# A profile's token is its only key, and it travels in the path (/api/v1/profiles/<token>/...).
+_TOKEN_IN_PATH = re.compile(r"(/profiles/)[A-Za-z0-9_-]{16,}")
+
+
+def loggable_path(path: str) -> str:
+    """A request path fit for a log line: a profile's token is cut out."""
+    return _TOKEN_IN_PATH.sub(r"\1<token>", path)
+
+
+class RedactedAccess(logging.Filter):
+    """uvicorn's access lines (`client - "GET <path> HTTP/1.1" 200`, on at Compose's log level) without
+    profile tokens."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], loggable_path(args[2]), *args[3:])
+        return True
+
+
 def configure_logging(level: str = "WARNING") -> None:
     from app.observability import RequestIdFilter
 
@@ -54,3 +75,6 @@ def configure_logging(level: str = "WARNING") -> None:
     uvicorn_errors = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, AlreadyLogged) for f in uvicorn_errors.filters):
         uvicorn_errors.addFilter(AlreadyLogged())
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactedAccess) for f in access.filters):
+        access.addFilter(RedactedAccess())

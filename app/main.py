@@ -38,7 +38,7 @@ from app.api import venues as api_venues
 from app.config import get_settings
 from app.deps import index_holder
 from app.errors import CoolPapersError, ErrorKind, QueueUnavailableError
-from app.logs import configure_logging, mark_logged
+from app.logs import configure_logging, loggable_path, mark_logged
 from app.mcp.server import mcp_endpoint
 from app.observability import (
     MODEL_WARMUP,
@@ -188,7 +188,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return _error(request, 422, validation_message(exc))
+        # A body that is not JSON at all is a 400, as the operations document (BAD_BODY); a JSON
+        # body with wrong or missing fields is a 422.
+        unreadable = any(error.get("type") == "json_invalid" for error in exc.errors())
+        return _error(request, 400 if unreadable else 422, validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -199,19 +202,25 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(sqlalchemy.exc.InterfaceError)
     @app.exception_handler(sqlalchemy.exc.TimeoutError)
     async def database_away(request: Request, exc: Exception) -> Response:
-        log.warning("database unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
+        log.warning(
+            "database unavailable",
+            extra={"path": loggable_path(request.url.path), "error": type(exc).__name__},
+        )
         return _error(request, 503, "the database is not answering; back in a moment", OUTAGE_HEADERS)
 
     @app.exception_handler(kombu.exceptions.OperationalError)
     @app.exception_handler(redis.exceptions.ConnectionError)
     @app.exception_handler(redis.exceptions.TimeoutError)
     async def queue_away(request: Request, exc: Exception) -> Response:
-        log.warning("task queue unavailable", extra={"path": request.url.path, "error": type(exc).__name__})
+        log.warning(
+            "task queue unavailable",
+            extra={"path": loggable_path(request.url.path), "error": type(exc).__name__},
+        )
         return await domain_error(request, QueueUnavailableError())
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error", extra={"path": request.url.path})
+        log.exception("unhandled error", extra={"path": loggable_path(request.url.path)})
         mark_logged(exc)  # uvicorn, seeing it raised again after this answer, does not log it twice
         return _error(request, 500, "internal error", {"X-Request-ID": request_id.get()})
 

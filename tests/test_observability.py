@@ -68,6 +68,9 @@ def test_request_id_in_header_and_logs(app_client: TestClient) -> None:
     assert line["msg"] == "hello world" and "request_id" in line and line["level"] == "warning"
 
 
+TOKEN = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcd"  # the shape of a profile's token
+
+
 def test_unhandled_error_is_logged_once_with_its_request_id(
     settings_env: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -87,6 +90,10 @@ def test_unhandled_error_is_logged_once_with_its_request_id(
     def boom() -> None:
         raise RuntimeError("a bug")
 
+    @app.get("/api/v1/profiles/{token}/boom")
+    def profile_boom(token: str) -> None:
+        raise RuntimeError("a bug under a profile")
+
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -94,14 +101,20 @@ def test_unhandled_error_is_logged_once_with_its_request_id(
     try:
         wait_for(lambda: server.started, timeout=20, what="uvicorn")
         answer = httpx.get(f"http://127.0.0.1:{port}/boom", headers={"X-Request-ID": "req-42"}, timeout=10)
+        for path in (f"/api/v1/profiles/{TOKEN}/boom", f"/api/v1/profiles/{TOKEN}"):  # a 500, a 404
+            httpx.get(f"http://127.0.0.1:{port}{path}", timeout=10)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
     assert answer.status_code == 500 and "internal error" in answer.text
     assert answer.headers["x-request-id"] == "req-42"
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     logged = [line for line in lines if line["msg"] == "unhandled error"]
-    assert [(line["request_id"], line["path"]) for line in logged] == [("req-42", "/boom")], err
+    assert [(line["request_id"], line["path"]) for line in logged[:1]] == [("req-42", "/boom")], err
     assert "RuntimeError: a bug" in logged[0]["exc"]
-    assert "Exception in ASGI application" not in err and err.count("RuntimeError: a bug") == 1, err
+    assert "Exception in ASGI application" not in err and err.count('RuntimeError: a bug"') == 1, err
+    # A profile's token (its only key) is in no log line: neither the app's nor uvicorn's access log.
+    assert logged[1]["path"] == "/api/v1/profiles/<token>/boom"
+    assert "/api/v1/profiles/<token> HTTP/1.1" in out + err
+    assert TOKEN not in out + err

@@ -115,7 +115,12 @@ def _profile(session: SessionDep, token: str) -> Profile:
 ProfileDep = Annotated[Profile, Depends(_profile)]
 
 
-@router.post("", status_code=201, response_model=TokenOut)
+def _no_store(response: Response) -> None:
+    """A profile's answers hold its token or its e-mail and webhook: never kept by a cache."""
+    response.headers["Cache-Control"] = "no-store"
+
+
+@router.post("", status_code=201, response_model=TokenOut, dependencies=[Depends(_no_store)])
 def create(session: SessionDep) -> TokenOut:
     """A new empty profile. Keep the token: it cannot be shown again, and it is the only key."""
     _, token = create_profile(session)
@@ -123,13 +128,13 @@ def create(session: SessionDep) -> TokenOut:
     return TokenOut(token=token)
 
 
-@router.get("/{token}", response_model=ProfileOut)
+@router.get("/{token}", response_model=ProfileOut, dependencies=[Depends(_no_store)])
 def read(session: SessionDep, profile: ProfileDep) -> ProfileOut:
     """The merged profile, removals included (as tombstones): the JSON export, and what devices merge."""
     return _out(session, profile)
 
 
-@router.put("/{token}", response_model=ProfileOut, dependencies=[Depends(_capped_body)])
+@router.put("/{token}", response_model=ProfileOut, dependencies=[Depends(_capped_body), Depends(_no_store)])
 def merge(session: SessionDep, settings: SettingsDep, profile: ProfileDep, body: ProfileIn) -> ProfileOut:
     """Merge a device's copy: per item, the newest `updated_at` wins; a removal is `removed: true`."""
     changes = [

@@ -155,6 +155,18 @@ def test_bad_input_is_one_clear_422(client: TestClient, body: dict[str, object],
     assert message in response.json()["detail"]
 
 
+def test_a_body_that_is_not_json_is_400_and_answers_are_never_cached(client: TestClient) -> None:
+    created = client.post("/api/v1/profiles")
+    token = created.json()["token"]
+    assert created.headers["cache-control"] == "no-store"  # the token, shown once
+    response = client.put(
+        f"/api/v1/profiles/{token}", content=b"{bad json", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400 and "JSON" in response.json()["detail"]  # as documented (was 422)
+    for answer in (client.get(f"/api/v1/profiles/{token}"), client.put(f"/api/v1/profiles/{token}", json={})):
+        assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store"
+
+
 def test_profile_size_is_capped(client: TestClient) -> None:
     token = _new(client)
     words = [{"value": f"w{i}", "updated_at": T1} for i in range(MAX_ITEMS)]
