@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 # Loading the Celery app installs it behind app.jobs: the routers send tasks by name through that.
 import workers.celery_app  # noqa: F401
@@ -180,6 +180,18 @@ def _error(request: Request, status: int, detail: str, headers: dict[str, str] |
 OUTAGE_HEADERS = {"Retry-After": "5"}
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this path (a GET, a PUT and a DELETE are three routes):
+    each asked of the router as the request would be (included routers keep their routes inside)."""
+    routes = request.app.router.routes
+    methods = [
+        method
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
+    return [*methods[:1], "HEAD", *methods[1:]] if "GET" in methods else methods  # app.security: HEAD as GET
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CoolPapersError)
     async def domain_error(request: Request, exc: CoolPapersError) -> Response:
@@ -195,7 +207,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return _error(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # Starlette names the methods of the first route on the path only
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+        return _error(request, exc.status_code, str(exc.detail), headers)
 
     # An outage of a service behind the app is not the reader's fault nor a bug: 503, try again soon.
     @app.exception_handler(sqlalchemy.exc.OperationalError)

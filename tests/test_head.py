@@ -78,3 +78,16 @@ def test_head_does_not_open_post_only_routes(client: TestClient, loaded: Session
     refused = client.head("/api/v1/counters")
     assert refused.status_code == 405 and "POST" in refused.headers["allow"]
     assert client.head("/api/v1/nothing-here").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("POST", "/api/v1/profiles/abc", "GET, HEAD, PUT, DELETE"),  # three routes on one path: was "GET"
+        ("PATCH", "/api/v1/papers/2609.26811/summary", "GET, HEAD, POST"),
+        ("GET", "/api/v1/counters", "POST"),
+    ],
+)
+def test_405_names_every_method_of_the_path(client: TestClient, method: str, path: str, allow: str) -> None:
+    refused = client.request(method, path)
+    assert refused.status_code == 405 and refused.headers["allow"] == allow
