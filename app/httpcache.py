@@ -1,4 +1,4 @@
-"""HTTP caching of pages and JSON: a strong ETag from what a response depends on, 304 on a match.
+"""HTTP caching of pages and JSON: an ETag from what a response depends on, 304 on a match.
 
 A listing or paper page depends only on its URL, a cheap stamp of its data (a day's listing ids and
 paper revisions; a paper's revision) and the code and files that render it (`render_version`). So
@@ -50,12 +50,14 @@ def render_version() -> str:
 
 
 def make_etag(request: Request, stamp: object) -> str:
-    """A strong validator: equal for equal (path, query, stamp, render version) in every process.
+    """A weak validator: equal for equal (path, query, stamp, render version) in every process.
 
+    Weak, for one tag names the identity, gzip and brotli forms of the response alike (a strong
+    tag must differ between codings, RFC 9110 8.8.3); If-None-Match compares weakly anyway.
     `stamp` must have a `repr` that is stable across processes (dataclasses of dates and numbers are).
     """
     key = f"{render_version()}\n{_url_of(request)}\n{stamp!r}".encode()
-    return '"' + hashlib.sha256(key).hexdigest()[:32] + '"'
+    return 'W/"' + hashlib.sha256(key).hexdigest()[:32] + '"'
 
 
 def cache_control(fresh_seconds: int) -> str:
@@ -71,7 +73,7 @@ def etag_matches(request: Request, etag: str) -> bool:
     if not header:
         return False
     tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
-    return "*" in tags or etag in tags
+    return "*" in tags or etag.removeprefix("W/") in tags
 
 
 @dataclass(frozen=True, slots=True)
