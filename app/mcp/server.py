@@ -144,9 +144,12 @@ def related(arxiv_id: str, limit: int = 10) -> dict[str, Any]:
         return {"items": [_brief(h.paper, score=h.score) for h in hits]}
 
 
-def for_you(token: str, limit: int = 10) -> dict[str, Any]:
+def for_you(token: str, ctx: Context[Any, Any], limit: int = 10) -> dict[str, Any]:
     """The latest day's papers for a reader's profile (its stars, keywords, follows), best first."""
-    settings = get_settings().model_copy(update={"digest_papers": _limit(limit)})
+    settings = get_settings()
+    # The profile API's bucket and limit: tokens are tried at the same pace here as there.
+    check_rate(settings, bucket="profile", client=_client_of(ctx), limit=settings.rate_profile_per_minute)
+    settings = settings.model_copy(update={"digest_papers": _limit(limit)})
     with session_scope(settings) as session:
         profile = find_profile(session, token.strip())
         if profile is None:

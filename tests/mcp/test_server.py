@@ -140,6 +140,30 @@ def test_mcp_search_is_rate_limited_per_client(tight_search: int, site: tuple[st
     anyio.run(_search_until_refused, site[0], tight_search)
 
 
+async def _guess_tokens_until_refused(url: str, limit: int) -> None:
+    async with Client(f"{url}/mcp") as client:
+        for _ in range(limit):
+            missed = await client.call_tool("for_you", {"token": "x" * 43})
+            assert missed.is_error and "no profile" in missed.content[0].text
+        refused = await client.call_tool("for_you", {"token": "x" * 43})
+        assert refused.is_error and "too many profile requests" in refused.content[0].text
+    # The profile API shares the client's budget: it is spent there too.
+    assert httpx.get(f"{url}/api/v1/profiles/{'x' * 43}").status_code == 429
+
+
+@pytest.fixture
+def tight_profiles(settings_env: Settings, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Three profile requests a minute per client."""
+    monkeypatch.setenv("RATE_PROFILE_PER_MINUTE", "3")
+    return 3
+
+
+def test_mcp_for_you_tries_tokens_at_the_profile_apis_pace(
+    tight_profiles: int, site: tuple[str, str, list[str]]
+) -> None:
+    anyio.run(_guess_tokens_until_refused, site[0], tight_profiles)
+
+
 def test_brief_links_a_venue_paper_to_its_venue_page(settings_env: Settings) -> None:
     from app.mcp.server import _brief
 
