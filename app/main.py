@@ -14,7 +14,7 @@ import redis.exceptions
 import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Match, Route
@@ -172,6 +172,8 @@ HTTP_STATUS = {
 def _error(request: Request, status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
     if request.url.path.startswith("/api/"):
         return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    if request.url.path.endswith(".md"):  # a paper as Markdown (for agents): its errors as text too
+        return PlainTextResponse(f"{detail}\n", status_code=status, headers=headers)
     response = render_error(request, status=status, detail=detail)
     response.headers.update(headers or {})
     return response

@@ -66,5 +66,7 @@ def test_markdown_carries_the_written_faq(client: TestClient, session: Session) 
 def test_markdown_of_bad_or_unknown_ids(client: TestClient) -> None:
     bad = client.get("/arxiv/not-a-paper.md")
     assert bad.status_code == 422 and "not an arXiv id" in bad.text
+    assert bad.headers["content-type"].startswith("text/plain") and "<html" not in bad.text  # was a page
     # Not stored, and the recorded (offline) arXiv API does not know it either.
-    assert client.get("/arxiv/2401.99999.md").status_code == 404
+    unknown = client.get("/arxiv/2401.99999.md")
+    assert unknown.status_code == 404 and unknown.headers["content-type"].startswith("text/plain")
