@@ -3,7 +3,8 @@
 For each database (SQLite in a temporary file; PostgreSQL when TEST_DATABASE_URL or --postgres-url
 gives a server) it times, with time.perf_counter:
 
-  (a) parse alone (`parse_feed` on the feed's bytes);
+  (a) parse alone (`parse_feed` on the feed's bytes), and its peer: feedparser.parse on the same
+      bytes (what most feed readers use; it builds dicts only, no records), with the ratio;
   (b) parse + upsert: `ingest_feed` in one committed transaction, on a fresh migrated database each run;
   (c) re-ingest: the same bytes again on that database; nothing may change (0 new papers, 0 listings).
 
@@ -40,6 +41,7 @@ class Timings:
     """Seconds per run of each step on one database."""
 
     parse: list[float] = field(default_factory=list)
+    feedparser: list[float] = field(default_factory=list)
     ingest: list[float] = field(default_factory=list)
     ingest_store: list[float] = field(default_factory=list)
     reingest: list[float] = field(default_factory=list)
@@ -67,9 +69,21 @@ def time_parse(data: bytes, runs: int) -> list[float]:
     return times
 
 
+def time_feedparser(data: bytes, runs: int) -> list[float]:
+    import feedparser
+
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        parsed = feedparser.parse(data)
+        times.append(time.perf_counter() - started)
+        assert len(parsed.entries) > 0, "feedparser read no entry"
+    return times
+
+
 def bench_database(target: harness.Target, data: bytes, runs: int) -> Timings:
-    """(a) on its own, then (b) and (c) on a fresh migrated database per run."""
-    timings = Timings(parse=time_parse(data, runs))
+    """(a) on its own (and its peer), then (b) and (c) on a fresh migrated database per run."""
+    timings = Timings(parse=time_parse(data, runs), feedparser=time_feedparser(data, runs))
     for _ in range(runs):
         with harness.fresh_database(target) as url:
             engine = make_engine(url)
@@ -98,6 +112,7 @@ def result_table(timings: Timings) -> str:
 
     rows = [
         row("(a) parse alone", timings.parse, None),
+        row("    peer: feedparser.parse", timings.feedparser, None),
         row("(b) parse + upsert, fresh DB", timings.ingest, TARGET_INGEST_S),
         row("    of which upsert + commit", timings.ingest_store, None),
         row("(c) re-ingest, nothing changes", timings.reingest, TARGET_REINGEST_S),
@@ -127,6 +142,8 @@ def main() -> None:
         print(f"\n{target.name} ({harness.load_average()} before)")
         timings = bench_database(target, data, args.runs)
         print(result_table(timings))
+        ratio = harness.median(timings.feedparser) / harness.median(timings.parse)
+        print(f"parse: {ratio:.1f}x faster than feedparser (medians)")
         print("\n".join(timings.reports))
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start throwaway PostgreSQL and Redis servers on loopback for the test suite, run a command with
 # TEST_DATABASE_URL / TEST_REDIS_URL set, and stop the servers whatever happens.
-# Usage: tests/services.sh COMMAND [ARGS...]
+# Usage: tests/services.sh COMMAND [ARGS...]   (TEST_PG_OPTIONS="-c shared_buffers=3GB" adds server options)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,7 +40,7 @@ start_postgres() {
   [ "$(id -u)" = 0 ] && chown -R postgres "$STATE/pg" && chmod 755 "$STATE"
   as_pg "$bin/initdb" -D "$STATE/pg/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >/dev/null
   as_pg "$bin/pg_ctl" -w -D "$STATE/pg/data" -l "$STATE/pg/log" \
-    -o "-p $PG_PORT -k $STATE/pg -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" start >/dev/null
+    -o "-p $PG_PORT -k $STATE/pg -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 ${TEST_PG_OPTIONS:-}" start >/dev/null
   "$bin/createdb" -h 127.0.0.1 -p "$PG_PORT" -U postgres coolpapers_test
 }
 
