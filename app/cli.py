@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -297,6 +298,9 @@ def serve(
 
     folder = get_settings().prometheus_multiproc_dir
     if folder is not None:
+        # prometheus-client reads it from the environment when imported: one given in .env alone is
+        # passed on to the web processes this way (uvicorn imports the app after this).
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(folder))
         # Before any web process starts (never from one: its siblings' files live there).
         empty_metrics_folder(folder)
     elif workers > 1:

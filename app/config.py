@@ -233,7 +233,8 @@ class Settings(BaseSettings):
     prometheus_multiproc_dir: Path | None = Field(
         None,
         description="a folder for the metrics of several web processes (uvicorn --workers N); read by "
-        "prometheus-client at import; `coolpapers serve` empties it at start; unset: one process",
+        "prometheus-client at import: from .env only through `coolpapers serve` (which passes it on and "
+        "empties it at start), else in the process environment; unset: one process",
     )
 
     @field_validator("arxiv_categories", "schedule_times", "venues", mode="before")

@@ -51,5 +51,16 @@ def env_example() -> str:
         "# PostgreSQL's cache: ~25 % of the server's RAM (a million papers are ~4 GB on disk)",
         "# PG_SHARED_BUFFERS=1GB",
         "# PG_EFFECTIVE_CACHE_SIZE=4GB",
+        "# the web port on 127.0.0.1, and the worker's processes",
+        "# WEB_PORT=8000",
+        "# WORKER_CONCURRENCY=2",
+        "# the images built (or pulled) for the app and for the GPU embedder (profile gpu)",
+        "# COOLPAPERS_IMAGE=coolpapers:latest",
+        "# COOLPAPERS_GPU_IMAGE=coolpapers:gpu",
+        "# Flower (profile monitoring) on 127.0.0.1: set a login (user:password) before opening it wider",
+        "# FLOWER_PORT=5555",
+        "# FLOWER_BASIC_AUTH=",
+        "# Mailpit (profile mail), the mail catcher's page on 127.0.0.1",
+        "# MAILPIT_PORT=8025",
     ]
     return "\n".join(lines) + "\n"

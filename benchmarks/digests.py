@@ -10,7 +10,7 @@ Measured on this 2-core machine: 9.6 s for 10,000 profiles (0.96 ms each; 2026-1
 20.3 s (2.0 ms each) at load ~5.
 
 Timed with time.perf_counter: `load_readers` + `compose_digests` (rank, filter, one-line summaries)
-for every profile, in one process, as `digest.send` does before it sends anything.
+for every profile, in one process, as `fetch.digest` does before it sends anything.
 
     .venv/bin/python benchmarks/digests.py [--profiles 10000] [--size 2500]
 """

@@ -1,4 +1,5 @@
-"""The `digest.send` task: every due profile's digest, once per profile, day and channel.
+"""The `fetch.digest` task (on the fetch queue: task names are `<queue>.<verb>`): every due profile's
+digest, once per profile, day and channel.
 
 Sent after each day's embedding finishes (a digest ranks by the new papers' vectors), and by hand
 with `coolpapers digest --send`. Running it again, retried, or beside another worker sends nothing
@@ -16,7 +17,7 @@ from app.profiles.deliver import send_digests
 from workers.celery_app import app
 from workers.tasks import TransientRetryTask
 
-DIGEST_TASK = "digest.send"
+DIGEST_TASK = "fetch.digest"
 
 
 @app.task(name=DIGEST_TASK, base=TransientRetryTask)

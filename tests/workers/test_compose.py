@@ -119,5 +119,8 @@ def test_password_is_required(tmp_path: Path) -> None:
 def test_every_setting_reaches_the_containers() -> None:
     """The settings anchor passes each Settings field through: a new setting must be added there."""
     source = yaml.safe_load(COMPOSE.read_text())
-    missing = {name.upper() for name in Settings.model_fields} - set(source["x-settings"])
+    names = {name.upper() for name in Settings.model_fields}
+    missing = names - set(source["x-settings"])
     assert not missing, f"add {sorted(missing)} to x-settings in docker-compose.yml"
+    stale = set(source["x-settings"]) - names
+    assert not stale, f"x-settings passes {sorted(stale)}, which no setting reads"
