@@ -112,3 +112,40 @@ def test_demo_loads_bundled_samples(settings_env: Settings) -> None:
     assert result.exit_code == 0, result.output
     papers, listings = _counts(settings_env)
     assert papers >= 100 and listings >= 6
+
+
+def test_serve_passes_a_metrics_folder_given_in_dotenv_to_the_web_processes(
+    settings_env: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """prometheus-client reads PROMETHEUS_MULTIPROC_DIR from the environment when imported: one written
+    in .env alone stopped the app at start ("must be in the process's environment")."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.workers.conftest import free_port
+
+    metrics = tmp_path / "metrics"
+    (tmp_path / ".env").write_text(f"PROMETHEUS_MULTIPROC_DIR={metrics}\n")
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    port = free_port()
+    command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--workers", "2"]
+    server = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline, answer = time.monotonic() + 60, None
+        while answer is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert answer is not None and answer.status_code == 200, server.poll()
+        assert list(metrics.glob("*.db"))  # the processes write their metrics there
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=20)[0].decode(errors="replace")
+    assert "must be in the process's environment" not in output, output
