@@ -74,7 +74,7 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
-check: install static lint typecheck
+check: install static lint typecheck compose-check
 	tests/services.sh $(MAKE) --no-print-directory test-sqlite test-postgres
 
 bench: install
