@@ -27,13 +27,18 @@ _TRACK_GROUPS = {"Datasets_and_Benchmarks": "Datasets and Benchmarks"}
 
 
 def neurips_links(url: str) -> tuple[str, str, str | None] | None:
-    """(hash, PDF URL, track) of a proceedings paper page URL, or None if it is not one."""
+    """(source id, PDF URL, track) of a proceedings paper page URL, or None if it is not one.
+
+    The source id is `{hash}@{year}`: the proceedings reuse a hash across years (2018's and 2021's
+    indexes share 5 of their first 150), so the hash alone let one year's paper overwrite another's.
+    The year goes in as PMLR's volume and IJCAI's year do (`aamand23a@v202@PMLR`, `1@2024@IJCAI`).
+    """
     match = _PAPER_RE.match(url)
     if match is None:
         return None
     base, year, digest, track = match.groups()
     suffix = f"-{track}" if track else ""
-    return digest, f"{base}/paper_files/paper/{year}/file/{digest}-Paper{suffix}.pdf", track
+    return f"{digest}@{year}", f"{base}/paper_files/paper/{year}/file/{digest}-Paper{suffix}.pdf", track
 
 
 @dataclass
@@ -103,11 +108,11 @@ def parse_neurips_index(
         title = squash(item.title)
         if links is None or not title:
             raise VenueParseError(f"{name}: item {number} has no paper link or title ({item.href!r})")
-        digest, pdf, track = links
+        source_id, pdf, track = links
         papers.append(
             VenuePaper(
                 source="neurips",
-                source_id=digest,
+                source_id=source_id,
                 venue=venue,
                 year=year,
                 group=_TRACK_GROUPS.get(track or ""),

@@ -238,7 +238,7 @@ def test_neurips_index_and_abstracts(server: LoopbackServer, client: VenueClient
     assert pages[0].papers[0].authors == tuple(records[0][1]["authors"])  # type: ignore[arg-type]
     abstracts = [page.papers[0].abstract for page in pages[1:]]
     assert abstracts == [" ".join(str(r["abstract"]).split()) for _, r in records]
-    assert pages[1].papers[0].paper_id == "000c076c390a4c357313fca29e390ece@NeurIPS"
+    assert pages[1].papers[0].paper_id == "000c076c390a4c357313fca29e390ece@2021@NeurIPS"
 
 
 def test_neurips_truncated_index_is_one_error(server: LoopbackServer, client: VenueClient) -> None:

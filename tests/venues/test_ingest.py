@@ -39,6 +39,32 @@ def test_every_fixture_ingests_from_file_and_again_changes_nothing(settings_env:
     assert _counts(settings_env) == (expected, expected)
 
 
+def test_two_neurips_years_keep_their_papers_apart(settings_env: Settings) -> None:
+    """The proceedings reuse a paper hash across years (5 of 2018's first 200 are also among 2021's
+    first 150): with the hash alone as the id, 2018's ingest overwrote those 2021 papers."""
+    files = {
+        2021: "neurips/glimpse-NeurIPS2021.first150.json",
+        2018: "neurips/papercopilot-nips2018.first200.json",
+    }
+    hashes = {
+        year: {p.url.rsplit("/", 1)[1][:32] for p in parse_venue_file(VENUES / f).papers}
+        for year, f in files.items()
+    }
+    assert len(hashes[2021] & hashes[2018]) == 5
+    for path in files.values():
+        result = runner.invoke(cli, ["venue", "ingest", "--file", str(VENUES / path), "--no-embed"])
+        assert result.exit_code == 0, result.output
+    with session_scope(settings_env) as session:
+        per_year = dict(
+            session.execute(
+                select(VenueEntry.year, func.count())
+                .where(VenueEntry.venue == "NeurIPS")
+                .group_by(VenueEntry.year)
+            ).all()
+        )
+    assert per_year == {2021: 150, 2018: 200}
+
+
 def test_a_truncated_document_is_one_error_and_stores_nothing(settings_env: Settings) -> None:
     truncated = VENUES / "cvf" / "cvpr2020-openaccess-listing.saved.html"
     result = runner.invoke(cli, ["venue", "ingest", "--file", str(truncated), "--no-embed"])

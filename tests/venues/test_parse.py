@@ -136,7 +136,7 @@ CASES = [
         {"Poster": 160, "Spotlight": 36, "Oral": 4},
         (
             0,
-            "8b16ebc056e613024c057be590b542eb@NeurIPS",
+            "8b16ebc056e613024c057be590b542eb@2018@NeurIPS",
             "$\\ell_1$-regression",
             "Lijun Zhang",
             "https://papers.nips.cc/paper_files/paper/2018/file/8b16ebc056e613024c057be590b542eb-Paper.pdf",
@@ -150,7 +150,7 @@ CASES = [
         {None: 150},
         (
             0,
-            "000c076c390a4c357313fca29e390ece@NeurIPS",
+            "000c076c390a4c357313fca29e390ece@2021@NeurIPS",
             "Beyond Value-Function Gaps",
             "Christoph Dann",
             "https://papers.nips.cc/paper_files/paper/2021/file/000c076c390a4c357313fca29e390ece-Paper.pdf",
