@@ -27,7 +27,9 @@ from app.errors import PdfRejectedError
 ROOT = Path(__file__).resolve().parents[2]
 MIN_TEXT = 200  # fewer characters than this: a scan or an empty document, nothing to summarise
 EXIT_MEMORY = 3
-# JavaScript in a PDF: an action of type /JavaScript, or a /JS entry (names and actions).
+# JavaScript in a PDF: an action of type /JavaScript, or a /JS entry (names and actions). The raw
+# scan is a quick first look; _has_javascript reads the parsed objects.
+SCRIPT_SCAN_OBJECTS = 500_000  # objects read by _has_javascript (a 500-page paper has ~10-50k)
 _JAVASCRIPT = re.compile(rb"/(?:JavaScript|JS)\b")
 
 
@@ -68,21 +70,31 @@ def read_pdf_text(
 
 
 def _has_javascript(reader: object) -> bool:
-    """Whether the document's catalog, pages or annotations carry JavaScript (compressed objects included)."""
-    root = reader.trailer["/Root"]  # type: ignore[attr-defined]
-    names = root.get("/Names") or {}
-    if "/JavaScript" in names or "/AA" in root:
-        return True
-    action = root.get("/OpenAction")
-    if hasattr(action, "get") and action.get("/S") == "/JavaScript":
-        return True
-    for page in reader.pages:  # type: ignore[attr-defined]
-        if "/AA" in page:
+    """Whether any object the document's catalog reaches is script: a /JS entry, a /JavaScript name
+    tree or action, or additional actions (/AA). Every reachable dictionary is read, parsed: names
+    written with #xx escapes (`/J#61vaScript`) are decoded, and actions chained by /Next or held by
+    annotations and form fields are reached too (a check of a few known places missed those)."""
+    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
+
+    seen: set[tuple[int, int]] = set()
+    stack: list[object] = [reader.trailer["/Root"]]  # type: ignore[attr-defined]
+    budget = SCRIPT_SCAN_OBJECTS
+    while stack:
+        node = stack.pop()
+        if isinstance(node, IndirectObject):
+            if (node.idnum, node.generation) in seen:
+                continue
+            seen.add((node.idnum, node.generation))
+            node = node.get_object()
+        budget -= 1
+        if budget < 0:  # a document too tangled to check whole is refused as one that runs script
             return True
-        for annotation in page.get("/Annots") or []:
-            link = annotation.get_object().get("/A")
-            if hasattr(link, "get") and link.get("/S") == "/JavaScript":
+        if isinstance(node, DictionaryObject):
+            if "/JS" in node or "/AA" in node or "/JavaScript" in node or node.get("/S") == "/JavaScript":
                 return True
+            stack.extend(node.values())
+        elif isinstance(node, ArrayObject):
+            stack.extend(node)
     return False
 
 

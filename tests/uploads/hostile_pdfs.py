@@ -103,6 +103,35 @@ def javascript() -> bytes:
     return text_pdf(SAMPLE, catalog_extra=" /OpenAction << /S /JavaScript /JS (app.alert('pwned')) >>")
 
 
+def _escaped_script(catalog_extra: str = "", page_extra: str = "", *objects: str) -> bytes:
+    """A readable page whose JavaScript is named with #xx escapes (`/J#61vaScript` is /JavaScript):
+    a scan of the raw bytes does not see it; the parsed objects do."""
+    return build_pdf(
+        [
+            f"<< /Type /Catalog /Pages 2 0 R{catalog_extra} >>",
+            "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 842] /Contents 4 0 R "
+            f"/Resources << /Font << /F1 5 0 R >> >>{page_extra} >>",
+            _content(SAMPLE),
+            FONT,
+            *objects,
+        ]
+    )
+
+
+def javascript_in_a_chain() -> bytes:
+    """An /OpenAction that only goes to page 1, and whose /Next action runs script."""
+    return _escaped_script(
+        " /OpenAction << /S /GoTo /D [3 0 R /Fit] /Next << /S /J#61vaScript /J#53 (app.alert(1)) >> >>"
+    )
+
+
+def javascript_in_an_annotation() -> bytes:
+    """A link annotation whose additional actions (/AA, on entering it) run script."""
+    annotation = "<< /Type /Annot /Subtype /Link /Rect [0 0 10 10] /AA << /E << /S /J#61vaScript /J#53 (app.alert(2)) >> >> >>"
+    return _escaped_script("", " /Annots [6 0 R]", annotation)
+
+
 def not_a_pdf() -> bytes:
     """An HTML page, to be sent under a .pdf name."""
     return b"<!DOCTYPE html><html><body><script>alert(1)</script>paper.pdf</body></html>"
@@ -119,6 +148,8 @@ CORPUS: dict[str, Callable[[], bytes]] = {
     "many-pages.pdf": many_pages,
     "flate-bomb.pdf": flate_bomb,
     "javascript.pdf": javascript,
+    "javascript-in-a-chain.pdf": javascript_in_a_chain,
+    "javascript-in-an-annotation.pdf": javascript_in_an_annotation,
     "not-a-pdf.pdf": not_a_pdf,
     "oversized.pdf": oversized,
 }

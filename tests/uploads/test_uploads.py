@@ -73,6 +73,8 @@ def post_pdf(
         ("many-pages.pdf", 422, "has 100000 pages: at most 500"),
         ("flate-bomb.pdf", 422, "inflates past the size allowed"),
         ("javascript.pdf", 422, "carries JavaScript"),
+        ("javascript-in-a-chain.pdf", 422, "carries JavaScript"),  # escaped names: accepted before
+        ("javascript-in-an-annotation.pdf", 422, "carries JavaScript"),
         ("not-a-pdf.pdf", 422, "this is not a PDF"),
         ("oversized.pdf", 413, "request body larger than"),
     ],
