@@ -341,7 +341,31 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "heads") -> None:
 
 
 def main() -> None:
-    cli(prog_name="coolpapers")
+    """The CLI, its setting and database errors said in one line (exit 1), not as a traceback."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
+
+    try:
+        cli(prog_name="coolpapers")
+    except ValidationError as exc:  # a setting from the environment or .env
+        said = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        _exit_with(f"a setting is not valid: {said}")
+    except ArgumentError as exc:
+        _exit_with(f"DATABASE_URL cannot be read: {str(exc).splitlines()[0]}")
+    except (OperationalError, ProgrammingError) as exc:
+        first = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+        if "no such table" in first or ("relation" in first and "does not exist" in first):
+            _exit_with(f"the database has no tables yet ({first}): run `coolpapers db upgrade`")
+        _exit_with(f"the database is not usable: {first}")
+    except ModuleNotFoundError as exc:  # a DATABASE_URL whose driver is not installed
+        _exit_with(
+            f"a module is missing: {exc.name} (a DATABASE_URL for a database this install has no driver for?)"
+        )
+
+
+def _exit_with(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise SystemExit(1)
 
 
 if __name__ == "__main__":

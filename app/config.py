@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -242,6 +243,47 @@ class Settings(BaseSettings):
     def _split_categories(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("schedule_times")
+    @classmethod
+    def _check_times(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for time in value:
+            hours, _, minutes = time.partition(":")
+            if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60):
+                raise ValueError(f"{time!r} is not a UTC time HH:MM")
+        return value
+
+    @field_validator("schedule_days")
+    @classmethod
+    def _check_days(cls, value: str) -> str:
+        # What cron's day-of-week field takes: names or numbers, lists and ranges (`mon-fri`, `1,3,5`, `*`).
+        if not re.fullmatch(
+            r"\*|(?:(?:mon|tue|wed|thu|fri|sat|sun|[0-7])(?:-(?:mon|tue|wed|thu|fri|sat|sun|[0-7]))?)(?:,(?:(?:mon|tue|wed|thu|fri|sat|sun|[0-7])(?:-(?:mon|tue|wed|thu|fri|sat|sun|[0-7]))?))*",
+            value.strip().lower(),
+        ):
+            raise ValueError(f"{value!r} is not a cron day of week (mon-fri, sat,sun, 1-5, *)")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError(f"{value!r}: one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return value
+
+    @field_validator("embed_device")
+    @classmethod
+    def _check_device(cls, value: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda(?::\d+)?|mps", value.strip().lower()):
+            raise ValueError(f"{value!r}: auto, cpu, cuda, cuda:N or mps")
+        return value
+
+    @field_validator("embed_dtype")
+    @classmethod
+    def _check_dtype(cls, value: str) -> str:
+        if value.strip().lower() not in ("auto", "float32", "bfloat16", "float16"):
+            raise ValueError(f"{value!r}: auto, float32, bfloat16 or float16")
         return value
 
     @property

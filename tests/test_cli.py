@@ -144,8 +144,57 @@ def test_serve_passes_a_metrics_folder_given_in_dotenv_to_the_web_processes(
             except httpx.TransportError:
                 time.sleep(0.2)
         assert answer is not None and answer.status_code == 200, server.poll()
-        assert list(metrics.glob("*.db"))  # the processes write their metrics there
+        # The processes write their metrics there (a request's, once it is answered: waited for).
+        deadline = time.monotonic() + 10
+        while not list(metrics.glob("*.db")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert list(metrics.glob("*.db"))
     finally:
         server.terminate()
         output = server.communicate(timeout=20)[0].decode(errors="replace")
     assert "must be in the process's environment" not in output, output
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "said"),
+    [
+        ("EMBED_BATCH_SIZE", "-1", "a setting is not valid: EMBED_BATCH_SIZE: "),
+        ("LOG_LEVEL", "bogus", "LOG_LEVEL: Value error, 'bogus': one of DEBUG"),
+        ("SCHEDULE_TIMES", "25:99", "'25:99' is not a UTC time HH:MM"),
+        ("SCHEDULE_DAYS", "funday", "'funday' is not a cron day of week"),
+        ("EMBED_DEVICE", "tpu", "'tpu': auto, cpu, cuda, cuda:N or mps"),
+        ("EMBED_DTYPE", "int3", "'int3': auto, float32, bfloat16 or float16"),
+        ("DATABASE_URL", "nonsense", "DATABASE_URL cannot be read: Could not parse"),
+        ("DATABASE_URL", "sqlite:///{tmp}/never-upgraded.db", "no tables yet (no such table: papers): run `coolpapers db upgrade`"),
+    ],
+)  # fmt: skip
+def test_a_bad_setting_or_database_is_one_error_line(
+    settings_env: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    setting: str,
+    value: str,
+    said: str,
+) -> None:
+    """Not a 40-180-line traceback: `coolpapers` (app.cli.main) says what to fix, and exits 1."""
+    from app.cli import main
+    from app.config import get_settings
+
+    monkeypatch.setenv(setting, value.format(tmp=tmp_path))
+    monkeypatch.setattr(
+        "sys.argv",
+        [
+            "coolpapers",
+            "ingest",
+            "--file",
+            str(DATA / "rss" / "rss2-2024-multicat-csLG+csAI+csCL+statML.xml"),
+        ],
+    )
+    get_settings.cache_clear()
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and said in err and "Traceback" not in err, err
+    assert len(err.splitlines()) == 1
