@@ -42,10 +42,7 @@ def ingest(
 
     if file is None and category is None:
         _fail("give --category for a live fetch, or --file PATH")
-    try:
-        day = dt.date.fromisoformat(date) if date else None
-    except ValueError:
-        _fail(f"--date must be YYYY-MM-DD, got {date!r}")
+    day = _day_option("--date", date, announced=True)
     settings = get_settings()
     try:
         if file is not None:
@@ -214,6 +211,8 @@ def backfill(
         _day_option(name, value)
         for name, value in (("--since", since), ("--from", from_day), ("--until", until_day))
     )
+    if day_from and day_until and day_from > day_until:
+        _fail(f"--from {day_from} is after --until {day_until}")
     meter = bf.RunMeter()
     with _backfill_bar(by_bytes=snapshot is not None) as bar:
         task = bar.add_task("backfill", total=None, status="starting")
@@ -240,12 +239,21 @@ def backfill(
     typer.echo("\n".join([report.summary(), *report.reason_lines(), report.run_line()]))
 
 
-def _day_option(option: str, value: str | None) -> dt.date | None:
+ARXIV_FIRST_DAY = dt.date(1991, 8, 14)  # the first paper announced (hep-th/9108001)
+
+
+def _day_option(option: str, value: str | None, *, announced: bool = False) -> dt.date | None:
+    """A day given on the command line; an `announced` one (a listing's) is arXiv's, from its first
+    day to tomorrow (UTC, ahead of some zones): a listing dated 2999 would be every page's latest."""
     try:
-        return dt.date.fromisoformat(value) if value else None
+        day = dt.date.fromisoformat(value) if value else None
     except ValueError:
         _fail(f"{option} must be YYYY-MM-DD, got {value!r}")
         return None
+    latest = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    if announced and day is not None and not ARXIV_FIRST_DAY <= day <= latest:
+        _fail(f"{option} {day} is not an arXiv day: from {ARXIV_FIRST_DAY} to {latest}")
+    return day
 
 
 def _backfill_bar(*, by_bytes: bool) -> Progress:

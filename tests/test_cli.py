@@ -65,6 +65,13 @@ def test_ingest_without_source_or_bad_date_fails(settings_env: Settings) -> None
     assert runner.invoke(cli, ["ingest"]).exit_code == 1
     bad = runner.invoke(cli, ["ingest", "--file", str(RSS2), "--date", "24/09/2026"])
     assert bad.exit_code == 1 and "YYYY-MM-DD" in bad.stderr
+    for far in ("2999-01-01", "1900-01-01"):  # a listing dated 2999 became every page's latest day
+        out_of_range = runner.invoke(cli, ["ingest", "--file", str(RSS2), "--date", far])
+        assert out_of_range.exit_code == 1 and f"--date {far} is not an arXiv day" in out_of_range.stderr
+    backwards = runner.invoke(cli, ["backfill", "--oai", "--from", "2021-01-01", "--until", "2020-01-01"])
+    assert backwards.exit_code == 1 and "--from 2021-01-01 is after --until 2020-01-01" in backwards.stderr
+    with session_scope(settings_env) as session:
+        assert session.scalar(select(func.count()).select_from(Listing)) == 0
 
 
 def test_ingest_live_uses_conditional_get_and_logs(
