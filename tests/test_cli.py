@@ -205,3 +205,8 @@ def test_a_bad_setting_or_database_is_one_error_line(
     err = capsys.readouterr().err
     assert err.startswith("error: ") and said in err and "Traceback" not in err, err
     assert len(err.splitlines()) == 1
+
+
+def test_serve_refuses_a_port_out_of_range(settings_env: Settings) -> None:
+    refused = runner.invoke(cli, ["serve", "--port", "99999"])  # uvicorn took it modulo 65536
+    assert refused.exit_code == 2 and "--port" in refused.output
