@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
@@ -15,6 +16,8 @@ from app.errors import NotFoundError
 from app.store.embeddings import drop_embeddings
 from app.store.models import Paper
 from app.store.upsert import dialect_insert
+
+log = logging.getLogger(__name__)
 
 # SQLite caps bound parameters per statement; keep IN lists well under it.
 CHUNK = 500
@@ -106,13 +109,40 @@ def _insert_new(session: Session, rows: list[dict[str, Any]], ids: dict[str, int
     return len(returned)
 
 
+# The most a stored field keeps: arXiv caps an abstract at 1,920 characters and a title well under
+# 300, and the largest collaborations list ~3,000 authors; a feed or venue file far past these is
+# hostile or broken, and its text would be served on every page that lists the paper.
+TEXT_LIMITS = {"title": 2_000, "abstract": 20_000}
+OTHER_TEXT_LIMIT = 4_000  # comments, journal ref, DOI, classes ...
+AUTHOR_LIMIT = 500  # characters of one name
+AUTHORS_LIMIT = 10_000  # names of one paper
+
+
 def paper_row(entry: FeedEntry) -> dict[str, Any]:
-    """The `papers` columns of an entry (`PAPER_FIELDS`); the JSON columns as lists."""
+    """The `papers` columns of an entry (`PAPER_FIELDS`); the JSON columns as lists; text cut at the
+    limits above (logged: the entry is stored, with what fits)."""
     row: dict[str, Any] = {}
     for spec in PAPER_FIELDS:
         value = getattr(entry, spec.name)
         row[spec.name] = list(value) if spec.stored.sql == "json" else value
+    for name, value in row.items():
+        if isinstance(value, str) and name != "arxiv_id":
+            row[name] = _cut(entry.arxiv_id, name, value, TEXT_LIMITS.get(name, OTHER_TEXT_LIMIT))
+    authors = row.get("authors")
+    if authors and (len(authors) > AUTHORS_LIMIT or any(len(a) > AUTHOR_LIMIT for a in authors)):
+        if len(authors) > AUTHORS_LIMIT:
+            log.warning(
+                "paper %s: %d authors, the first %d kept", entry.arxiv_id, len(authors), AUTHORS_LIMIT
+            )
+        row["authors"] = [_cut(entry.arxiv_id, "an author", a, AUTHOR_LIMIT) for a in authors[:AUTHORS_LIMIT]]
     return row
+
+
+def _cut(arxiv_id: str, field: str, value: str, limit: int) -> str:
+    if len(value) <= limit:
+        return value
+    log.warning("paper %s: %s of %d characters cut to %d", arxiv_id, field, len(value), limit)
+    return value[: limit - 1] + "…"
 
 
 def _changes(paper: Paper, entry: FeedEntry) -> dict[str, Any]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from sqlalchemy import JSON, DateTime, Integer, String, Text
 from sqlalchemy.orm import Session
 
 from app.arxiv.parse import parse_feed
 from app.arxiv.types import PAPER_FIELDS, FeedEntry
 from app.store.models import Paper
-from app.store.papers import get_paper, upsert_papers
+from app.store.papers import AUTHOR_LIMIT, AUTHORS_LIMIT, TEXT_LIMITS, get_paper, upsert_papers
 from tests.conftest import DATA
 
 OAI = DATA / "oai" / "oai-listrecords-arXiv-cs-2015.xml"
@@ -101,3 +102,24 @@ def test_upsert_newer_version_without_classes_keeps_them(session: Session) -> No
     paper = _stored(session, full.arxiv_id)
     assert (paper.title, paper.revision) == ("Deforming Diamond, again", 1)
     assert (paper.msc_class, paper.acm_class) == ("52C25, 74N10", "I.3.5")
+
+
+def test_oversized_text_is_cut_logged_and_the_paper_kept(
+    session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 5-million-character abstract (or a title of a million) was stored whole and served on every
+    page listing the paper; now each field keeps at most its limit, and the cut is logged."""
+    huge = FeedEntry(
+        arxiv_id="2611.30001", version=1, title="T" * 1_000_000, abstract="a " * 2_500_000,
+        authors=("N" * 10_000, *(f"Author {i}" for i in range(AUTHORS_LIMIT + 5))),
+        primary_category="cs.LG", categories=("cs.LG",), comments="c" * 50_000,
+    )  # fmt: skip
+    caplog.set_level("WARNING", logger="app.store.papers")
+    upsert_papers(session, entries=[huge])
+    paper = get_paper(session, "2611.30001")
+    assert paper is not None
+    assert len(paper.title) == TEXT_LIMITS["title"] and paper.title.endswith("…")
+    assert len(paper.abstract) == TEXT_LIMITS["abstract"]
+    assert len(paper.comments or "") == 4_000
+    assert len(paper.authors) == AUTHORS_LIMIT and len(paper.authors[0]) == AUTHOR_LIMIT
+    assert "paper 2611.30001: abstract of 5000000 characters cut to 20000" in caplog.text
