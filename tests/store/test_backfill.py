@@ -321,6 +321,20 @@ def test_backfill_refuses_bad_options(settings_env: Settings, args: list[str], m
     assert _count(settings_env) == 0
 
 
+@pytest.mark.parametrize("content", [b"", bytes(range(256)) * 4000 + b"\n" * 3000], ids=["empty", "garbage"])
+def test_a_file_without_one_snapshot_record_fails_in_few_lines(
+    settings_env: Settings, tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Random bytes had 'finished' with exit 0, after one warning line per line of the file."""
+    path = tmp_path / "not-the-snapshot.json"
+    path.write_bytes(content)
+    caplog.set_level("WARNING", logger="app.store.backfill.snapshot")
+    result = _backfill("--snapshot", str(path), "--no-embed")
+    assert result.exit_code == 1
+    assert "is a record of arXiv's metadata snapshot" in result.stderr and "nothing stored" in result.stderr
+    assert len(caplog.records) <= 21 and _count(settings_env) == 0
+
+
 # --- OAI-PMH ---------------------------------------------------------------------------------------
 
 

@@ -51,6 +51,7 @@ MAX_TITLE_CHARS = 10_000
 MAX_ABSTRACT_CHARS = 100_000
 MAX_AUTHORS = 20_000
 IDLE_FLUSH_FACTOR = 4  # commit progress after batch * this many lines even when all were filtered out
+SKIPS_LOGGED = 20  # skipped lines logged one by one per run; the report counts every one
 _ID_FIELD = re.compile(rb'\s*\{\s*"id"\s*:\s*"([^"\\]{1,100})"')
 
 OnBatch = Callable[[BatchDone], None]
@@ -172,6 +173,7 @@ class _Importer:
         self.seen: set[str] = set()  # ids of the records accepted so far: later copies are duplicates
         self.pending: list[FeedEntry] = []
         self.records_this_run = 0
+        self._logged = 0  # skipped lines logged this run
         self._wanted_category = category_matcher(options.categories)
         self._since = dt.datetime.combine(options.since, dt.time(), dt.UTC) if options.since else None
 
@@ -196,6 +198,12 @@ class _Importer:
                 last_flush = line_no
         if line_no < resume_line:
             raise FeedParseError(f"{src.path} is shorter than when it was last read: use --restart")
+        skipped = sum(n for name, n in self.working.counts.items() if name.startswith(SKIPPED))
+        if self.working.counts["records"] == skipped:  # an empty file, or not one record readable
+            raise FeedParseError(
+                f"{src.path}: none of its {skipped} line(s) is a record of arXiv's metadata snapshot "
+                "(JSON lines, as Kaggle's arxiv-metadata-oai-snapshot.json): nothing stored"
+            )
         self._flush(line_no, position, src.bytes_read(), finished=True)
 
     @property
@@ -262,13 +270,17 @@ class _Importer:
         self.working.counts[SKIPPED + skip.reason] += 1
         if len(self.working.skipped_lines) < SKIPPED_LINES_KEPT:
             self.working.skipped_lines.append(line_no)
-        log.warning(
-            "snapshot line %d skipped (%s): %s",
-            line_no,
-            skip.reason,
-            skip.detail,
-            extra={"path": str(self.options.path), "line": line_no, "reason": skip.reason},
-        )
+        self._logged += 1
+        if self._logged <= SKIPS_LOGGED:  # the report counts them all, by reason
+            log.warning(
+                "snapshot line %d skipped (%s): %s",
+                line_no,
+                skip.reason,
+                skip.detail,
+                extra={"path": str(self.options.path), "line": line_no, "reason": skip.reason},
+            )
+        elif self._logged == SKIPS_LOGGED + 1:
+            log.warning("more snapshot lines skipped: not logged one by one (the report counts them)")
 
     def _flush(self, line_no: int, position: int, bytes_read: int, *, finished: bool) -> None:
         self.working.line, self.working.position = line_no, position
