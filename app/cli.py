@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -101,6 +103,7 @@ def venue_ingest(
     """Fetch (or read) one edition's accepted papers and store them; a rerun resumes where it stopped."""
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
+    from app.errors import UnknownVenueError
     from app.store.venue_ingest import ingest_edition, ingest_venue_file
     from app.venues.catalog import find_edition
     from app.venues.harvest import VenuePage
@@ -108,10 +111,11 @@ def venue_ingest(
     settings = get_settings()
     try:
         if file is not None:
-            name, _, year = (venue or "").partition(".")
-            report = ingest_venue_file(
-                settings, path=file, venue=name or None, year=int(year) if year else None
-            )
+            name, year = _file_edition(venue)
+            if venue is not None and source is None:  # a catalog edition says where its papers come from
+                with contextlib.suppress(UnknownVenueError):
+                    source = find_edition(venue).source
+            report = ingest_venue_file(settings, path=file, venue=name, year=year, source=source)
         elif venue is None:
             _fail("give --venue ICLR.2024 for a live fetch, or --file PATH")
         else:
@@ -240,6 +244,17 @@ def backfill(
 
 
 ARXIV_FIRST_DAY = dt.date(1991, 8, 14)  # the first paper announced (hep-th/9108001)
+
+
+def _file_edition(venue: str | None) -> tuple[str | None, int | None]:
+    """`--venue` given with `--file`: an edition name such as ICLR.2024 (year 1950-2100), or none."""
+    if venue is None:
+        return None, None
+    match = re.fullmatch(r"\s*([A-Za-z][A-Za-z0-9\-]*)\.(\d{4})\s*", venue)
+    if match is None or not 1950 <= int(match.group(2)) <= 2100:
+        _fail(f"--venue must be an edition such as ICLR.2024, got {venue!r}")
+        return None, None
+    return match.group(1), int(match.group(2))
 
 
 def _day_option(option: str, value: str | None, *, announced: bool = False) -> dt.date | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from app.config import Settings
+from app.errors import VenueParseError
 from app.store.db import session_scope
 from app.store.fetch_log import add_fetch_log, last_validators
 from app.store.models import Paper
@@ -45,12 +46,30 @@ class VenueIngestReport:
 
 
 def ingest_venue_file(
-    settings: Settings, *, path: Path, venue: str | None = None, year: int | None = None
+    settings: Settings,
+    *,
+    path: Path,
+    venue: str | None = None,
+    year: int | None = None,
+    source: str | None = None,
 ) -> VenueIngestReport:
-    """Parse one saved document (any supported kind) and store its papers in one transaction."""
+    """Parse one saved document (any supported kind) and store its papers in one transaction.
+
+    `venue` and `year` name the edition of a document that does not say it; one that says another
+    year, or whose papers come from another source than `source`, is refused (it would be stored
+    under an edition that is not its own).
+    """
     if path.stat().st_size > MAX_FILE_BYTES:
         raise OSError(f"{path}: over {MAX_FILE_BYTES} bytes")
     document = parse_venue_file(path, venue=venue, year=year)  # raises before anything is stored
+    sources = {p.source for p in document.papers}
+    if source is not None and sources - {source}:
+        raise VenueParseError(f"{path.name}: its papers come from {', '.join(sorted(sources))}, not {source}")
+    years = {p.year for p in document.papers}
+    if year is not None and years - {year}:
+        raise VenueParseError(
+            f"{path.name}: its papers are of {', '.join(map(str, sorted(years)))}, not {year}"
+        )
     return _store(settings, list(document.papers), pages=1)
 
 

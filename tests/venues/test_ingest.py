@@ -116,6 +116,31 @@ def test_cli_refuses_a_source_that_is_not_the_editions(settings_env: Settings) -
     assert unknown.exit_code == 1 and "not in the venue catalog" in unknown.output
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["acl-anthology/2023.wnu.xml", "--venue", "ICLR.1999"], "its papers are of 2023, not 1999"),
+        (["cvf/glimpse-CVPR2022.first150.json", "--venue", "NeurIPS.2022"], "its papers come from cvf, not"),
+        (["acl-anthology/2023.wnu.xml", "--source", "pmlr"], "its papers come from acl, not pmlr"),
+        (
+            ["acl-anthology/2023.wnu.xml", "--venue", "COLT.-5"],
+            "--venue must be an edition such as ICLR.2024",
+        ),
+        (
+            ["acl-anthology/2023.wnu.xml", "--venue", "COLT.abc"],
+            "--venue must be an edition such as ICLR.2024",
+        ),
+    ],
+)
+def test_a_file_is_never_stored_under_another_edition(
+    settings_env: Settings, args: list[str], said: str
+) -> None:
+    """--venue and --source were applied to any file: 150 CVF papers were stored as NeurIPS.2022."""
+    result = runner.invoke(cli, ["venue", "ingest", "--file", str(VENUES / args[0]), *args[1:], "--no-embed"])
+    assert result.exit_code == 1 and said in result.output
+    assert _counts(settings_env) == (0, 0)
+
+
 def test_beat_refreshes_the_venues_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     from workers.schedule import build_beat_schedule
 
