@@ -169,17 +169,31 @@ def schedule(
     once: Annotated[bool, typer.Option("--once", help="run one fetch round now (for cron) and exit")] = False,
 ) -> None:
     """Show the fetch schedule, or run one round of it with --once (without beat)."""
+    import logging
+
     from workers.schedule import next_run
-    from workers.tasks import enqueue_round
+    from workers.tasks import send_round
 
     settings = get_settings()
     if not once:
         typer.echo(f"rounds at {', '.join(settings.schedule_times)} UTC on {settings.schedule_days}")
         typer.echo(f"next round: {next_run(settings)}")
         return
-    ids = enqueue_round()
-    where = "queued on Redis" if settings.redis_url else "run in-process"
-    typer.echo(f"{len(ids)} categories {where}")
+    if settings.redis_url:
+        typer.echo(f"{len(send_round())} categories queued on Redis")
+        return
+    # In-process, each failure is said here in one line: Celery's own log of it is two tracebacks.
+    logging.getLogger("celery.app.trace").setLevel(logging.CRITICAL)
+    results = send_round()
+    failed = [(category, result) for category, result in results if result.state == "FAILURE"]
+    for category, result in failed:
+        typer.echo(
+            f"error: {category}: {str(result.result).splitlines()[0] if str(result.result) else type(result.result).__name__}",
+            err=True,
+        )
+    typer.echo(f"{len(results)} categories run in-process" + (f", {len(failed)} failed" if failed else ""))
+    if failed:
+        raise typer.Exit(1)
 
 
 @cli.command()

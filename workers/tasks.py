@@ -9,6 +9,7 @@ from typing import Any
 
 import redis
 from celery import Task
+from celery.result import AsyncResult
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -125,10 +126,16 @@ def fetch_scheduled() -> list[str]:
 
 def enqueue_round() -> list[str]:
     """Enqueue `fetch.category` for every category of the round; returns the task ids."""
+    return [result.id for _, result in send_round()]
+
+
+def send_round() -> list[tuple[str, AsyncResult]]:
+    """`fetch.category` for every category of the round: (category, its result) each; without Redis
+    the tasks have run when this returns, and their results say how each went."""
     settings = get_settings()
     with session_scope(settings) as session:
         categories = round_categories(session, settings)
-    return [fetch_category.delay(category).id for category in categories]
+    return [(category, fetch_category.delay(category)) for category in categories]
 
 
 def round_categories(session: Session, settings: Settings) -> list[str]:

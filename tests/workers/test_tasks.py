@@ -139,6 +139,23 @@ def test_schedule_once_runs_a_round_in_process(
     assert counts(get_settings()) == (4, 4)
 
 
+def test_schedule_once_says_each_failed_category_and_exits_1(
+    arxiv: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It printed "2 categories run in-process" and exited 0 when every fetch failed, after two
+    tracebacks per failure from Celery's log (77 KB of stderr for 5 categories)."""
+    monkeypatch.setenv("ARXIV_CATEGORIES", "cs.LG,cs.AI")
+    monkeypatch.setenv("FOLLOW_OPENED_DAYS", "0")
+    monkeypatch.setenv("ARXIV_RSS_URL", "http://127.0.0.1:9/refused")  # the discard port: nothing listens
+    get_settings.cache_clear()
+    result = CliRunner().invoke(cli, ["schedule", "--once"])
+    assert result.exit_code == 1
+    assert result.stdout.strip() == "2 categories run in-process, 2 failed"
+    failures = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert [line.split(":")[1].strip() for line in failures] == ["cs.LG", "cs.AI"]
+    assert "Traceback" not in result.stderr
+
+
 def test_settings_env_has_no_redis(settings_env: Settings) -> None:
     """The eager tests rely on it: without REDIS_URL, tasks run in this process."""
     from workers.celery_app import app
