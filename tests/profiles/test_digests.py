@@ -11,6 +11,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from typing import Any
 
@@ -57,13 +58,22 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
+@contextmanager
+def serving_inbox() -> Iterator[tuple[Inbox, int]]:
+    """A real SMTP server on loopback (aiosmtpd) keeping what it accepts: (inbox, port)."""
     handler, port = Inbox(), _free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
-    yield handler, port
-    controller.stop()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    with serving_inbox() as served:
+        yield served
 
 
 @pytest.fixture

@@ -11,16 +11,15 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from app.profiles.store import DigestChange, ItemChange, create_profile, merge_profile
 from app.store.db import session_scope
 from app.store.models import DigestDelivery
 from tests.loopback import LoopbackServer, Reply
-from tests.profiles.test_digests import Inbox
+from tests.profiles.test_digests import Inbox, serving_inbox
 from tests.topology.conftest import Deployment
-from tests.workers.conftest import free_port, wait_for
+from tests.workers.conftest import wait_for
 
 pytestmark = pytest.mark.timeout(300)  # the deployment starts, and the embedder loads the model
 READERS = ("first@example.org", "second@example.org")
@@ -28,11 +27,8 @@ READERS = ("first@example.org", "second@example.org")
 
 @pytest.fixture(scope="module")
 def inbox() -> Iterator[tuple[Inbox, int]]:
-    handler, port = Inbox(), free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield handler, port
-    controller.stop()
+    with serving_inbox() as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
