@@ -5,9 +5,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.progress import Progress
@@ -28,9 +27,15 @@ def _setup() -> None:
     configure_logging(get_settings().log_level)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
+    """One line on stderr, exit 1 (also from `main`, outside a command: hence SystemExit)."""
     typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
+    raise SystemExit(1)
+
+
+def _first_line(exc: BaseException) -> str:
+    """An error as a reader is told it: its first line, or its type when it says nothing."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 @cli.command()
@@ -52,7 +57,7 @@ def ingest(
         else:
             report = ingest_live(settings, category=category or "")
     except (CoolPapersError, OSError) as exc:
-        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        _fail(_first_line(exc))
     typer.echo(report.summary())
 
 
@@ -105,13 +110,13 @@ def venue_ingest(
 
     from app.errors import UnknownVenueError
     from app.store.venue_ingest import ingest_edition, ingest_venue_file
-    from app.venues.catalog import find_edition
+    from app.venues.catalog import find_edition, parse_edition
     from app.venues.harvest import VenuePage
 
     settings = get_settings()
     try:
         if file is not None:
-            name, year = _file_edition(venue)
+            name, year = parse_edition(venue) if venue is not None else (None, None)
             if venue is not None and source is None:  # a catalog edition says where its papers come from
                 with contextlib.suppress(UnknownVenueError):
                     source = find_edition(venue).source
@@ -139,7 +144,7 @@ def venue_ingest(
 
                 report = ingest_edition(settings, edition, on_page=on_page)
     except (CoolPapersError, OSError, ValueError) as exc:
-        _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        _fail(_first_line(exc))
     typer.echo(report.summary())
     if embed and report.stats.changed_ids:
         _embed_with_progress()
@@ -187,10 +192,7 @@ def schedule(
     results = send_round()
     failed = [(category, result) for category, result in results if result.state == "FAILURE"]
     for category, result in failed:
-        typer.echo(
-            f"error: {category}: {str(result.result).splitlines()[0] if str(result.result) else type(result.result).__name__}",
-            err=True,
-        )
+        typer.echo(f"error: {category}: {_first_line(result.result)}", err=True)
     typer.echo(f"{len(results)} categories run in-process" + (f", {len(failed)} failed" if failed else ""))
     if failed:
         raise typer.Exit(1)
@@ -253,22 +255,11 @@ def backfill(
             typer.echo("interrupted: the committed batches are kept; run the same command to go on", err=True)
             raise typer.Exit(130) from None
         except (CoolPapersError, OSError) as exc:
-            _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            _fail(_first_line(exc))
     typer.echo("\n".join([report.summary(), *report.reason_lines(), report.run_line()]))
 
 
 ARXIV_FIRST_DAY = dt.date(1991, 8, 14)  # the first paper announced (hep-th/9108001)
-
-
-def _file_edition(venue: str | None) -> tuple[str | None, int | None]:
-    """`--venue` given with `--file`: an edition name such as ICLR.2024 (year 1950-2100), or none."""
-    if venue is None:
-        return None, None
-    match = re.fullmatch(r"\s*([A-Za-z][A-Za-z0-9\-]*)\.(\d{4})\s*", venue)
-    if match is None or not 1950 <= int(match.group(2)) <= 2100:
-        _fail(f"--venue must be an edition such as ICLR.2024, got {venue!r}")
-        return None, None
-    return match.group(1), int(match.group(2))
 
 
 def _day_option(option: str, value: str | None, *, announced: bool = False) -> dt.date | None:
@@ -278,7 +269,6 @@ def _day_option(option: str, value: str | None, *, announced: bool = False) -> d
         day = dt.date.fromisoformat(value) if value else None
     except ValueError:
         _fail(f"{option} must be YYYY-MM-DD, got {value!r}")
-        return None
     latest = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
     if announced and day is not None and not ARXIV_FIRST_DAY <= day <= latest:
         _fail(f"{option} {day} is not an arXiv day: from {ARXIV_FIRST_DAY} to {latest}")
@@ -386,23 +376,18 @@ def main() -> None:
         cli(prog_name="coolpapers")
     except ValidationError as exc:  # a setting from the environment or .env
         said = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
-        _exit_with(f"a setting is not valid: {said}")
+        _fail(f"a setting is not valid: {said}")
     except ArgumentError as exc:
-        _exit_with(f"DATABASE_URL cannot be read: {str(exc).splitlines()[0]}")
+        _fail(f"DATABASE_URL cannot be read: {_first_line(exc)}")
     except (OperationalError, ProgrammingError) as exc:
-        first = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+        first = _first_line(exc.orig if exc.orig is not None else exc)
         if "no such table" in first or ("relation" in first and "does not exist" in first):
-            _exit_with(f"the database has no tables yet ({first}): run `coolpapers db upgrade`")
-        _exit_with(f"the database is not usable: {first}")
+            _fail(f"the database has no tables yet ({first}): run `coolpapers db upgrade`")
+        _fail(f"the database is not usable: {first}")
     except ModuleNotFoundError as exc:  # a DATABASE_URL whose driver is not installed
-        _exit_with(
+        _fail(
             f"a module is missing: {exc.name} (a DATABASE_URL for a database this install has no driver for?)"
         )
-
-
-def _exit_with(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# What cron's day-of-week field takes: names or numbers, lists and ranges (`mon-fri`, `1,3,5`, `*`).
+_CRON_DAY = r"(?:mon|tue|wed|thu|fri|sat|sun|[0-7])"
+_CRON_DAYS = re.compile(rf"\*|{_CRON_DAY}(?:-{_CRON_DAY})?(?:,{_CRON_DAY}(?:-{_CRON_DAY})?)*")
+
 DEFAULT_CATEGORIES = ("cs.AI", "cs.CL", "cs.CV", "cs.LG", "stat.ML")
 
 
@@ -257,11 +261,7 @@ class Settings(BaseSettings):
     @field_validator("schedule_days")
     @classmethod
     def _check_days(cls, value: str) -> str:
-        # What cron's day-of-week field takes: names or numbers, lists and ranges (`mon-fri`, `1,3,5`, `*`).
-        if not re.fullmatch(
-            r"\*|(?:(?:mon|tue|wed|thu|fri|sat|sun|[0-7])(?:-(?:mon|tue|wed|thu|fri|sat|sun|[0-7]))?)(?:,(?:(?:mon|tue|wed|thu|fri|sat|sun|[0-7])(?:-(?:mon|tue|wed|thu|fri|sat|sun|[0-7]))?))*",
-            value.strip().lower(),
-        ):
+        if not _CRON_DAYS.fullmatch(value.strip().lower()):
             raise ValueError(f"{value!r} is not a cron day of week (mon-fri, sat,sun, 1-5, *)")
         return value
 

@@ -95,18 +95,15 @@ def fetch_paper(settings: Settings, arxiv_id: str) -> bool:
     if _known_unknown(arxiv_id):
         return False
     with _lock:
-        retry = _failed.get(arxiv_id)
-    if retry is not None:  # failed a moment ago (here or on a page): not tried again yet
-        raise Lookup(arxiv_id, "unreachable", retry).error()
+        known = _outcome(arxiv_id)
+    if known is not None and known.status == "unreachable":  # failed a moment ago, here or on a page
+        raise known.error()
     if not _slots.acquire(blocking=False):
         raise Lookup(arxiv_id, "busy", BUSY_RETRY).error()
     try:
         return _fetch_and_store(settings, arxiv_id)
     except FetchError as exc:
-        log.warning("looking up %s on arXiv failed: %s", arxiv_id, exc)
-        with _lock:
-            _failed[arxiv_id] = _retry_after(exc)
-        raise Lookup(arxiv_id, "unreachable", _retry_after(exc)).error() from exc
+        raise Lookup(arxiv_id, "unreachable", _failed_now(arxiv_id, exc)).error() from exc
     finally:
         _slots.release()
 
@@ -161,9 +158,7 @@ def _look_up(settings: Settings, arxiv_id: str, done: threading.Event) -> None:
             with _lock:
                 _found[arxiv_id] = True
     except FetchError as exc:
-        log.warning("looking up %s on arXiv failed: %s", arxiv_id, exc)
-        with _lock:
-            _failed[arxiv_id] = _retry_after(exc)
+        _failed_now(arxiv_id, exc)
     except Exception:  # no caller to raise to in this thread: logged, and pollers are told it failed
         log.exception("looking up %s on arXiv failed", arxiv_id)
         with _lock:
@@ -179,8 +174,13 @@ def _finish(arxiv_id: str, done: threading.Event) -> None:
     done.set()
 
 
-def _retry_after(exc: FetchError) -> int:
-    return max(int(exc.retry_after or FAILED_TTL), 1)
+def _failed_now(arxiv_id: str, exc: FetchError) -> int:
+    """Log a failed lookup and remember it for its Retry-After (returned): pages and the API alike."""
+    log.warning("looking up %s on arXiv failed: %s", arxiv_id, exc)
+    retry = max(int(exc.retry_after or FAILED_TTL), 1)
+    with _lock:
+        _failed[arxiv_id] = retry
+    return retry
 
 
 def _fetch_and_store(settings: Settings, arxiv_id: str) -> bool:

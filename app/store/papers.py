@@ -128,13 +128,10 @@ def paper_row(entry: FeedEntry) -> dict[str, Any]:
     for name, value in row.items():
         if isinstance(value, str) and name != "arxiv_id":
             row[name] = _cut(entry.arxiv_id, name, value, TEXT_LIMITS.get(name, OTHER_TEXT_LIMIT))
-    authors = row.get("authors")
-    if authors and (len(authors) > AUTHORS_LIMIT or any(len(a) > AUTHOR_LIMIT for a in authors)):
-        if len(authors) > AUTHORS_LIMIT:
-            log.warning(
-                "paper %s: %d authors, the first %d kept", entry.arxiv_id, len(authors), AUTHORS_LIMIT
-            )
-        row["authors"] = [_cut(entry.arxiv_id, "an author", a, AUTHOR_LIMIT) for a in authors[:AUTHORS_LIMIT]]
+    authors = row["authors"]
+    if len(authors) > AUTHORS_LIMIT:
+        log.warning("paper %s: %d authors, the first %d kept", entry.arxiv_id, len(authors), AUTHORS_LIMIT)
+    row["authors"] = [_cut(entry.arxiv_id, "an author", a, AUTHOR_LIMIT) for a in authors[:AUTHORS_LIMIT]]
     return row
 
 

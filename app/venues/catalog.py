@@ -112,14 +112,19 @@ EDITIONS: tuple[Edition, ...] = (
 _EDITION_RE = re.compile(r"^\s*([A-Za-z][A-Za-z0-9\-]*)\.(\d{4})\s*$")
 
 
+def parse_edition(name: str) -> tuple[str, int]:
+    """`"ICLR.2024"` -> ("ICLR", 2024), catalogued or not; UnknownVenueError for anything else."""
+    match = _EDITION_RE.match(name)
+    if match is None or not 1950 <= int(match.group(2)) <= 2100:
+        raise UnknownVenueError(f"{name!r} is not an edition name like ICLR.2024")
+    return match.group(1), int(match.group(2))
+
+
 def find_edition(name: str) -> Edition:
     """`"ICLR.2024"` -> its Edition; the venue token is matched without regard to case."""
-    match = _EDITION_RE.match(name)
-    if match is None:
-        raise UnknownVenueError(f"{name!r} is not an edition name like ICLR.2024")
-    venue, year = match.group(1).lower(), int(match.group(2))
+    venue, year = parse_edition(name)
     for edition in EDITIONS:
-        if edition.venue.lower() == venue and edition.year == year:
+        if edition.venue.lower() == venue.lower() and edition.year == year:
             return edition
     raise UnknownVenueError(f"{name!r} is not in the venue catalog (see app/venues/catalog.py)")
 

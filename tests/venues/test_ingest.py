@@ -124,11 +124,11 @@ def test_cli_refuses_a_source_that_is_not_the_editions(settings_env: Settings) -
         (["acl-anthology/2023.wnu.xml", "--source", "pmlr"], "its papers come from acl, not pmlr"),
         (
             ["acl-anthology/2023.wnu.xml", "--venue", "COLT.-5"],
-            "--venue must be an edition such as ICLR.2024",
+            "is not an edition name like ICLR.2024",
         ),
         (
             ["acl-anthology/2023.wnu.xml", "--venue", "COLT.abc"],
-            "--venue must be an edition such as ICLR.2024",
+            "is not an edition name like ICLR.2024",
         ),
     ],
 )
