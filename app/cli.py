@@ -323,6 +323,7 @@ def serve(
 
     from app.observability import empty_metrics_folder
 
+    _can_listen(host, port)
     folder = get_settings().prometheus_multiproc_dir
     if folder is not None:
         # prometheus-client reads it from the environment when imported: one given in .env alone is
@@ -344,6 +345,20 @@ def serve(
         proxy_headers=True,
         forwarded_allow_ips=get_settings().trusted_proxies,  # X-Forwarded-For believed from these only
     )
+
+
+def _can_listen(host: str, port: int) -> None:
+    """A busy port said in one line, before uvicorn: it binds after the app's start-up, and exiting then
+    (the model still loading in its warm-up thread) aborted the process (exit 134, no clear error)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(infos[0][4])
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror or _first_line(exc)}")
 
 
 @cli.command("settings")

@@ -162,6 +162,19 @@ def test_serve_passes_a_metrics_folder_given_in_dotenv_to_the_web_processes(
     assert "must be in the process's environment" not in output, output
 
 
+def test_serve_on_a_busy_port_says_so_in_one_line(settings_env: Settings) -> None:
+    """uvicorn binds after the app's start-up: exiting then, with the model loading, aborted (exit 134)."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(cli, ["serve", "--port", str(port)])
+    assert result.exit_code == 1
+    assert result.stderr == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
 @pytest.mark.parametrize(
     ("setting", "value", "said"),
     [
