@@ -17,6 +17,7 @@ from app.api.schemas import (
 )
 from app.config import get_settings
 from app.deps import IsoDate, SessionDep
+from app.errors import InvalidQueryError
 from app.httpcache import validate
 from app.renders import HeavyRender, kept_or_rendered, on_page_threads
 from app.store.listings import (
@@ -53,7 +54,11 @@ def get_listing(
         str | None, Query(alias="range", max_length=20, description="week | month: the range's top papers")
     ] = None,
     sort: Annotated[
-        str, Query(max_length=20, description="with `range`: popular (default) | foryou | arxiv | time")
+        str,
+        Query(
+            max_length=20,
+            description="with `range`: popular (default) | foryou | arxiv | time; a day: arxiv only",
+        ),
     ] = "",
 ) -> Response | HeavyRender[Response]:
     """One announcement day of `cats` (`cs.AI`, `cs`, `cs.AI,cs.CL`, `cs.AI+cs.LG-cs.CY`), or with
@@ -63,6 +68,9 @@ def get_listing(
     A day is sent with an ETag from its stamp: a client holding this version gets a 304.
     """
     query = parse_category_expression(cats)
+    if range_ is None and sort.strip() not in ("", "arxiv"):
+        # Said, not ignored: a client asking a day for `popular` would otherwise take arXiv's order for it.
+        raise InvalidQueryError(f"sort ({sort[:20]!r}) needs range=week|month: a day comes in arXiv's order")
     if range_ is not None:
         return range_page(session, query, cats, range_=range_, sort=sort, day=date, skip=skip, limit=limit)
     stamp = stamp_of(session, query, day=date)

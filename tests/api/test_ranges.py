@@ -82,6 +82,15 @@ def test_bad_range_or_sort_is_422(
     assert page.status_code == 422 and message in page.text
 
 
+def test_a_day_sorted_otherwise_than_arxiv_is_422_in_the_api(
+    client: TestClient, days: dict[dt.date, list[str]]
+) -> None:
+    """It was ignored: `sort=popular` on a day answered arXiv's order as if popular."""
+    api = client.get("/api/v1/listings/cs.CV", params={"sort": "popular"})
+    assert api.status_code == 422 and "needs range=week|month" in api.json()["detail"]
+    assert client.get("/api/v1/listings/cs.CV", params={"sort": "arxiv"}).status_code == 200
+
+
 @pytest.mark.parametrize("date", ["0001-01-01", "9999-12-31"])
 def test_range_ending_on_the_first_or_last_date_is_empty(
     client: TestClient, days: dict[dt.date, list[str]], date: str
