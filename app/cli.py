@@ -19,7 +19,6 @@ cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Cool Papers,
 db_cli = typer.Typer(no_args_is_help=True, help="Database schema.")
 cli.add_typer(db_cli, name="db")
 SAMPLES = Path(__file__).resolve().parent / "samples"
-MAX_FILE_BYTES = 200_000_000
 
 
 @cli.callback()
@@ -53,7 +52,7 @@ def ingest(
     settings = get_settings()
     try:
         if file is not None:
-            report = ingest_file(settings, path=file, category=category, day=day, max_bytes=MAX_FILE_BYTES)
+            report = ingest_file(settings, path=file, category=category, day=day)
         else:
             report = ingest_live(settings, category=category or "")
     except (CoolPapersError, OSError) as exc:
@@ -73,7 +72,7 @@ def demo(
     with Progress(transient=True) as progress:
         task = progress.add_task("loading samples", total=len(files))
         for path in files:
-            report = ingest_file(settings, path=path, category=None, day=None, max_bytes=MAX_FILE_BYTES)
+            report = ingest_file(settings, path=path, category=None, day=None)
             progress.advance(task)
             progress.console.print(f"{path.name}: {report.summary()}")
     if embed:

@@ -114,6 +114,20 @@ def test_ingest_live_failure_is_one_line_and_logged(
     assert (log.http_status, log.error is not None) == (404, True)
 
 
+def test_ingest_of_a_file_over_the_parsers_limit_is_refused_before_it_is_read(
+    settings_env: Settings, tmp_path: Path
+) -> None:
+    """The CLI allowed 200 MB, then read the whole file for the parser to refuse it at 50 MiB."""
+    from app.arxiv.parse import MAX_DOCUMENT_BYTES
+
+    huge = tmp_path / "huge.xml"
+    with huge.open("wb") as sparse:  # no disk used: the size is all that is read
+        sparse.truncate(MAX_DOCUMENT_BYTES + 1)
+    result = runner.invoke(cli, ["ingest", "--file", str(huge)])
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {huge} is larger than {MAX_DOCUMENT_BYTES:,} bytes\n"
+
+
 def test_demo_loads_bundled_samples(settings_env: Settings) -> None:
     result = runner.invoke(cli, ["demo"])
     assert result.exit_code == 0, result.output

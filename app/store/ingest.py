@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from app.arxiv.fetch import ArxivClient, RateLimiter
-from app.arxiv.parse import parse_feed
+from app.arxiv.parse import MAX_DOCUMENT_BYTES, parse_feed
 from app.arxiv.ratelimit import limiter_for
 from app.arxiv.types import Feed
 from app.config import Settings
@@ -109,11 +109,10 @@ def ingest_file(
     path: Path,
     category: str | None,
     day: dt.date | None,
-    max_bytes: int,
 ) -> IngestReport:
     """Parse a saved document and store it in one transaction (nothing stored if it is ill-formed)."""
-    if path.stat().st_size > max_bytes:
-        raise FeedParseError(f"{path} is larger than {max_bytes} bytes")
+    if path.stat().st_size > MAX_DOCUMENT_BYTES:  # the parser's limit, said before the file is read
+        raise FeedParseError(f"{path} is larger than {MAX_DOCUMENT_BYTES:,} bytes")
     feed = parse_feed(path.read_bytes())
     categories = [checked_category(category)] if category else []
     with session_scope(settings) as session:

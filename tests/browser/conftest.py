@@ -33,7 +33,7 @@ import pytest
 
 from app.arxiv.parse import parse_feed
 from app.arxiv.types import Feed, FeedEntry
-from app.cli import MAX_FILE_BYTES, SAMPLES
+from app.cli import SAMPLES
 from app.config import Settings
 from app.store.db import session_scope
 from app.store.ingest import ingest_feed, ingest_file
@@ -196,7 +196,7 @@ def _hostile_day() -> Feed:
 def _load(settings: Settings) -> list[str]:
     """The bundled samples (what `coolpapers demo --no-embed` loads), the generated day, the hostile one."""
     for path in sorted(SAMPLES.glob("*.xml")):
-        ingest_file(settings, path=path, category=None, day=None, max_bytes=MAX_FILE_BYTES)
+        ingest_file(settings, path=path, category=None, day=None)
     day = _generated_day()
     with session_scope(settings) as session:
         ingest_feed(session, feed=day)
