@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 
 from app.config import Settings
-from tests.workers.conftest import ROOT
+from tests.workers.conftest import ROOT, Cluster
 
 COMPOSE = ROOT / "docker-compose.yml"
 APP_SERVICES = ("migrate", "web", "worker", "embedder", "embedder-gpu", "beat")
@@ -99,6 +100,37 @@ def test_commands_queues_and_order(services: dict[str, Any]) -> None:
     for name in ("web", "worker", "embedder", "embedder-gpu", "beat"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy", name
+
+
+@pytest.mark.parametrize("name", ["worker", "embedder", "embedder-gpu"])
+def test_celery_workers_are_checked_by_a_ping_to_their_own_node(services: dict[str, Any], name: str) -> None:
+    node = _command(services[name]).split(" -n ")[1].split("@")[0]
+    kind, command = services[name]["healthcheck"]["test"]
+    assert kind == "CMD-SHELL" and f"inspect ping --destination {node}@$${{HOSTNAME}} " in command
+
+
+def test_the_workers_healthcheck_passes_for_its_live_worker_only(
+    services: dict[str, Any], cluster: Cluster
+) -> None:
+    """The compose healthcheck's own command, run against a real worker named as compose names it."""
+    cluster.worker("worker")  # node worker@test
+    command = services["worker"]["healthcheck"]["test"][1].replace("$$", "$")
+    env = cluster.env(PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+
+    def check(hostname: str, timeout: str) -> subprocess.CompletedProcess[str]:
+        shell = command.replace("--timeout 10", f"--timeout {timeout}")
+        return subprocess.run(
+            ["sh", "-c", shell],
+            cwd=ROOT,
+            env={**env, "HOSTNAME": hostname},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    alive = check("test", "10")
+    assert alive.returncode == 0 and "pong" in alive.stdout, alive.stdout + alive.stderr
+    assert check("elsewhere", "1").returncode != 0
 
 
 def test_gpu_embedder_asks_for_a_gpu_and_a_cuda_build(services: dict[str, Any]) -> None:
