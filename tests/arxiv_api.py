@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -43,6 +44,7 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qs(urlsplit(self.path).query)
         ids = (query.get("id_list") or [""])[0]
         self.server.requests.append(ids)
+        time.sleep(self.server.delays.get(ids, 0.0))
         body = self.server.answers.get(ids, self.server.unknown)
         self.send_response(200)
         self.send_header("Content-Type", "application/atom+xml; charset=utf-8")
@@ -59,6 +61,7 @@ class ArxivApiServer(ThreadingHTTPServer):
         self.answers = recorded_ids()
         self.unknown = _body("id_0000.0000_s0_m100_8b51d9633a68.json")
         self.requests: list[str] = []
+        self.delays: dict[str, float] = {}  # seconds before answering an id_list (a slow arXiv)
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
     @property
