@@ -198,6 +198,9 @@ def _claim(session: Session, answer_id: int, now: dt.datetime) -> bool:
             | ((Answer.status == "failed") & (Answer.updated_at < cooled)),
         )
         .values(status="running", answer="", error=None, updated_at=now)
+        # Not evaluated against the loaded row: SQLite hands its times back naive, and comparing
+        # them with `now` raised (a 500 on every later ask of a failed or running answer).
+        .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0))
 
@@ -275,8 +278,12 @@ async def follow_answer(settings: Settings, plan: AnswerPlan) -> AsyncIterator[A
 def generate_answer(
     settings: Settings, job: AskJob, live: LiveAnswer, *, client: LLMClient | None = None
 ) -> str:
-    """Write one answer, streaming it to `live` (and to its row when shared); its final status."""
-    bounds = Bounds(settings)
+    """Write one answer, streaming it to `live` (and to its row when shared); its final status.
+
+    A reader's own model's answer (not shared, not stored) stops once nobody follows it: it held one
+    of the pool's threads, which shared answers wait for, as long as the model stalled."""
+    private = job.reader is not None
+    bounds = Bounds(settings, abandoned=(lambda: live.abandoned) if private else None)
     writer = _RowWriter(settings, job.answer_id) if job.answer_id is not None else None
     own = client is None
     try:
@@ -311,11 +318,14 @@ def generate_answer(
         live.update(status="ready", text=text)
         return "ready"
     except Exception as exc:
-        if isinstance(exc, LLMError):  # its message is one line, without the key (client.py)
-            log.warning("answer failed", extra={"answer_id": job.answer_id, "error": str(exc)})
+        # An LLMError's message is one line without the key (client.py); a reader's own model's also
+        # names their host, which is theirs to know, not this server's log's: its type only.
+        if isinstance(exc, LLMError):
+            said = type(exc).__name__ if private else str(exc)
+            log.warning("answer failed", extra={"answer_id": job.answer_id, "error": said})
         else:
             log.exception("answer failed unexpectedly", extra={"answer_id": job.answer_id})
-        reason = public_reason(exc)
+        reason = public_reason(exc, own=private)
         if writer is not None:
             writer.write(status="failed", answer=live.state().text, error=reason)
         live.update(status="failed", error=reason)

@@ -45,8 +45,21 @@ class BoundExceededError(LLMResponseError):
         self.reason = reason
 
 
-def public_reason(exc: BaseException) -> str:
-    """What a reader is told of a failed generation: no address, no key, no body of the model's server."""
+class ReaderGoneError(BoundExceededError):
+    """Every reader of a private generation (a reader's own model) left before it was done: it stops,
+    since nothing of it is stored and nobody would read it."""
+
+    def __init__(self) -> None:
+        super().__init__("nobody was following it any more", reason="nobody was following it any more")
+
+
+def public_reason(exc: BaseException, *, own: bool = False) -> str:
+    """What a reader is told of a failed generation: no address, no key, no body of the model's server;
+    `own`: the model was the reader's own (their key, not this site's, was refused)."""
+    if own:
+        if isinstance(exc, LLMAuthError):
+            return "your model refused the key you gave (see the Model settings)"
+        return public_reason(exc).replace("the language model", "your model")
     if isinstance(exc, BoundExceededError):
         return exc.reason
     if isinstance(exc, LLMContentFilterError):
@@ -61,14 +74,27 @@ def public_reason(exc: BaseException) -> str:
 
 
 class Bounds:
-    """The deadline of one generation and the token cap of one answer; `check*` raise when passed."""
+    """The deadline of one generation and the token cap of one answer; `check*` raise when passed.
 
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic):
+    `abandoned`, for a private generation, says when its readers have all gone: checked with the time
+    (every chunk, keep-alive comments included), so a stalling model is left as soon as they go.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        abandoned: Callable[[], bool] | None = None,
+    ):
         self.clock, self.seconds, self.max_tokens = clock, settings.summary_deadline, settings.llm_max_tokens
         self.deadline = clock() + settings.summary_deadline
         self.pieces = self.chars = 0
+        self.abandoned = abandoned
 
     def check_time(self) -> None:
+        if self.abandoned is not None and self.abandoned():
+            raise ReaderGoneError
         if self.clock() > self.deadline:
             reason = f"the answer took longer than the {self.seconds:g} s allowed"
             raise BoundExceededError(reason, reason=reason)

@@ -19,21 +19,25 @@ from functools import lru_cache
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.errors import LLMAuthError, LLMError
+from app.errors import LLMError
 from app.store.models import Paper
 from app.summarize.client import LLMClient, OpenAICompatibleClient
 from app.summarize.dispatch import peek_faq
-from app.summarize.generate import Bounds, PaperText, converse_faq, faq_context, paper_text, public_reason
+from app.summarize.generate import (
+    Bounds,
+    PaperText,
+    ReaderGoneError,
+    converse_faq,
+    faq_context,
+    paper_text,
+    public_reason,
+)
 from app.summarize.live import Live
 from app.summarize.ownkey import ReaderLLM, generation_client
 from app.summarize.prompts import FaqPrompt
 from app.summarize.service import FaqView, prompt_for
 
 log = logging.getLogger(__name__)
-
-
-class ReaderGoneError(Exception):
-    """Every reader of an own-model FAQ went away before it was written: the generation stops."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +77,11 @@ def generate_own_faq(
     client: LLMClient | None = None,
 ) -> str:
     """Write the FAQ with the reader's model into `live`; its final status (nothing is stored)."""
-    bounds, writer, own = Bounds(settings), LiveFaqWriter(live), client is None
+    bounds, writer, own = (
+        Bounds(settings, abandoned=lambda: live.abandoned),
+        LiveFaqWriter(live),
+        client is None,
+    )
     try:
         client = client or generation_client(settings, reader, bounds)
         kind, body, reason = faq_context(settings, text, writer)
@@ -90,17 +98,11 @@ def generate_own_faq(
             log.warning("own-model FAQ failed", extra={"paper": text.arxiv_id, "error": type(exc).__name__})
         else:
             log.exception("own-model FAQ failed unexpectedly", extra={"paper": text.arxiv_id})
-        writer.fail(_reason(exc))
+        writer.fail(public_reason(exc, own=True))
         return "failed"
     finally:
         if own and isinstance(client, OpenAICompatibleClient):
             client.close()
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, LLMAuthError):
-        return "your model refused the key you gave (see the Model settings)"
-    return public_reason(exc).replace("the language model", "your model")
 
 
 class LiveFaqWriter:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.errors import SummaryLimitError
 from app.store.backlog import abandoned
-from app.store.models import Listing, Paper, Summary, Tldr, Translation
+from app.store.models import Listing, Paper, Summary, Tldr, Translation, Upload
 from app.store.papers import as_utc
 from app.store.upsert import dialect_insert
 from app.summarize.extractive import LABEL, extractive_faq
@@ -209,9 +209,13 @@ def check_limits(session: Session, settings: Settings, *, requester: str | None,
 
 
 def generations_since(session: Session, since: dt.datetime, *, requester: str | None = None) -> int:
-    """Generations touched since `since` (overall, or one client's): FAQs, TL;DRs and translations
-    share one budget, each row counted once whatever it is."""
+    """Generations touched since `since` (overall, or one client's): FAQs, TL;DRs, translations and
+    the FAQs of uploads by the site's model (theirs have a requester) share one budget, each row
+    counted once whatever it is."""
     total = 0
+    if requester is None:
+        uploads = select(func.count()).select_from(Upload).where(Upload.requester.is_not(None))
+        total += session.scalar(uploads.where(Upload.updated_at >= since)) or 0
     for model in (Summary, Tldr, Translation):
         stmt = select(func.count()).select_from(model).where(model.updated_at >= since)
         if requester is not None:

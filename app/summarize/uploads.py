@@ -30,7 +30,7 @@ from app.summarize.fulltext import CHARS_PER_TOKEN
 from app.summarize.generate import BoundExceededError, Bounds, public_reason
 from app.summarize.ownkey import ReaderLLM, generation_client
 from app.summarize.pdftext import PdfText, read_pdf_text
-from app.summarize.service import LOST_AFTER, client_key, llm_configured, prompt_for
+from app.summarize.service import CLAIMING, LOST_AFTER, check_limits, client_key, llm_configured, prompt_for
 
 log = logging.getLogger(__name__)
 FLUSH_EVERY = 0.5
@@ -60,19 +60,24 @@ def read_upload(data: bytes, settings: Settings) -> PdfText:
 def create_upload(
     session: Session, settings: Settings, *, pdf: PdfText, client_address: str, reader: ReaderLLM | None
 ) -> Upload:
-    """A new upload row waiting for its FAQ (within the per-client daily limit, unless the reader's own
-    model writes it); the caller commits."""
+    """A new upload row waiting for its FAQ; the caller commits. The site's model writes it within the
+    day's budget of generations (all clients) and the per-client limit of uploads; a reader's own model
+    costs this site nothing: its row has no requester and counts against neither."""
     now, requester = dt.datetime.now(dt.UTC), client_key(client_address)
-    midnight = dt.datetime.combine(now.date(), dt.time(), dt.UTC)
-    today = select(func.count()).select_from(Upload).where(Upload.created_at >= midnight)
-    mine = session.scalar(today.where(Upload.requester == requester)) or 0
-    if reader is None and mine >= settings.summary_per_ip_limit:
-        retry = int((midnight + dt.timedelta(days=1) - now).total_seconds()) + 1
-        raise SummaryLimitError("you have uploaded many PDFs today; try again tomorrow", retry_after=retry)
+    if reader is None:
+        check_limits(session, settings, requester=None, now=now)  # the budget FAQs and TL;DRs share
+        midnight = dt.datetime.combine(now.date(), dt.time(), dt.UTC)
+        today = select(func.count()).select_from(Upload).where(Upload.created_at >= midnight)
+        if (session.scalar(today.where(Upload.requester == requester)) or 0) >= settings.summary_per_ip_limit:
+            retry = int((midnight + dt.timedelta(days=1) - now).total_seconds()) + 1
+            raise SummaryLimitError(
+                "you have uploaded many PDFs today; try again tomorrow", retry_after=retry
+            )
     upload = Upload(
         id=secrets.token_urlsafe(24), status="pending", title=pdf.title, pages=pdf.pages,
         text=pdf.text.replace("\x00", ""), content=[], model=reader.model if reader else str(settings.llm_model),
-        prompt_version=prompt_for(settings, "en").version, requester=requester, created_at=now, updated_at=now,
+        prompt_version=prompt_for(settings, "en").version, requester=None if reader else requester,
+        created_at=now, updated_at=now,
     )  # fmt: skip
     session.add(upload)
     session.flush()
@@ -88,7 +93,7 @@ def start_upload(
     if reader is None and not llm_configured(settings):  # before the child: nothing could use the text
         raise NoModelError("no language model is configured here: give your own model to upload a PDF")
     pdf = read_upload(data, settings)
-    with session_scope(settings) as session:
+    with CLAIMING, session_scope(settings) as session:  # counted and created in one step (check_limits)
         purge_uploads(session, settings)
         token = create_upload(session, settings, pdf=pdf, client_address=client_address, reader=reader).id
     _pool().submit(generate_upload_faq, settings, token, reader=reader)
@@ -155,11 +160,13 @@ def generate_upload_faq(settings: Settings, upload_id: str, *, reader: ReaderLLM
         with generation_client(settings, reader, bounds) as client:
             _converse(client, settings, title, text, writer, bounds)
     except Exception as exc:
-        if isinstance(exc, LLMError):
-            log.warning("upload FAQ failed", extra={"error": str(exc)})
+        if isinstance(exc, LLMError):  # a reader's own model: its type only (their host is theirs)
+            log.warning("upload FAQ failed", extra={"error": type(exc).__name__ if reader else str(exc)})
         else:
             log.exception("upload FAQ failed unexpectedly")
-        writer.write(writer.answers, status="failed", error=public_reason(exc), text=None)
+        writer.write(
+            writer.answers, status="failed", error=public_reason(exc, own=reader is not None), text=None
+        )
         return "failed"
     writer.write(writer.answers, status="ready", text=None)
     return "ready"

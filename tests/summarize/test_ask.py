@@ -3,10 +3,13 @@ own), a committed database, the real app over TestClient, answers read as server
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from bs4 import BeautifulSoup
@@ -177,6 +180,22 @@ def test_an_answer_past_the_token_cap_fails_with_the_reason(
         assert row.status == "failed" and "16 tokens" in str(row.error)
 
 
+def test_a_failed_answer_is_said_while_it_cools_and_asked_again_after(
+    client: TestClient, llm: FakeLLMServer, configured: Settings
+) -> None:
+    """Asking a failed question again was a 500 on SQLite (naive and aware times compared), forever."""
+    llm.enqueue(Fault.status(500))
+    assert ask(client, "What went wrong here?")[-1]["status"] == "failed"
+    cooling = ask(client, "What went wrong here?")
+    assert [event["status"] for event in cooling] == ["failed"] and llm.generations == 0
+    with session_scope(configured) as session:
+        row = session.scalars(select(Answer)).one()
+        row.updated_at = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    llm.enqueue("It works now.")
+    last = ask(client, "What went wrong here?")[-1]
+    assert last["status"] == "ready" and last["answer"] == "It works now." and llm.generations == 1
+
+
 def test_the_pdf_text_grounds_the_answer_when_the_faq_read_it(
     client: TestClient, llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch, configured: Settings
 ) -> None:
@@ -236,8 +255,45 @@ def test_a_readers_own_model_answers_them_only_and_nothing_is_stored(
     # A wrong key: the error the reader sees and every log line are free of it.
     wrong = "sk-wrong-key-9876543210"
     failed = ask(client, "Another question?", **own_headers(own_llm, key=wrong))[-1]
-    assert failed["status"] == "failed" and "credentials" in str(failed["error"])
+    assert failed["status"] == "failed"
+    assert (
+        failed["error"] == "your model refused the key you gave (see the Model settings)"
+    )  # not "this site's"
     assert wrong not in json.dumps(failed) and wrong not in caplog.text and SECRET not in caplog.text
+    # Nor does the app's log name the reader's model's address (it is theirs, not this server's).
+    host = own_llm.base_url.split("//", 1)[1].split("/", 1)[0]
+    ours = [str(record.__dict__) for record in caplog.records if record.name.startswith("app.")]
+    assert any("answer failed" in line for line in ours) and not any(host in line for line in ours)
+
+
+def test_an_own_model_answer_stops_once_its_reader_is_gone_while_the_model_stalls(
+    configured: Settings, own_llm: FakeLLMServer
+) -> None:
+    """It held one of the pool's threads (shared answers wait for them) as long as the model stalled."""
+    from app.summarize.ask import AskJob, LiveAnswer, generate_answer
+    from app.summarize.ownkey import ReaderLLM
+
+    settings = configured.model_copy(update={"own_key_allow_loopback": True})
+    own_llm.enqueue(Fault.keepalive(seconds=30))  # comments only, never an answer
+    live = LiveAnswer(model="reader-model", shared=False)
+    reader = ReaderLLM(base_url=own_llm.base_url, model="reader-model", key=SECRET)
+    job = AskJob(PAPER, 1, "A title", "An author", "An abstract.", "Why?", full_text=False, reader=reader)
+    with ThreadPoolExecutor(1) as pool:
+        generating = pool.submit(generate_answer, settings, job, live)
+        deadline = time.monotonic() + 10
+        while not own_llm.chat_requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+        async def read_one_then_leave() -> None:
+            stream = live.follow()
+            await anext(stream)
+            await stream.aclose()  # the reader closed the tab
+
+        asyncio.run(read_one_then_leave())
+        left = time.monotonic()
+        assert generating.result(timeout=15) == "failed"
+    assert time.monotonic() - left < 5
+    assert live.state().error == "nobody was following it any more"
 
 
 @pytest.mark.parametrize(

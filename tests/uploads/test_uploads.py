@@ -227,7 +227,8 @@ def test_a_readers_own_model_writes_their_uploads_faq_and_its_key_is_kept_nowher
 ) -> None:
     secret = "sk-upload-secret-42"
     monkeypatch.setenv("OWN_KEY_ALLOW_LOOPBACK", "true")
-    monkeypatch.setenv("SUMMARY_PER_IP_LIMIT", "0")  # the shared limit does not apply to own models
+    monkeypatch.setenv("SUMMARY_PER_IP_LIMIT", "0")  # the shared limits do not apply to own models
+    monkeypatch.setenv("SUMMARY_DAILY_LIMIT", "0")
     get_settings.cache_clear()
     with FakeLLMServer(api_key=secret) as own:
         headers = {"X-LLM-Base-URL": own.base_url, "X-LLM-Key": secret, "X-LLM-Model": "reader-model"}
@@ -243,3 +244,22 @@ def test_a_readers_own_model_writes_their_uploads_faq_and_its_key_is_kept_nowher
         assert secret not in repr([getattr(row, c.key) for c in Upload.__table__.columns])
     refused = post_pdf(client, hostile_pdfs.text_pdf(hostile_pdfs.SAMPLE))  # the shared model: limited
     assert refused.status_code == 429  # type: ignore[attr-defined]
+    assert "daily budget" in refused.json()["detail"]  # type: ignore[attr-defined]
+
+
+def test_an_upload_by_the_sites_model_spends_the_days_budget_of_generations(
+    client: TestClient, llm: FakeLLMServer, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Uploads skipped SUMMARY_DAILY_LIMIT (FAQs, TL;DRs and translations share it): the costliest kind."""
+    from app.summarize.service import generations_since
+
+    monkeypatch.setenv("SUMMARY_DAILY_LIMIT", "1")
+    get_settings.cache_clear()
+    created = post_pdf(client, hostile_pdfs.text_pdf(hostile_pdfs.SAMPLE))
+    assert created.status_code == 202  # type: ignore[attr-defined]
+    wait_done(client, created.json()["id"])  # type: ignore[attr-defined]
+    with session_scope(settings) as session:
+        assert generations_since(session, dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)) == 1
+    again = post_pdf(client, hostile_pdfs.text_pdf(hostile_pdfs.SAMPLE))
+    assert again.status_code == 429  # type: ignore[attr-defined]
+    assert "daily budget" in again.json()["detail"]  # type: ignore[attr-defined]
