@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -33,8 +34,19 @@ from app.summarize.client import LLMClient, OpenAICompatibleClient
 from app.summarize.generate import Bounds, DeadlineTransport, public_reason
 from app.summarize.service import CLAIMING, FAILED_RETRY_AFTER, LOST_AFTER, check_limits, take_back
 
+# Reasoning models served raw (DeepSeek-R1 and its distills on Ollama or vLLM) think aloud in the
+# answer between <think> tags: never part of a TL;DR or a translation. An unclosed block is all thinking.
+_REASONING_RE = re.compile(r"<(think|thinking|reasoning)>.*?(?:</\1>|\Z)", re.IGNORECASE | re.DOTALL)
+
 Generated = Tldr | Translation
 GeneratedModel = type[Tldr] | type[Translation]
+
+
+def without_reasoning(answer: str) -> str:
+    """The model's answer without its <think> blocks."""
+    return _REASONING_RE.sub(" ", answer)
+
+
 log = logging.getLogger(__name__)
 
 
@@ -131,7 +143,7 @@ def write_row(
         paper_id = paper.id
     try:
         with bounded_client(settings, client) as llm:
-            values = read(llm.complete(messages, max_tokens=max_tokens).text)
+            values = read(without_reasoning(llm.complete(messages, max_tokens=max_tokens).text))
     except LLMError as exc:
         log.warning(f"{kind} failed", extra={f"{kind}_id": row_id, "error": str(exc)})
         store_failure(settings, model, row_id, public_reason(exc))

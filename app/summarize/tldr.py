@@ -43,6 +43,11 @@ PREGENERATED = "tldr-pregenerate"  # the requester of the day's TL;DRs: no reade
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _PREFIX_RE = re.compile(r"^[\s*_#>`\"']*(?:tl\s*;?\s*dr|summary)[\s*_`]*[:：.\-–—][\s*_`]*", re.IGNORECASE)
 # A sentence ends at . ! ? before a space and a capital (not inside "e.g. the"), or at a CJK stop.
+# A chatty model's preamble before the sentence itself: "Sure!", "Here is a one-sentence TL;DR:".
+_CHATTER_RE = re.compile(
+    r"^(?:(?:sure|certainly|of course|okay|ok|absolutely)\b[!.,]?\s*|here(?:'s|’s| is)\b[^:]{0,100}:\s*)",
+    re.IGNORECASE,
+)
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z\"'(\[])|(?<=[。！？])")
 
 
@@ -53,6 +58,8 @@ def key_of(settings: Settings, paper_id: int) -> dict[str, object]:
 def clean_tldr(text: str) -> str | None:
     """The model's answer as one plain sentence of at most MAX_CHARS; None when nothing is left."""
     text = " ".join(_CONTROL_RE.sub(" ", text).split())
+    while (bare := _CHATTER_RE.sub("", text, count=1)) != text:  # "Sure! Here is the TL;DR: ..."
+        text = bare
     text = _PREFIX_RE.sub("", text, count=1).strip()
     end = _SENTENCE_END_RE.search(text)
     if end is not None:

@@ -101,7 +101,11 @@ def dispatch_translation(settings: Settings, translation_id: int) -> None:
 def generate_translation(settings: Settings, translation_id: int, *, client: LLMClient | None = None) -> str:
     """Claim and write one translation; returns its final status ("skipped" when someone else has it)."""
 
+    has_abstract = True
+
     def ask(row: Translation, paper: Paper) -> Ask:
+        nonlocal has_abstract
+        has_abstract = bool(paper.abstract.strip())
         language = languages().get(row.lang, row.lang)
         prompt = load_task_prompt(TRANSLATE_VERSION)
         messages = prompt.messages(language=language, title=paper.title, abstract=paper.abstract)
@@ -111,6 +115,8 @@ def generate_translation(settings: Settings, translation_id: int, *, client: LLM
         parts = split_translation(answer)
         if parts is None:
             raise LLMError("the model's translation had no title")
+        if has_abstract and not parts[1]:  # a one-line refusal or an apology, never an empty abstract
+            raise LLMError("the model's translation had no abstract")
         return {"title": parts[0], "abstract": parts[1]}
 
     return write_row(

@@ -131,10 +131,21 @@ def test_hostile_model_output_is_stored_bounded_and_rendered_inert(
     assert "<script>" not in feed and "<iframe" not in feed
 
 
+def test_a_reasoning_models_thinking_is_never_the_tldr(client: TestClient, llm: FakeLLMServer) -> None:
+    llm.enqueue("<think>\nOkay, the user wants a TL;DR.\n</think>\nThe paper trains each layer alone.")
+    status, body = wait_tldr(client)
+    assert status == 200 and body["tldr"] == "The paper trains each layer alone."
+
+
 def test_clean_tldr_keeps_one_sentence() -> None:
     assert clean_tldr("  **TL;DR:** It works, e.g. on graphs.  Second one.") == "It works, e.g. on graphs."
     assert clean_tldr("本文提出了一种新方法。第二句。") == "本文提出了一种新方法。"
     assert clean_tldr(" \n\t ") is None
+    # A chatty model's preamble is not the TL;DR ("Sure!" was stored as one).
+    said = "Sure! Here is a one-sentence TL;DR:\n\nThe paper proposes X. It also does Y."
+    assert clean_tldr(said) == "The paper proposes X."
+    assert clean_tldr("Okay, here's the summary: A is B.") == "A is B."
+    assert clean_tldr("Here, the authors propose a method.") == "Here, the authors propose a method."
     long = clean_tldr("x" * 1000)
     assert long is not None and len(long) == MAX_CHARS and long.endswith("…")
 

@@ -128,6 +128,29 @@ def test_a_failed_translation_is_a_503_with_its_cool_down(client: TestClient, ll
     assert "10.0.0.7" not in str(body["error"]) and "secret" not in str(body["error"])
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "I cannot translate this.",  # a one-line refusal: stored as ready with an empty abstract before
+        "<think>\nThe user wants Chinese.\nTitle first.\n</think>",  # thinking, then nothing
+    ],
+)
+def test_an_answer_without_an_abstract_fails_and_is_not_kept(
+    client: TestClient, llm: FakeLLMServer, answer: str
+) -> None:
+    llm.enqueue(answer)
+    status, body = poll(client, f"/api/v1/papers/{PAPER}/translation", params={"lang": "zh"})
+    assert status == 503 and body["status"] == "failed"
+
+
+def test_a_reasoning_models_thinking_is_not_part_of_the_translation(
+    client: TestClient, llm: FakeLLMServer
+) -> None:
+    llm.enqueue("<think>\nOkay, Chinese.\nThe title is...\n</think>\n标题\n\n摘要")
+    status, body = poll(client, f"/api/v1/papers/{PAPER}/translation", params={"lang": "zh"})
+    assert status == 200 and (body["title"], body["abstract"]) == ("标题", "摘要")
+
+
 def test_split_translation() -> None:
     assert split_translation("Title: T\n\nA\n\nB") == ("T", "A\nB")
     assert split_translation("\n\n") is None
