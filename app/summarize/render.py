@@ -25,6 +25,7 @@ def _markdown() -> MarkdownIt:
         md, allow_labels=False, allow_digits=False, double_inline=True, renderer=_math_for_katex
     )
     md.add_render_rule("math_inline_double", _display_math_in_a_paragraph)
+    md.add_render_rule("image", _image_as_a_link)
     md.validateLink = _safe_link  # type: ignore[method-assign]
     return md
 
@@ -44,6 +45,15 @@ def _display_math_in_a_paragraph(self: Any, tokens: Sequence[Token], idx: int, *
     # Kept by hand: the plugin's <div> for `$$...$$` inside a paragraph is invalid in a <p>.
     tex = _math_for_katex(tokens[idx].content.strip(), {"display_mode": True})
     return f'<span class="math display">{tex}</span>'
+
+
+def _image_as_a_link(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
+    # An image would be fetched by every reader's browser and feed reader from wherever the model
+    # (or a prompt injected through a paper) pointed it: a link to it, named by its alt text, instead.
+    token = tokens[idx]
+    src = str(token.attrGet("src") or "")
+    alt = self.renderInlineAsText(token.children or [], options, env)
+    return f'<a href="{escapeHtml(src)}">{escapeHtml(alt or src)}</a>'
 
 
 _MD = _markdown()

@@ -43,3 +43,13 @@ def test_render_keeps_hostile_output_inert() -> None:
     assert [a["href"] for a in soup.select("a")] == ["https://example.org"]
     assert soup.select_one("a")["rel"] == ["nofollow", "noopener", "noreferrer"]
     assert "&lt;/span&gt;&lt;script&gt;" in html  # math is escaped text, not markup
+
+
+def test_an_image_in_model_output_is_a_link_never_fetched() -> None:
+    """An <img> was rendered: every reader's browser and feed reader fetched the model's chosen URL."""
+    html = str(render_markdown("see ![the plot <b>](https://evil.example/track.png) and ![](data:x)"))
+    soup = BeautifulSoup(html, "html.parser")
+    assert soup.find("img") is None
+    [link] = soup.find_all("a")
+    assert link["href"] == "https://evil.example/track.png" and link.text == "the plot <b>"
+    assert "nofollow" in link["rel"]
