@@ -26,11 +26,11 @@ def _markdown() -> MarkdownIt:
     )
     md.add_render_rule("math_inline_double", _display_math_in_a_paragraph)
     md.add_render_rule("image", _image_as_a_link)
-    md.validateLink = _safe_link  # type: ignore[method-assign]
+    md.validateLink = safe_link  # type: ignore[method-assign]
     return md
 
 
-def _safe_link(url: str) -> bool:
+def safe_link(url: str) -> bool:
     """Only http(s) and mailto links (no javascript:, data:, vbscript:, relative tricks)."""
     cleaned = re.sub(r"[\x00-\x20]", "", url).lower()
     return cleaned.startswith(_SAFE_SCHEMES)

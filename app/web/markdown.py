@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from urllib.parse import quote
 
 from fastapi import APIRouter, Response
@@ -12,10 +14,17 @@ from app.errors import FeedParseError, InvalidQueryError, NotFoundError
 from app.store.lookup import get_or_fetch_paper
 from app.store.models import Paper
 from app.store.papers import as_utc
+from app.summarize.render import safe_link
 from app.summarize.service import cached_faqs
 
 router = APIRouter(include_in_schema=False)
 MARKDOWN = "text/markdown; charset=utf-8"
+
+# Raw HTML is Markdown too, and most renderers show it as markup: what a feed or the model wrote is
+# made inert: a tag's "<" is written "&lt;" (read as "<"), and a link to anything but http(s) or
+# mailto points within the page ("#" before it), as the site's own rendering refuses it.
+_TAG_RE = re.compile(r"<(?=[A-Za-z/!?])")
+_DESTINATION_RE = re.compile(r"(\]\(\s*<?|^ {0,3}\[[^\]]+\]:\s*<?)([^\s)>]*)", re.MULTILINE)
 
 
 @router.get("/arxiv/{arxiv_id:path}.md")
@@ -36,24 +45,37 @@ def paper_as_markdown(paper: Paper, faq: list[dict[str, str]]) -> str:
     """Title, metadata, abstract and (when one was generated) the FAQ, as one Markdown document."""
     published = as_utc(paper.published_at)
     lines = [
-        f"# {' '.join(paper.title.split())}",
+        f"# {inert(' '.join(paper.title.split()))}",
         "",
         f"- arXiv: [{paper.arxiv_id}]({abs_url(paper.arxiv_id, paper.version)})"
         f" · [PDF]({pdf_url(paper.arxiv_id, paper.version)})",
-        f"- Authors: {', '.join(paper.authors)}",
+        f"- Authors: {inert(', '.join(paper.authors))}",
         f"- Categories: {', '.join(paper.categories)}",
     ]
     if published is not None:
         lines.append(f"- Published: {published.date().isoformat()}")
     # The detail lines of the paper's page (its `Shown` fields, declared once in app/arxiv/types.py).
-    lines += [f"- {shown.label}: {_linked(value, shown.link)}" for shown, value in paper.details]
-    lines += ["", "## Abstract", "", paper.abstract.strip()]
+    lines += [f"- {shown.label}: {_linked(inert(value), shown.link)}" for shown, value in paper.details]
+    lines += ["", "## Abstract", "", inert(paper.abstract.strip())]
     if faq:
         lines += ["", "## FAQ"]
         for pair in faq:
-            lines += ["", f"### {pair.get('question', '').strip()}", "", pair.get("answer", "").strip()]
+            question, answer = pair.get("question", "").strip(), pair.get("answer", "").strip()
+            lines += ["", f"### {inert(question)}", "", inert(answer)]
     return "\n".join(lines) + "\n"
 
 
 def _linked(value: str, link: str | None) -> str:
     return f"[{value}]({link.format(quote(value))})" if link else value
+
+
+def inert(text: str) -> str:
+    """`text` as Markdown that no renderer turns into markup or a script link."""
+    return _DESTINATION_RE.sub(_checked_destination, _TAG_RE.sub("&lt;", text))
+
+
+def _checked_destination(match: re.Match[str]) -> str:
+    head, url = match.groups()
+    if not url or url.startswith("#") or safe_link(html.unescape(url)):
+        return match.group(0)
+    return f"{head}#{url}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
@@ -70,3 +71,34 @@ def test_markdown_of_bad_or_unknown_ids(client: TestClient) -> None:
     # Not stored, and the recorded (offline) arXiv API does not know it either.
     unknown = client.get("/arxiv/2401.99999.md")
     assert unknown.status_code == 404 and unknown.headers["content-type"].startswith("text/plain")
+
+
+def test_markup_and_script_links_from_a_feed_or_the_model_are_inert(
+    client: TestClient, session: Session
+) -> None:
+    """They were passed through raw: any renderer that shows HTML (most do) ran them."""
+    from markdown_it import MarkdownIt
+
+    paper = _paper(session)
+    session.execute(
+        update(Paper).where(Paper.id == paper.id).values(title="A <script>alert(1)</script> title")
+    )
+    hostile = (
+        "<script>alert('x')</script> <svg/onload=alert(2)> [a](javascript:alert(6)) "
+        "[b](&#106;avascript:alert(8)) [c](https://example.org) and x < y\n\n[r]: javascript:alert(9)"
+    )
+    now = dt.datetime.now(dt.UTC)
+    session.add(
+        Summary(paper_id=paper.id, model="m", prompt_version="v1", lang="en", status="ready",
+                content=[{"question": "Q <img src=x onerror=alert(3)>?", "answer": hostile}],
+                created_at=now, updated_at=now)
+    )  # fmt: skip
+    session.flush()
+    text = client.get(f"/arxiv/{paper.arxiv_id}.md").text
+    # As a renderer that allows raw HTML and every link would show it (CommonMark's own rules).
+    shown = MarkdownIt("commonmark", {"html": True}).render(text)
+    for tag in ("<script", "<svg", "<img"):
+        assert tag not in shown, tag
+    assert all(href.startswith("https://") for href in re.findall(r'href="([^"#][^"]*)', shown))
+    assert 'href="https://example.org"' in shown and "x &lt; y" in shown
+    assert text.startswith("# A &lt;script>alert(1)&lt;/script> title\n")
