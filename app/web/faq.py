@@ -60,7 +60,6 @@ def kimi(
     reader = reader_llm(request.headers, settings)
     found = _paper(session, paper)
     with stream_slots.taken(settings, client_address(request)) as slot:
-        _count_open(request, session, settings, found, key="kimi")  # counted today already: opens still
         views: AsyncIterator[FaqView]
         if reader is not None:
             own = open_own_faq(session, settings, paper=found, lang=lang, reader=reader)
@@ -69,6 +68,9 @@ def kimi(
             address = client_address(request)
             first = open_faq(session, settings, paper=found, lang=lang, client_address=address)
             views = follow_faq(settings, first)
+        # Once the FAQ is open (a refusal, e.g. the day's budget spent, is no open); counted today
+        # already: it opens still.
+        _count_open(request, session, settings, found, key="kimi")
         opening = str(templates.env.get_template("_faq.html").module.faq_open(found, first))  # type: ignore[attr-defined]
     session.close()  # the stream reads through the process's poller: no connection held meanwhile
     fragments = _fragments(opening, first, views)

@@ -272,6 +272,18 @@ def test_kimi_counts_a_client_once_a_day(
     assert again.status_code == 200 and again.json()["counted"] is False
 
 
+def test_kimi_refused_for_the_days_budget_counts_no_open(
+    client: TestClient, configured: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Popularity grew from refused requests: the open was counted before the FAQ was opened."""
+    monkeypatch.setenv("SUMMARY_DAILY_LIMIT", "0")
+    get_settings.cache_clear()
+    refused = client.post("/arxiv/kimi", params={"paper": PAPER})
+    assert refused.status_code == 429
+    with session_scope(configured) as session:
+        assert session.scalar(select(func.count()).select_from(DailyCount)) == 0
+
+
 # Cross-site requests: no generation, no count.
 
 
