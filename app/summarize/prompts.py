@@ -46,22 +46,28 @@ def parse_prompt(text: str, *, version: str) -> FaqPrompt:
 
 @lru_cache
 def load_prompt(lang: str, custom: Path | None = None) -> FaqPrompt:
-    """The bundled prompt for `lang`, or a custom file (versioned by its content's hash)."""
+    """The bundled prompt for `lang`, or a custom file (versioned by its content's hash) asked to
+    answer in `lang` (it was used as written whatever the language: `?lang=zh` stored English)."""
     if custom is not None:
         text = custom.read_text(encoding="utf-8")
         digest = hashlib.sha256(text.encode()).hexdigest()[:10]
-        return parse_prompt(text, version=f"custom-{digest}")
+        prompt = parse_prompt(text, version=f"custom-{digest}")
+        return prompt if lang == "en" else _answered_in(prompt, lang)
     if lang in LANGS:
         return parse_prompt((PROMPTS / f"{VERSION}.{lang}.txt").read_text(encoding="utf-8"), version=VERSION)
+    # Any other language the translation prompt names: the English questions, answered in it.
+    return _answered_in(load_prompt("en"), lang)
+
+
+def _answered_in(prompt: FaqPrompt, lang: str) -> FaqPrompt:
     name = languages().get(lang)
     if name is None:
         raise PromptError(
             f"no prompt for language {lang!r}; have {', '.join(sorted({*LANGS, *languages()}))}"
         )
-    # Any other language the translation prompt names: the English questions, answered in it.
-    english = load_prompt("en")
-    system = f"{english.system}\nWrite every answer in {name}."
-    return FaqPrompt(english.version, system, english.context, english.questions)
+    return FaqPrompt(
+        prompt.version, f"{prompt.system}\nWrite every answer in {name}.", prompt.context, prompt.questions
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -178,6 +179,22 @@ def test_faq_in_each_language_is_cached_apart(client: TestClient, llm: FakeLLMSe
     assert len(llm.chat_requests) == 3 * questions
     with session_scope(get_settings()) as session:
         assert sorted(session.scalars(select(Summary.lang))) == ["en", "ja", "zh"]
+
+
+def test_a_custom_prompt_file_answers_in_the_language_asked(tmp_path: Path) -> None:
+    """LLM_PROMPT_FILE was used as written whatever `lang` was: `?lang=zh` stored English FAQs."""
+    from app.errors import PromptError
+    from app.summarize.prompts import PROMPTS
+
+    custom = tmp_path / "mine.txt"
+    custom.write_text((PROMPTS / f"{VERSION}.en.txt").read_text(encoding="utf-8").replace("FAQ", "Q&A"))
+    english, chinese, japanese = (load_prompt(lang, custom) for lang in ("en", "zh", "ja"))
+    assert english.version.startswith("custom-") and "Write every answer in" not in english.system
+    assert chinese.system == f"{english.system}\nWrite every answer in {languages()['zh']}."
+    assert japanese.system.endswith(f"Write every answer in {languages()['ja']}.")
+    assert chinese.questions == english.questions and chinese.version == english.version
+    with pytest.raises(PromptError, match="no prompt for language 'xx'"):
+        load_prompt("xx", custom)
 
 
 def test_faq_asks_whether_code_is_released_in_every_language() -> None:
