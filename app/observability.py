@@ -32,7 +32,7 @@ from app.jobs import TASK_STATS_KEY, queue_depths, redis_client
 from app.store.backlog import pipeline_backlog
 from app.store.completeness import latest_completeness
 from app.store.db import session_scope
-from app.store.models import Embedding, FetchLog, Paper, Summary
+from app.store.models import Answer, Embedding, FetchLog, Paper, Summary, Tldr, Translation, Upload
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
@@ -149,13 +149,14 @@ def _database_metrics(session: Session, settings: Settings) -> Any:
     )  # fmt: skip
     yield _gauge("coolpapers_summaries", "Summaries by model and status", ["model", "status"],
                  [([m, s], n) for m, s, n, _, _ in summaries])  # fmt: skip
-    tokens = [([m, "prompt"], float(p or 0)) for m, _, _, p, _ in summaries]
-    tokens += [([m, "completion"], float(c or 0)) for m, _, _, _, c in summaries]
+    spent = _tokens_spent(session)
+    tokens = [([m, kind], float(n)) for m, prompt_n, completion_n in spent
+              for kind, n in (("prompt", prompt_n), ("completion", completion_n))]  # fmt: skip
     yield _gauge(
         "coolpapers_llm_tokens", "LLM tokens spent, by model and kind", ["model", "kind"], _sum_rows(tokens)
     )
-    prompt = sum(float(p or 0) for *_, p, _ in summaries)
-    completion = sum(float(c or 0) for *_, c in summaries)
+    prompt = sum(float(p) for _, p, _ in spent)
+    completion = sum(float(c) for *_, c in spent)
     spend = prompt * settings.llm_price_prompt_per_mtok + completion * settings.llm_price_completion_per_mtok
     yield _gauge(
         "coolpapers_llm_spend",
@@ -163,6 +164,19 @@ def _database_metrics(session: Session, settings: Settings) -> Any:
         [],
         [([], spend / 1e6)],
     )
+
+
+def _tokens_spent(session: Session) -> list[tuple[str, int, int]]:
+    """(model, prompt, completion tokens) of every stored generation by this site's models: FAQs,
+    answers, TL;DRs, translations, and uploads' FAQs (not a reader's own model's: no requester)."""
+    spent: list[tuple[str, int, int]] = []
+    for table in (Summary, Answer, Tldr, Translation, Upload):
+        query = select(table.model, func.sum(table.prompt_tokens), func.sum(table.completion_tokens))
+        if table is Upload:
+            query = query.where(Upload.requester.is_not(None))
+        rows = session.execute(query.group_by(table.model)).all()
+        spent += [(str(model), int(p or 0), int(c or 0)) for model, p, c in rows]
+    return spent
 
 
 BACKLOG_STATES = ("ok", "catching up", "alert")

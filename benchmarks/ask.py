@@ -144,7 +144,7 @@ def run(questions: int) -> list[list[object]]:
         from app.store.models import Paper
 
         upgrade_database(get_settings())
-        ingest_file(get_settings(), path=FEED, category=None, day=None, max_bytes=10**7)
+        ingest_file(get_settings(), path=FEED, category=None, day=None)
         with session_scope(get_settings()) as session:
             paper = session.scalars(select(Paper.arxiv_id).order_by(Paper.id).limit(1)).one()
         port = free_port()

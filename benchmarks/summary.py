@@ -75,7 +75,7 @@ def run(url: str, name: str, requests: int, samples: int) -> list[list[object]]:
         get_settings.cache_clear()
         from app.store.ingest import ingest_file
 
-        ingest_file(get_settings(), path=FEED, category=None, day=None, max_bytes=10**7)
+        ingest_file(get_settings(), path=FEED, category=None, day=None)
         from sqlalchemy import select
 
         from app.main import create_app

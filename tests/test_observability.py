@@ -19,9 +19,7 @@ def app_client(settings_env: Settings) -> TestClient:
     from app.main import create_app
     from app.store.ingest import ingest_file
 
-    ingest_file(
-        settings_env, path=DATA / "rss" / "atom-2024-csLG.xml", category=None, day=None, max_bytes=10**7
-    )
+    ingest_file(settings_env, path=DATA / "rss" / "atom-2024-csLG.xml", category=None, day=None)
     return TestClient(create_app())
 
 
@@ -53,6 +51,44 @@ def test_metrics_report_requests_and_shared_counts(app_client: TestClient) -> No
     assert "coolpapers_papers 3.0" in text
     assert 'coolpapers_queue_depth{queue="fetch"} 0.0' in text
     assert "coolpapers_llm_spend 0.0" in text
+
+
+def test_llm_tokens_count_every_generation_by_the_sites_models(
+    app_client: TestClient, settings_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only summaries were counted: answers, TL;DRs, translations and uploads' FAQs spent unseen."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from app.config import get_settings
+    from app.store.db import session_scope
+    from app.store.models import Answer, Paper, Summary, Tldr, Translation, Upload
+
+    monkeypatch.setenv("LLM_PRICE_PROMPT_PER_MTOK", "1")
+    monkeypatch.setenv("LLM_PRICE_COMPLETION_PER_MTOK", "2")
+    get_settings.cache_clear()
+    now = dt.datetime.now(dt.UTC)
+    done = {"status": "ready", "created_at": now, "updated_at": now}
+    with session_scope(settings_env) as session:
+        paper = session.scalars(select(Paper)).first()
+        assert paper is not None
+        on = {"paper_id": paper.id, "prompt_version": "v"}
+        session.add_all([
+            Summary(**on, **done, model="m", lang="en", content=[], prompt_tokens=1000, completion_tokens=100),
+            Answer(**on, **done, model="m", question_key="k", question="q", prompt_tokens=200, completion_tokens=20),
+            Tldr(**on, **done, model="m", prompt_tokens=30, completion_tokens=3),
+            Translation(**on, **done, model="m", lang="zh", prompt_tokens=4, completion_tokens=40),
+            Upload(id="u" * 32, **done, model="m", prompt_version="v", requester="someone",
+                   prompt_tokens=5000, completion_tokens=500),
+            Upload(id="o" * 32, **done, model="their-own", prompt_version="v", requester=None,
+                   prompt_tokens=7, completion_tokens=7),  # a reader's own model: not this site's spend
+        ])  # fmt: skip
+    text = app_client.get("/metrics").text
+    assert 'coolpapers_llm_tokens{kind="prompt",model="m"} 6234.0' in text
+    assert 'coolpapers_llm_tokens{kind="completion",model="m"} 663.0' in text
+    assert "their-own" not in text
+    assert "coolpapers_llm_spend 0.00756" in text  # (6,234 x 1 + 663 x 2) / 1e6
 
 
 def test_request_id_in_header_and_logs(app_client: TestClient) -> None:

@@ -143,7 +143,9 @@ def write_row(
         paper_id = paper.id
     try:
         with bounded_client(settings, client) as llm:
-            values = read(without_reasoning(llm.complete(messages, max_tokens=max_tokens).text))
+            done = llm.complete(messages, max_tokens=max_tokens)
+        values = read(without_reasoning(done.text))
+        values |= {"prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens}
     except LLMError as exc:
         log.warning(f"{kind} failed", extra={f"{kind}_id": row_id, "error": str(exc)})
         store_failure(settings, model, row_id, public_reason(exc))

@@ -136,9 +136,11 @@ class _Writer:
     def __init__(self, settings: Settings, upload_id: str):
         self.settings, self.upload_id, self.last = settings, upload_id, 0.0
         self.answers: list[dict[str, str]] = []
+        self.tokens = (0, 0)  # prompt and completion tokens of the answers so far (for /metrics)
 
     def write(self, content: list[dict[str, str]], *, status: str, **extra: object) -> None:
         values = {"content": content, "status": status, "updated_at": dt.datetime.now(dt.UTC), **extra}
+        values |= {"prompt_tokens": self.tokens[0], "completion_tokens": self.tokens[1]}
         with session_scope(self.settings) as session:
             session.execute(update(Upload).where(Upload.id == self.upload_id).values(**values))
 
@@ -198,4 +200,5 @@ def _converse(
             raise BoundExceededError(reason, reason=reason)
         messages.append({"role": "assistant", "content": done.text})
         writer.answers.append({"question": question, "answer": done.text.replace("\x00", "")})
+        writer.tokens = (writer.tokens[0] + done.prompt_tokens, writer.tokens[1] + done.completion_tokens)
         writer.write(writer.answers, status="running")

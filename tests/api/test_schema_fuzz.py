@@ -64,7 +64,7 @@ def loaded_database(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path
     url, data_dir = _fresh_database(folder), folder / "data"
     loader = Settings(_env_file=None, database_url=url, data_dir=data_dir)  # type: ignore[call-arg]
     for path in FEEDS:
-        ingest_file(loader, path=path, category=None, day=None, max_bytes=10_000_000)
+        ingest_file(loader, path=path, category=None, day=None)
     return url, data_dir
 
 

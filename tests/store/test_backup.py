@@ -46,8 +46,8 @@ LISTINGS = ("/api/v1/listings/cs.LG", "/api/v1/listings/cs.CL?date=2025-12-16&li
 def _load(settings: Settings, embedder: FakeEmbedder) -> None:
     """Papers and listings of four feeds, vectors and an index, a ready summary, counters."""
     for path in sorted((DATA / "rss").glob("*.xml")):
-        ingest_file(settings, path=path, category=None, day=None, max_bytes=10_000_000)
-    ingest_file(settings, path=API100, category="cs.CL", day=API_DAY, max_bytes=10_000_000)
+        ingest_file(settings, path=path, category=None, day=None)
+    ingest_file(settings, path=API100, category="cs.CL", day=API_DAY)
     embed_and_index(settings, embedder=embedder)
     now = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
     with session_scope(settings) as session:
@@ -193,9 +193,7 @@ def test_dump_restore_into_a_fresh_database_serves_the_same(
     assert after[1] == before[1]
     assert after[2] == before[2]
     # The restored database takes new writes (on PostgreSQL: its sequences came back too).
-    report = ingest_file(
-        restored, path=DATA / "api" / "api-legacy-csRO-search.xml", category=None, day=None, max_bytes=10**7
-    )
+    report = ingest_file(restored, path=DATA / "api" / "api-legacy-csRO-search.xml", category=None, day=None)
     assert report.new > 0
 
 

@@ -85,6 +85,9 @@ def test_tldr_written_on_demand_and_shown_everywhere(client: TestClient, llm: Fa
     assert f"TL;DR: {SENTENCE}" in feed
     assert client.get(f"/api/v1/papers/{PAPER}/tldr").status_code == 200
     assert len(llm.chat_requests) == 1  # written once, then read
+    with session_scope(get_settings()) as session:  # what it spent, for /metrics
+        row = session.scalars(select(Tldr)).one()
+        assert row.prompt_tokens > 50 and row.completion_tokens > 0
 
 
 def test_without_a_model_nothing_is_invented(

@@ -158,7 +158,9 @@ def test_an_uploaded_pdf_gets_the_faq_its_text_then_dropped(
     assert len(answers) == len(llm.chat_requests) >= 6
     assert "spectral local learning" in llm.chat_requests[0].messages[1]["content"]
     with session_scope(settings) as session:
-        assert session.get(Upload, token).text is None  # type: ignore[union-attr]
+        row = session.get(Upload, token)
+        assert row is not None and row.text is None
+        assert row.prompt_tokens > 100 and row.completion_tokens > 0  # what it spent, for /metrics
     page = client.get(f"/upload/{token}")
     assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
     soup = BeautifulSoup(page.text, "html.parser")
