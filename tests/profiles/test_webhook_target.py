@@ -27,7 +27,23 @@ PRIVATE = [
     "http://[fe80::1]/hook",
     "http://0.0.0.0/hook",
     "http://100.64.0.1/hook",  # carrier-grade NAT
+    # IPv6 forms carrying a private IPv4 address (Python calls them global)
+    "http://[::127.0.0.1]/hook",  # IPv4-compatible
+    "http://[::ffff:0:7f00:1]/hook",  # IPv4-translated
+    "http://[64:ff9b::a9fe:a9fe]/hook",  # NAT64 to 169.254.169.254
+    "http://[64:ff9b:1::a00:7]/hook",  # local-use NAT64
+    "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+    "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hook",  # Teredo
 ]
+
+
+def test_ipv6_forms_of_public_ipv4_addresses_stay_allowed() -> None:
+    from ipaddress import ip_address
+
+    from app.outbound import is_public
+
+    for public in ("64:ff9b::808:808", "2002:808:808::1", "::ffff:8.8.8.8", "2606:4700:4700::1111"):
+        assert is_public(ip_address(public)), public
 
 
 @pytest.fixture

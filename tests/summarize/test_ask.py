@@ -302,6 +302,8 @@ def test_an_own_model_answer_stops_once_its_reader_is_gone_while_the_model_stall
         ("http://169.254.169.254/latest", "private address"),
         ("https://10.1.2.3/v1", "private address"),
         ("https://[fd00::1]/v1", "private address"),
+        ("https://[64:ff9b::a9fe:a9fe]/v1", "private address"),  # NAT64 of the metadata service
+        ("https://[::127.0.0.1]/v1", "private address"),
         ("ftp://example.org/v1", "https://"),
         ("https://user:pw@example.org/v1", "credentials"),
         ("http://127.0.0.1:9/v1", "this server's own machine"),
