@@ -9,7 +9,7 @@ from app.errors import FeedParseError
 # yymm.nnnn until 2014-12, yymm.nnnnn since 2015-01 (arXiv's own rule).
 _NEW = r"(?:0[7-9]|1[0-4])\d{2}\.\d{4}|(?:1[5-9]|[2-9]\d)\d{2}\.\d{5}"
 _OLD = r"[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7}"
-_ID_RE = re.compile(rf"^(?P<id>{_NEW}|{_OLD})(?:v(?P<version>[1-9]\d*))?$")
+_ID_RE = re.compile(rf"^(?P<id>{_NEW}|{_OLD})(?:v(?P<version>[1-9]\d*))?$", re.ASCII)  # ASCII digits only
 _PREFIX_RE = re.compile(
     r"^(?:(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/|oai:arxiv\.org:|arxiv:)",
     re.IGNORECASE,

@@ -56,6 +56,10 @@ def test_split_arxiv_id_reads_spelling(raw: str, expected: tuple[str, int | None
         "https://evil.example/abs/2401.01234",
         "https://arxiv.org/api/errors#incorrect_id_format_for_abc",
         "x" * 10_000,
+        "2601.0000\uff11",  # a fullwidth 1: each such spelling of an id was sent to arXiv
+        "2601.0000\u0661",  # an Arabic-Indic 1
+        "2401.01234v\u0662",
+        "hep-th/990100\u0967",
     ],
 )
 def test_split_arxiv_id_rejects_non_ids(raw: str) -> None:
