@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import multiprocessing
 import random
 import sqlite3
@@ -110,7 +111,24 @@ def counter_for(settings: Settings) -> WindowCounter:
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """Who a request counts as for the per-client limits: its IPv4 address (an IPv4-mapped IPv6 one
+    too), or the /64 of an IPv6 address, the block one subscriber holds (counted per address, a /64
+    gave its holder 2^64 separate limits, and two spellings of one address two)."""
+    host = request.client.host if request.client else "unknown"
+    return _counted_as(host)
+
+
+@lru_cache(maxsize=4096)
+def _counted_as(host: str) -> str:
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])  # without an IPv6 zone
+    except ValueError:
+        return host  # not an address (a test client's "testclient"): counted as given
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def check_rate(settings: Settings, *, bucket: str, client: str, limit: int, window: int = 60) -> None:

@@ -50,13 +50,13 @@ def served(trusted_proxies: str) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def searches_from_many_addresses(base: str) -> list[int]:
-    """LIMIT + 1 searches, each claiming another client address: their statuses."""
+def searches_from_many_addresses(base: str, addresses: list[str] | None = None) -> list[int]:
+    """LIMIT + 1 searches, each claiming another client address (or those given): their statuses."""
     if time.time() % 60 > 57:  # the limit's window is the wall-clock minute: not across its end
         time.sleep(60 - time.time() % 60 + 0.1)
     statuses = []
-    for n in range(LIMIT + 1):
-        forwarded = {"X-Forwarded-For": f"203.0.113.{n + 1}"}
+    for address in addresses or [f"203.0.113.{n + 1}" for n in range(LIMIT + 1)]:
+        forwarded = {"X-Forwarded-For": address}
         response = httpx.get(f"{base}/api/v1/search", params={"q": "x", "mode": "keyword"}, headers=forwarded)
         statuses.append(response.status_code)
     return statuses
@@ -72,3 +72,13 @@ def test_forwarded_for_from_a_trusted_proxy_names_the_client(settings_env: Setti
     # The control: from a trusted proxy each forwarded address is a client of its own.
     with served("127.0.0.1") as base:
         assert searches_from_many_addresses(base) == [200] * (LIMIT + 1)
+
+
+def test_an_ipv6_client_counts_by_its_64_and_a_mapped_address_as_its_ipv4(settings_env: Settings) -> None:
+    """Counted per address string, one /64 was 2^64 clients, and ::ffff:a.b.c.d another than a.b.c.d."""
+    same_64 = ["2001:db8:1:2::1", "2001:db8:1:2::ffff", "2001:db8:1:2:0:0:0:3"]
+    mapped = ["198.51.100.7", "::ffff:198.51.100.7", "::ffff:c633:6407"]
+    with served("127.0.0.1") as base:
+        assert searches_from_many_addresses(base, same_64) == [200] * LIMIT + [429]
+        assert searches_from_many_addresses(base, mapped) == [200] * LIMIT + [429]
+        assert searches_from_many_addresses(base, ["2001:db8:1:3::1"]) == [200]  # another /64
