@@ -53,6 +53,7 @@ from app.profiles import api as api_profiles
 from app.search.index import read_meta
 from app.security import BodyLimit, HeadAsGet, SecurityHeaders
 from app.summarize.dispatch import resume_in_process
+from app.web import digest_confirm as web_digest_confirm
 from app.web import docs as web_docs
 from app.web import faq, pages
 from app.web import markdown as web_markdown
@@ -123,6 +124,7 @@ def create_app() -> FastAPI:
     app.include_router(faq.router)  # before pages: /arxiv/kimi is not a category
     app.include_router(web_uploads.router)  # /upload: a reader's own PDF (UPLOADS=on)
     app.include_router(web_docs.router)  # /docs: Swagger UI in the site's page
+    app.include_router(web_digest_confirm.router)  # /digest/confirm/...: a digest address's owner
     app.include_router(web_venues.router)  # papers.cool's /venue/... URLs
     app.include_router(pages.router)
     _add_error_handlers(app)

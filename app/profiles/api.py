@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.deps import SessionDep, SettingsDep
 from app.errors import NotFoundError
 from app.profiles.atom import digest_feed
-from app.profiles.deliver import unsubscribe
+from app.profiles.deliver import send_confirmations, unsubscribe
 from app.profiles.digest import profile_digest
 from app.profiles.qr import link_qr_svg
 from app.profiles.store import (
@@ -85,6 +85,9 @@ class DigestOut(BaseModel):
     email: str | None
     webhook_url: str | None
     webhook_secret_set: bool
+    email_confirmed: bool = Field(
+        description="the address's owner followed the link e-mailed to it: only then do digests go there"
+    )
     updated_at: dt.datetime | None
 
 
@@ -135,8 +138,16 @@ def read(session: SessionDep, profile: ProfileDep) -> ProfileOut:
 
 
 @router.put("/{token}", response_model=ProfileOut, dependencies=[Depends(_capped_body), Depends(_no_store)])
-def merge(session: SessionDep, settings: SettingsDep, profile: ProfileDep, body: ProfileIn) -> ProfileOut:
-    """Merge a device's copy: per item, the newest `updated_at` wins; a removal is `removed: true`."""
+def merge(
+    session: SessionDep,
+    settings: SettingsDep,
+    profile: ProfileDep,
+    body: ProfileIn,
+    background: BackgroundTasks,
+) -> ProfileOut:
+    """Merge a device's copy: per item, the newest `updated_at` wins; a removal is `removed: true`.
+
+    A new digest e-mail address is sent one link to confirm it; no digest goes there before."""
     changes = [
         ItemChange(kind, item.value, item.updated_at, item.removed)
         for kind in KINDS
@@ -154,6 +165,8 @@ def merge(session: SessionDep, settings: SettingsDep, profile: ProfileDep, body:
         allow_private_webhooks=settings.webhook_allow_private,
     )
     session.commit()
+    if profile.digest_email and profile.digest_email_confirmed_at is None and settings.smtp_host:
+        background.add_task(send_confirmations, settings, profile_ids=[profile.id])  # after the answer
     return _out(session, profile)
 
 
@@ -217,6 +230,7 @@ def _out(session: SessionDep, profile: Profile) -> ProfileOut:
         email=profile.digest_email,
         webhook_url=profile.digest_webhook_url,
         webhook_secret_set=bool(profile.digest_webhook_secret),
+        email_confirmed=profile.digest_email_confirmed_at is not None,
         updated_at=as_utc(profile.digest_updated_at),
     )
     created, updated = as_utc(profile.created_at), as_utc(profile.updated_at)

@@ -20,10 +20,11 @@ import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from html import escape
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app import __version__
@@ -56,6 +57,7 @@ class Recipient:
     webhook_url: str | None
     webhook_secret: str | None
     unsubscribe_key: str
+    email_confirmed: bool = False  # its owner followed the confirmation link: digests may go there
 
 
 @dataclass
@@ -67,6 +69,7 @@ class SendReport:
     skipped: int = 0  # already sent (or claimed) for that day
     failed: int = 0
     would_send: int = 0
+    confirmations: int = 0  # confirmation e-mails sent to new addresses
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -78,6 +81,8 @@ class SendReport:
         if self.would_send:
             parts.append(f"{self.would_send} deliveries would be sent (dry run)")
         parts += [f"{self.sent} sent", f"{self.skipped} already sent", f"{self.failed} failed"]
+        if self.confirmations:
+            parts.append(f"{self.confirmations} addresses asked to confirm")
         return ", ".join(parts)
 
 
@@ -95,6 +100,9 @@ def send_digests(
         digests = compose_digests(session, settings, readers)
         recipients = _recipients(session, [d.profile_id for d in digests])
     report = SendReport(readers=len(readers), composed=len(digests))
+    if not dry_run:  # those whose confirmation could not be sent when the address was given
+        report.confirmations, failures = send_confirmations(settings, profile_ids=profile_ids)
+        report.errors += failures
     by_id = {r.profile_id: r for r in readers}
     if on_total is not None:
         on_total(len(digests))
@@ -104,6 +112,8 @@ def send_digests(
             report.empty += 1
         else:
             for channel in channels_of(settings, by_id[digest.profile_id]):
+                if channel == "email" and not recipient.email_confirmed:
+                    continue  # not until the address's owner confirms it
                 if dry_run:
                     report.would_send += 1
                 else:
@@ -134,6 +144,7 @@ def _recipients(session: Session, profile_ids: list[int]) -> dict[int, Recipient
                 Profile.digest_webhook_url,
                 Profile.digest_webhook_secret,
                 Profile.unsubscribe_key,
+                Profile.digest_email_confirmed_at.is_not(None),
             ).where(Profile.id.in_(profile_ids[start : start + 500]))
         )
         found.update({row[0]: Recipient(*row) for row in rows})
@@ -254,6 +265,130 @@ def unsubscribe(session: Session, *, profile_id: int, signature: str) -> bool:
     return True
 
 
+def confirm_signature(key: str, profile_id: int, email: str) -> str:
+    """Signs one (profile, address): a link sent to an old address confirms no new one."""
+    message = f"confirm:{profile_id}:{email.casefold()}".encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def confirm_url(settings: Settings, recipient: Recipient) -> str:
+    assert recipient.email is not None
+    signature = confirm_signature(recipient.unsubscribe_key, recipient.profile_id, recipient.email)
+    return f"{settings.public_url.rstrip('/')}/digest/confirm/{recipient.profile_id}/{signature}"
+
+
+def confirm_address(session: Session, *, profile_id: int, signature: str) -> bool:
+    """Mark the profile's digest address confirmed when the link's signature is right; False otherwise."""
+    profile = session.get(Profile, profile_id)
+    if profile is None or profile.digest_email is None:
+        return False
+    expected = confirm_signature(profile.unsubscribe_key, profile_id, profile.digest_email)
+    if not hmac.compare_digest(expected, signature):
+        return False
+    profile.digest_email_confirmed_at = profile.digest_email_confirmed_at or dt.datetime.now(dt.UTC)
+    session.flush()
+    return True
+
+
+def send_confirmations(
+    settings: Settings, *, profile_ids: Sequence[int] | None = None
+) -> tuple[int, list[str]]:
+    """E-mail each new digest address (of `profile_ids`, or all) one link to confirm it; the number
+    sent and the failures. Once per address given: a profile's is claimed before it is sent (a
+    failure that surely sent nothing is tried again by the next round), and an address is asked at
+    most once a day whatever number of profiles name it (a stranger's address, given by many)."""
+    if not settings.smtp_host:
+        return 0, []
+    now = dt.datetime.now(dt.UTC)
+    waiting = (
+        select(Profile.id)
+        .where(
+            Profile.digest_email.is_not(None),
+            Profile.digest_frequency != "off",
+            Profile.digest_email_confirmed_at.is_(None),
+            Profile.digest_confirm_sent_at.is_(None),
+        )
+        .order_by(Profile.id)
+    )
+    if profile_ids is not None:
+        waiting = waiting.where(Profile.id.in_(list(profile_ids)))
+    with session_scope(settings) as session:
+        candidates = list(session.scalars(waiting))
+    sent, failures = 0, []
+    for profile_id in candidates:
+        recipient = _claim_confirmation(settings, profile_id, now)
+        if recipient is None:
+            continue
+        try:
+            send_email(settings, confirmation_email(settings, recipient))
+        except NotDelivered as exc:  # nothing went out: the next round asks again
+            with session_scope(settings) as session:
+                session.execute(
+                    update(Profile).where(Profile.id == profile_id).values(digest_confirm_sent_at=None)
+                )
+            failures.append(f"profile {profile_id} confirmation: {exc}")
+        except MaybeDelivered as exc:
+            failures.append(f"profile {profile_id} confirmation: {exc}")
+        else:
+            sent += 1
+    return sent, failures
+
+
+def _claim_confirmation(settings: Settings, profile_id: int, now: dt.datetime) -> Recipient | None:
+    """Take the profile's confirmation to send (one UPDATE: of two senders, one wins), unless its
+    address was asked in the last day for another profile."""
+    with session_scope(settings) as session:
+        email = session.scalar(select(Profile.digest_email).where(Profile.id == profile_id))
+        if email is None:
+            return None
+        asked_lately = session.scalar(
+            select(Profile.id)
+            .where(
+                func.lower(Profile.digest_email) == email.casefold(),
+                Profile.id != profile_id,
+                Profile.digest_confirm_sent_at >= now - dt.timedelta(days=1),
+            )
+            .limit(1)
+        )
+        if asked_lately is not None:
+            return None
+        claimed = session.scalar(
+            update(Profile)
+            .where(
+                Profile.id == profile_id,
+                Profile.digest_confirm_sent_at.is_(None),
+                Profile.digest_email == email,
+            )
+            .values(digest_confirm_sent_at=now)
+            .returning(Profile.id)
+        )
+        if claimed is None:
+            return None
+        return _recipients(session, [profile_id]).get(profile_id)
+
+
+def confirmation_email(settings: Settings, recipient: Recipient) -> EmailMessage:
+    """The one e-mail an address gets before it is confirmed: the link, and what ignoring it means."""
+    assert recipient.email is not None
+    link = confirm_url(settings, recipient)
+    message = _message()
+    message["Subject"] = "Cool Papers: confirm your digest e-mails"
+    message["From"] = settings.smtp_from
+    message["To"] = recipient.email
+    message.set_content(
+        "Someone asked Cool Papers to send its paper digests to this address.\n\n"
+        f"To receive them, open this link and confirm:\n{link}\n\n"
+        "If it was not you, ignore this e-mail: nothing more will be sent to you.\n"
+    )
+    return message
+
+
+def _message() -> EmailMessage:
+    # Lines up to RFC 5322's 998 characters: at the default 78, a long List-Unsubscribe URL was
+    # RFC 2047-encoded, which breaks one-click unsubscribe (RFC 2369 and 8058 want it plain).
+    return EmailMessage(policy=SMTP_POLICY.clone(max_line_length=998))
+
+
 def digest_payload(settings: Settings, digest: Digest) -> dict[str, object]:
     """The digest as JSON (the webhook's body)."""
     return {
@@ -328,7 +463,7 @@ def digest_email(settings: Settings, digest: Digest, recipient: Recipient) -> Em
     assert recipient.email is not None
     leave = unsubscribe_url(settings, recipient)
     when = "week" if digest.frequency == "weekly" else "day"
-    message = EmailMessage()
+    message = _message()
     message["Subject"] = f"Cool Papers: {len(digest.papers)} papers for you, {when} of {digest.listing_day}"
     message["From"] = settings.smtp_from
     message["To"] = recipient.email

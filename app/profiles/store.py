@@ -239,6 +239,9 @@ def _apply_digest(profile: Profile, digest: DigestChange, now: dt.datetime, *, a
         raise InvalidQueryError("digest.webhook_url: an http(s) URL of at most 2000 characters")
     if url is not None:
         check_saved_url(url, allow_private=allow_private)
+    if email is None or email.casefold() != (profile.digest_email or "").casefold():
+        # A new address is its owner's to confirm (deliver.py sends the link), whoever set it.
+        profile.digest_confirm_sent_at = profile.digest_email_confirmed_at = None
     profile.digest_frequency, profile.digest_email, profile.digest_webhook_url = digest.frequency, email, url
     if digest.webhook_secret is not None:
         profile.digest_webhook_secret = digest.webhook_secret or None

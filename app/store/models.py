@@ -361,6 +361,10 @@ class Profile(Base):
     digest_updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # Signs the unsubscribe link of the e-mails: a leak of it can only turn a digest off.
     unsubscribe_key: Mapped[str] = mapped_column(String(64))
+    # The address's owner confirms it before any digest goes there (a link in one e-mail, sent once
+    # per address given); both are cleared when the address changes.
+    digest_confirm_sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    digest_email_confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     items: Mapped[list[ProfileItem]] = relationship(
         back_populates="profile", cascade="all, delete-orphan", passive_deletes=True

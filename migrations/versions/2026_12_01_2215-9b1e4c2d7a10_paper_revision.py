@@ -22,5 +22,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("papers", schema=None) as batch_op:
-        batch_op.drop_column("revision")
+    # Plain DROP COLUMN (SQLite 3.35+): batch mode rebuilt `papers`, and dropping the old table
+    # cascade-deleted every listing, vector and summary of the papers on SQLite.
+    op.drop_column("papers", "revision")

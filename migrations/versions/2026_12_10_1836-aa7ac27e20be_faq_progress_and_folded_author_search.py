@@ -126,6 +126,5 @@ def downgrade() -> None:
     else:
         for statement in _sqlite_fts(folded=False):
             op.execute(statement)
-    with op.batch_alter_table("summaries", schema=None) as batch_op:
-        batch_op.drop_column("context_reason")
-        batch_op.drop_column("phase")
+    op.drop_column("summaries", "context_reason")  # plain DROP COLUMN: no rebuild of the table
+    op.drop_column("summaries", "phase")

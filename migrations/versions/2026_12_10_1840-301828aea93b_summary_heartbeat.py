@@ -23,5 +23,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("summaries") as batch:
-        batch.drop_column("heartbeat_at")
+    op.drop_column("summaries", "heartbeat_at")  # plain DROP COLUMN: no rebuild of the table

@@ -22,15 +22,14 @@ _TABLES = ("tldrs", "translations", "uploads")
 _COLUMNS = ("prompt_tokens", "completion_tokens")
 
 
+# Plain ALTER TABLE (SQLite has DROP COLUMN since 3.35), not batch mode, which rebuilds each table.
 def upgrade() -> None:
     for table in _TABLES:
-        with op.batch_alter_table(table) as batch:
-            for column in _COLUMNS:
-                batch.add_column(sa.Column(column, sa.Integer(), nullable=False, server_default="0"))
+        for column in _COLUMNS:
+            op.add_column(table, sa.Column(column, sa.Integer(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
     for table in _TABLES:
-        with op.batch_alter_table(table) as batch:
-            for column in _COLUMNS:
-                batch.drop_column(column)
+        for column in _COLUMNS:
+            op.drop_column(table, column)

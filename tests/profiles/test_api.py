@@ -104,7 +104,7 @@ def test_digest_settings_merge_as_one_item_and_hide_the_secret(client: TestClien
     merged = _put(client, token, {"digest": digest})
     assert merged["digest"] == {"frequency": "daily", "email": "reader@example.org",
                                 "webhook_url": "https://hooks.example/x", "webhook_secret_set": True,
-                                "updated_at": "2026-01-02T10:00:00Z"}  # fmt: skip
+                                "email_confirmed": False, "updated_at": "2026-01-02T10:00:00Z"}  # fmt: skip
     older = _put(client, token, {"digest": digest | {"frequency": "off", "updated_at": T1}})
     assert older["digest"]["frequency"] == "daily"
     assert "s3cret" not in json.dumps(client.get(f"/api/v1/profiles/{token}").json())

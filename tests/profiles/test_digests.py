@@ -42,6 +42,7 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []  # as sent, before any parsing decodes its headers
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -49,6 +50,7 @@ class Inbox:
         assert isinstance(message, EmailMessage)
         with self.lock:
             self.messages.append(message)
+            self.raw.append(envelope.content)
         return "250 OK"
 
 
@@ -108,13 +110,22 @@ def _papers(settings: Settings) -> list[Paper]:
 
 
 def _profile(
-    settings: Settings, hook_url: str | None, email: str | None = "reader@example.org", **items: list[str]
+    settings: Settings,
+    hook_url: str | None,
+    email: str | None = "reader@example.org",
+    *,
+    confirmed: bool = True,
+    **items: list[str],
 ) -> int:
+    """A profile with these items and digest channels; its address already confirmed by its owner
+    unless `confirmed` is False (the confirmation itself: test_a_new_address_is_confirmed_first)."""
     with session_scope(settings) as session:
         profile, _ = create_profile(session)
         changes = [ItemChange(kind, value, AT) for kind, values in items.items() for value in values]
         digest = DigestChange("daily", email, hook_url, SECRET, AT)
         merge_profile(session, profile, changes=changes, digest=digest, allow_private_webhooks=True)
+        if confirmed and email is not None:
+            profile.digest_confirm_sent_at = profile.digest_email_confirmed_at = AT
         return profile.id
 
 
@@ -170,6 +181,8 @@ def test_digest_arrives_once_by_email_and_webhook(
     assert message["To"] == "reader@example.org" and "papers for you" in message["Subject"]
     leave = message["List-Unsubscribe"].strip("<>")
     assert leave.startswith("https://papers.example/api/v1/profiles/unsubscribe/")
+    # Sent plain, as RFC 2369 and 8058 want: at 78 columns it was RFC 2047-encoded (=?utf-8?q?...).
+    assert f"\r\nList-Unsubscribe: <{leave}>\r\n".encode() in inbox[0].raw[0]
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "https://papers.example/arxiv/" in message.get_body(("plain",)).get_content()
     [request] = hook.requests_for("/hook")
@@ -249,6 +262,57 @@ def test_unsubscribe_link_turns_the_digest_off(world: Settings, inbox: tuple[Inb
         assert unsubscribe(session, profile_id=int(profile_id), signature=signature)
     with session_scope(world) as session:
         assert session.get(Profile, pid).digest_frequency == "off"  # type: ignore[union-attr]
+
+
+def test_a_new_address_is_confirmed_first_and_a_stranger_is_asked_once(
+    world: Settings, inbox: tuple[Inbox, int]
+) -> None:
+    """Anyone could sign a stranger's address up for daily digests: now its owner confirms it first,
+    from one e-mail, and an address many profiles name is asked once a day."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    star = _papers(world)[0]
+    client = TestClient(create_app())
+    token = client.post("/api/v1/profiles").json()["token"]
+    at = dt.datetime.now(dt.UTC).isoformat()
+    body = {
+        "items": {"stars": [{"value": star.arxiv_id, "updated_at": at}]},
+        "digest": {"frequency": "daily", "email": "someone@example.org", "updated_at": at},
+    }
+    saved = client.put(f"/api/v1/profiles/{token}", json=body)
+    assert saved.status_code == 200 and saved.json()["digest"]["email_confirmed"] is False
+    [asked] = inbox[0].messages  # sent after the answer, by the web process
+    assert asked["To"] == "someone@example.org" and "confirm" in asked["Subject"]
+    link = next(line for line in asked.get_content().splitlines() if "/digest/confirm/" in line)
+    assert link.startswith("https://papers.example/digest/confirm/")
+    # Another profile naming the address: not asked again today; no digest goes to it either.
+    _profile(world, None, "someone@example.org", confirmed=False, categories=["cs.CV"])
+    report = send_digests(world)
+    assert (report.sent, report.confirmations) == (0, 0) and len(inbox[0].messages) == 1
+    # Opening the link changes nothing (a mail scanner may); its button confirms.
+    path = link.removeprefix("https://papers.example")
+    page = client.get(path)
+    assert page.status_code == 200 and '<form method="post">' in page.text
+    assert client.get(f"/api/v1/profiles/{token}").json()["digest"]["email_confirmed"] is False
+    assert client.post(path.rsplit("/", 1)[0] + "/" + "0" * 32).status_code == 404  # a forged signature
+    confirmed = client.post(path)
+    assert confirmed.status_code == 200 and "is confirmed" in confirmed.text
+    assert client.get(f"/api/v1/profiles/{token}").json()["digest"]["email_confirmed"] is True
+    report = send_digests(world)
+    assert report.sent == 1 and "papers for you" in inbox[0].messages[-1]["Subject"]
+    # A new address is its owner's to confirm again: the old link confirms nothing.
+    body["digest"] = {
+        "frequency": "daily",
+        "email": "other@example.org",
+        "updated_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    assert client.put(f"/api/v1/profiles/{token}", json=body).json()["digest"]["email_confirmed"] is False
+    assert client.post(path).status_code == 404
+    assert (
+        inbox[0].messages[-1]["To"] == "other@example.org" and "confirm" in inbox[0].messages[-1]["Subject"]
+    )
 
 
 def test_a_half_ingested_round_waits(world: Settings) -> None:

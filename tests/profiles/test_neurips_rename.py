@@ -36,23 +36,25 @@ def test_stars_and_dismissals_follow_the_papers_new_ids_and_back(settings_env: S
         new = list(session.scalars(query.limit(3)))
     assert all(pid.endswith("@2021@NeurIPS") for pid in new)
     old = [pid.replace("@2021@", "@") for pid in new]
-    config = alembic_config(settings_env.sqlalchemy_url)
-    command.downgrade(config, BEFORE_YEARS)  # the papers take their old ids back
-    with session_scope(settings_env) as session:
+    with session_scope(settings_env) as session:  # a reader's items, under today's ids
         profile, _token = create_profile(session, now=NOW)
-        held = {
-            ("stars", old[0]), ("stars", old[1]), ("dismissals", old[2]),
-            ("stars", "0" * 32 + "@NeurIPS"),  # no such paper: left as it is
-            ("stars", old[1].replace("@", "@2021@")),  # the new id already held: the old one stays
-            ("stars", "2401.00001"), ("authors", old[0]),  # not a NeurIPS star: untouched
-        }  # fmt: skip
-        session.add_all(ProfileItem(profile_id=profile.id, kind=k, value=v, updated_at=NOW) for k, v in held)
-        session.flush()
         profile_id = profile.id
+        today = {("stars", new[0]), ("stars", new[1]), ("dismissals", new[2]), ("stars", "2401.00001")}
+        today |= {("authors", old[0])}  # not a star: never renamed
+        session.add_all(ProfileItem(profile_id=profile_id, kind=k, value=v, updated_at=NOW) for k, v in today)
+    config = alembic_config(settings_env.sqlalchemy_url)
+    command.downgrade(config, BEFORE_YEARS)  # papers and items take their old ids back
+    held = {("stars", old[0]), ("stars", old[1]), ("dismissals", old[2]), ("stars", "2401.00001")}
+    held |= {("authors", old[0])}
+    assert _items(settings_env, profile_id) == held
+    with session_scope(settings_env) as session:  # the profile_items table is the same at that revision
+        odd = {
+            ("stars", "0" * 32 + "@NeurIPS"),  # no such paper: left as it is
+            ("stars", new[1]),  # the new id already held beside the old one: the old one stays
+        }
+        session.add_all(ProfileItem(profile_id=profile_id, kind=k, value=v, updated_at=NOW) for k, v in odd)
     command.upgrade(config, "heads")
     assert _items(settings_env, profile_id) == {
         ("stars", new[0]), ("stars", old[1]), ("dismissals", new[2]),
         ("stars", "0" * 32 + "@NeurIPS"), ("stars", new[1]), ("stars", "2401.00001"), ("authors", old[0]),
     }  # fmt: skip
-    command.downgrade(config, "d89503d0ebcc")
-    assert _items(settings_env, profile_id) == held

@@ -51,6 +51,7 @@ def _readers(deployment: Deployment, hooks: LoopbackServer) -> list[int]:
             changes = [ItemChange("categories", "cs.LG", at), ItemChange("keywords", "learning", at)]
             digest = DigestChange("daily", address, f"{hooks.url}/hook/{name}", "hook-secret", at)
             merge_profile(session, profile, changes=changes, digest=digest, allow_private_webhooks=True)
+            profile.digest_confirm_sent_at = profile.digest_email_confirmed_at = at  # its owner confirmed
             ids.append(profile.id)
     return ids
 
