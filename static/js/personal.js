@@ -343,15 +343,36 @@ function pullOnLoad() {
     .catch(function (status) { syncFailed(state.token, status); });
 }
 
-// A sync link opened here (`/#sync=<token>`): take the token out of the address bar and history,
-// then merge this browser's state with the profile's.
-function adoptLinkToken() {
+// A sync link opened here (`/#sync=<token>`): its token, taken out of the address bar and history.
+// It is not adopted before the reader says so (askToAdopt): a link someone else made would send
+// this browser's stars and follows to them, from then on.
+function linkToken() {
   var match = /^#sync=([A-Za-z0-9_-]{20,100})$/.exec(location.hash);
-  if (!match) return;
+  if (!match) return null;
   history.replaceState(null, "", location.pathname + location.search);
-  var state = syncState();
-  state.token = match[1];
-  Store.set("sync", state);
+  return match[1] === syncState().token ? null : match[1];
+}
+
+function askToAdopt(token) {
+  var dialog = document.getElementById("sync-dialog");
+  if (!dialog) return;
+  var ask = document.getElementById("sync-ask");
+  ["sync-off", "sync-new", "sync-on"].forEach(function (id) { document.getElementById(id).hidden = true; });
+  document.getElementById("sync-replaces").hidden = !syncState().token;
+  ask.hidden = false;
+  document.getElementById("sync-accept").onclick = function () {
+    var state = syncState();
+    state.token = token;
+    Store.set("sync", state);
+    ask.hidden = true;
+    paintSyncDialog(null);
+    syncStatus("This browser now syncs with the link.");
+    pullOnLoad();
+  };
+  document.getElementById("sync-decline").onclick = function () { dialog.close(); };
+  dialog.addEventListener("close", function () { ask.hidden = true; }, { once: true });
+  syncStatus("");
+  dialog.showModal();
 }
 
 function createProfile() {
@@ -476,7 +497,8 @@ document.addEventListener("DOMContentLoaded", function () {
   setupFollowFilter();
   paintDismissed();
   paintFollowed();
-  adoptLinkToken();
+  var opened = linkToken();
   setupSyncDialog();
   pullOnLoad();
+  if (opened) askToAdopt(opened);
 });

@@ -245,6 +245,9 @@ def test_sync_merges_two_browsers_per_item_both_ways(watched: Watched, site: Sit
         b.wait_for_function("() => typeof paintDismissed === 'function'")
         b.locator(f'[id="star-{three}"]').click()  # B's own star, before it knows the link
         b.goto(link)
+        b.locator("#sync-ask").wait_for(state="visible")  # never adopted unasked
+        assert b.locator("#sync-replaces").is_hidden()
+        b.locator("#sync-accept").click()
         _synced(b)
         assert "#sync" not in b.url  # the token leaves the address bar and the history
         assert set(_stored(b, "stars")) == {one, three}
@@ -264,6 +267,28 @@ def test_sync_merges_two_browsers_per_item_both_ways(watched: Watched, site: Sit
     assert set(_stored(a, "stars")) == {three, four}  # the removal travelled too (a tombstone)
     assert a.locator(f'[id="star-{four}"]').get_attribute("aria-pressed") == "true"
     assert a.locator(f'[id="star-{one}"]').get_attribute("aria-pressed") == "false"
+
+
+def test_a_sync_link_someone_else_made_takes_nothing_unless_accepted(watched: Watched, site: Site) -> None:
+    """Opening a link adopted it at once: whoever made it read this browser's stars and follows from
+    then on (and a browser already syncing silently changed profiles)."""
+    theirs = httpx.post(f"{site.url}/api/v1/profiles").json()["token"]
+    page = watched.page
+    open_listing(watched)
+    page.locator(f'[id="star-{site.day_ids[4]}"]').click()
+    mine = _create_link(page).split("#sync=", 1)[1]
+    page.locator("#sync-close").click()
+    page.goto(f"/#sync={theirs}")
+    page.locator("#sync-ask").wait_for(state="visible")
+    assert page.locator("#sync-replaces").is_visible()  # this browser syncs already
+    _axe_clean(page)
+    page.locator("#sync-decline").click()
+    assert page.locator("#sync-dialog").is_hidden() and "#sync" not in page.url
+    assert _stored(page, "sync")["token"] == mine
+    page.reload()
+    _synced(page)
+    page.wait_for_timeout(500)  # a push would have gone by now
+    assert httpx.get(f"{site.url}/api/v1/profiles/{theirs}").json()["items"]["stars"] == []
 
 
 def test_revoke_forgets_the_profile(watched: Watched, site: Site) -> None:
