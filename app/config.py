@@ -191,6 +191,9 @@ class Settings(BaseSettings):
     rate_upload_per_minute: int = Field(3, ge=1, description="PDF uploads per client per minute")
 
     rate_search_per_minute: int = Field(60, ge=1, description="searches per client per minute")
+    rate_lookup_per_minute: int = Field(
+        10, ge=1, description="papers not stored yet one client may have fetched from arXiv per minute"
+    )
     rate_summary_per_minute: int = Field(30, ge=1, description="FAQ requests per client per minute")
     rate_star_per_minute: int = Field(60, ge=1, description="PDF/FAQ open counts per client per minute")
     max_request_bytes: int = Field(1_000_000, ge=1024, description="largest request body accepted")

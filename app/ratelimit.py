@@ -115,11 +115,12 @@ def client_address(request: Request) -> str:
     too), or the /64 of an IPv6 address, the block one subscriber holds (counted per address, a /64
     gave its holder 2^64 separate limits, and two spellings of one address two)."""
     host = request.client.host if request.client else "unknown"
-    return _counted_as(host)
+    return counted_as(host)
 
 
 @lru_cache(maxsize=4096)
-def _counted_as(host: str) -> str:
+def counted_as(host: str) -> str:
+    """The client a connection from `host` counts as (see client_address)."""
     try:
         address = ipaddress.ip_address(host.split("%", 1)[0])  # without an IPv6 zone
     except ValueError:
@@ -138,6 +139,20 @@ def check_rate(settings: Settings, *, bucket: str, client: str, limit: int, wind
         raise RateLimitedError(
             f"too many {bucket} requests: at most {limit} per {window} s", retry_after=retry
         )
+
+
+def lookup_allowance(settings: Settings, client: str) -> Callable[[], bool]:
+    """Whether `client` may start one more arXiv lookup this minute, asked only when one would start
+    (app/store/lookup.py): one client held every lookup slot and the deployment's arXiv budget."""
+
+    def allowed() -> bool:
+        try:
+            check_rate(settings, bucket="lookup", client=client, limit=settings.rate_lookup_per_minute)
+        except RateLimitedError:
+            return False
+        return True
+
+    return allowed
 
 
 def rate_limit(bucket: str, limit_of: Callable[[Settings], int]) -> Callable[[Request], None]:

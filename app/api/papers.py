@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from app.api.schemas import INVALID_INPUT, ErrorOut, Page, PaperPublic
 from app.arxiv.ids import split_arxiv_id
 from app.deps import SessionDep, SettingsDep
 from app.errors import FeedParseError, InvalidQueryError, NotFoundError
+from app.ratelimit import client_address, lookup_allowance
 from app.store.lookup import get_or_fetch_paper
 from app.store.papers import get_papers
 from app.venues.types import is_venue_id
@@ -44,13 +45,14 @@ def list_papers(
     "/papers/{arxiv_id:path}",
     responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}, 503: {"model": ErrorOut}},
 )
-def read_paper(session: SessionDep, settings: SettingsDep, arxiv_id: str) -> PaperPublic:
+def read_paper(request: Request, session: SessionDep, settings: SettingsDep, arxiv_id: str) -> PaperPublic:
     """One paper by arXiv id (any spelling: `2401.01234`, `2401.01234v2`, `hep-th/9901001`).
 
     A paper not stored yet is fetched from arXiv (404 when arXiv does not know it, 503 with
     Retry-After when arXiv cannot be reached).
     """
-    paper = get_or_fetch_paper(session, settings, normalise_id(arxiv_id))
+    allowed = lookup_allowance(settings, client_address(request))
+    paper = get_or_fetch_paper(session, settings, normalise_id(arxiv_id), may_start=allowed)
     if paper is None:
         raise NotFoundError(f"arXiv does not know the paper {arxiv_id}")
     return PaperPublic.of(paper)

@@ -33,7 +33,7 @@ from app.deps import FULL_DATE_RE, get_searcher
 from app.errors import CoolPapersError, InvalidQueryError, NotFoundError
 from app.profiles.digest import profile_digest
 from app.profiles.store import find_profile
-from app.ratelimit import check_rate
+from app.ratelimit import check_rate, counted_as, lookup_allowance
 from app.renders import page_threads
 from app.search.hybrid import Hit, SearchFilters
 from app.store.db import session_scope
@@ -98,7 +98,7 @@ def _client_of(ctx: Context[Any, Any]) -> str:
     """The HTTP client's address behind an MCP call (streamable HTTP carries the Starlette request)."""
     request = ctx.request_context.request
     client = getattr(request, "client", None)
-    return str(client.host) if client is not None else "unknown"
+    return counted_as(str(client.host)) if client is not None else "unknown"  # as the site counts it
 
 
 def listing(categories: str, date: str | None = None, limit: int = MAX_RESULTS) -> dict[str, Any]:
@@ -123,11 +123,12 @@ def listing(categories: str, date: str | None = None, limit: int = MAX_RESULTS) 
         }
 
 
-def paper(arxiv_id: str) -> str:
+def paper(arxiv_id: str, ctx: Context[Any, Any]) -> str:
     """One paper as Markdown: title, authors, abstract, and its FAQ summary when one was written."""
     settings = get_settings()
     with session_scope(settings) as session:
-        found = get_or_fetch_paper(session, settings, normalise_id(arxiv_id))
+        allowed = lookup_allowance(settings, _client_of(ctx))
+        found = get_or_fetch_paper(session, settings, normalise_id(arxiv_id), may_start=allowed)
         if found is None:
             raise NotFoundError(f"arXiv does not know the paper {arxiv_id[:40]}")
         return paper_as_markdown(found, cached_faqs(session, [found.id]).get(found.id, []))

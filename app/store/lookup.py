@@ -5,6 +5,8 @@ web tier tied up while arXiv is slow or away (one lookup can take ~20 s of retri
 - ids arXiv does not know are remembered for a day, failed lookups for a minute;
 - at most MAX_CONCURRENT lookups run at once per process; one more is refused (503 + Retry-After)
   rather than queued behind them;
+- one client starts at most RATE_LOOKUP_PER_MINUTE lookups a minute (the edge, which knows the
+  client, says so through `may_start`; 429 past it), so that no one holds every slot;
 - pages start a lookup in the background (`start_lookup`) and answer at once with a page that polls
   `/arxiv/lookup`; readers asking for an id already being looked up share that lookup. The API
   waits for its answer (`fetch_paper`), in the same slots.
@@ -17,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,7 +30,7 @@ from app.arxiv.fetch import ArxivClient
 from app.arxiv.parse import parse_feed
 from app.arxiv.ratelimit import limiter_for
 from app.config import Settings
-from app.errors import ArxivUnavailableError, FeedParseError, FetchError
+from app.errors import ArxivUnavailableError, FeedParseError, FetchError, RateLimitedError
 from app.store.db import session_scope
 from app.store.models import Paper
 from app.store.papers import get_paper, upsert_papers
@@ -41,6 +43,7 @@ FOUND_TTL = 300  # a lookup that stored its paper: pollers in this process rerea
 MAX_UNKNOWN = 10_000
 MAX_CONCURRENT = 4  # lookups waiting for arXiv at once, per process; more get 503 + Retry-After
 BUSY_RETRY = 10  # seconds: the Retry-After of a lookup refused for want of a slot
+LIMITED_RETRY = 60  # seconds: the Retry-After of a lookup refused for a client over its limit
 # The negative cache: an id arXiv did not know, forgotten after a day (or when 10,000 newer crowd it out).
 _unknown: TTLCache[str, bool] = TTLCache(maxsize=MAX_UNKNOWN, ttl=UNKNOWN_TTL)
 _failed: TTLCache[str, int] = TTLCache(maxsize=MAX_UNKNOWN, ttl=FAILED_TTL)  # id -> Retry-After
@@ -49,7 +52,8 @@ _running: dict[str, threading.Event] = {}  # lookups in the background, set when
 _lock = threading.Lock()  # guards the maps above (a TTLCache is not thread-safe)
 _slots = threading.BoundedSemaphore(MAX_CONCURRENT)
 
-LookupStatus = Literal["found", "pending", "unknown", "unreachable", "busy"]
+LookupStatus = Literal["found", "pending", "unknown", "unreachable", "busy", "limited"]
+MayStart = Callable[[], bool]  # asked when a lookup would start: whether this client may start one
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +62,7 @@ class Lookup:
 
     arxiv_id: str
     status: LookupStatus
-    retry_after: int | None = None  # seconds, for "unreachable" and "busy"
+    retry_after: int | None = None  # seconds, for "unreachable", "busy" and "limited"
 
     @property
     def message(self) -> str:
@@ -69,10 +73,15 @@ class Lookup:
             "unreachable": f"arXiv could not be reached to fetch {self.arxiv_id}; try again in a minute",
             "busy": "this server is fetching as many papers from arXiv as it allows at once; "
             "try again in a few seconds",
+            "limited": f"you have asked for many papers this server does not hold yet; {self.arxiv_id} "
+            "can be fetched in a minute",
         }[self.status]
 
-    def error(self) -> ArxivUnavailableError:
-        """The 503 to answer when this lookup is why a page has nothing to show."""
+    def error(self) -> ArxivUnavailableError | RateLimitedError:
+        """The 503 (or for a client over its limit, 429) to answer when this lookup is why a page has
+        nothing to show."""
+        if self.status == "limited":
+            return RateLimitedError(self.message, retry_after=self.retry_after or LIMITED_RETRY)
         return ArxivUnavailableError(self.message, retry_after=self.retry_after or BUSY_RETRY)
 
 
@@ -86,7 +95,7 @@ def _remember_unknown(arxiv_id: str) -> None:
         _unknown[arxiv_id] = True
 
 
-def fetch_paper(settings: Settings, arxiv_id: str) -> bool:
+def fetch_paper(settings: Settings, arxiv_id: str, *, may_start: MayStart | None = None) -> bool:
     """Fetch one paper by id from the arXiv API and store it, waiting; False when arXiv does not know it.
 
     Raises ArxivUnavailableError (with `retry_after`) when arXiv cannot be reached or too many
@@ -98,6 +107,8 @@ def fetch_paper(settings: Settings, arxiv_id: str) -> bool:
         known = _outcome(arxiv_id)
     if known is not None and known.status == "unreachable":  # failed a moment ago, here or on a page
         raise known.error()
+    if may_start is not None and not may_start():
+        raise Lookup(arxiv_id, "limited", LIMITED_RETRY).error()
     if not _slots.acquire(blocking=False):
         raise Lookup(arxiv_id, "busy", BUSY_RETRY).error()
     try:
@@ -108,11 +119,18 @@ def fetch_paper(settings: Settings, arxiv_id: str) -> bool:
         _slots.release()
 
 
-def start_lookup(settings: Settings, arxiv_id: str) -> Lookup:
+def start_lookup(settings: Settings, arxiv_id: str, *, may_start: MayStart | None = None) -> Lookup:
     """Where the lookup of an id not in the database stands; when none is known, one starts now in
-    the background ("pending"), or, with every slot taken, none does ("busy")."""
+    the background ("pending"), or, with every slot taken, none does ("busy"), nor for a client
+    `may_start` refuses ("limited")."""
     with _lock:
         known = _outcome(arxiv_id)
+    if known is not None:
+        return known
+    if may_start is not None and not may_start():  # outside the lock: it may ask Redis
+        return Lookup(arxiv_id, "limited", LIMITED_RETRY)
+    with _lock:
+        known = _outcome(arxiv_id)  # started meanwhile by another reader: joined, not counted again
         if known is not None:
             return known
         if not _slots.acquire(blocking=False):
@@ -199,10 +217,12 @@ def _fetch_and_store(settings: Settings, arxiv_id: str) -> bool:
     return True
 
 
-def get_or_fetch_paper(session: Session, settings: Settings, arxiv_id: str) -> Paper | None:
+def get_or_fetch_paper(
+    session: Session, settings: Settings, arxiv_id: str, *, may_start: MayStart | None = None
+) -> Paper | None:
     """The stored paper, else fetched from arXiv now (never for a venue id: arXiv has none of those)."""
     paper = get_paper(session, arxiv_id)
-    if paper is None and not is_venue_id(arxiv_id) and fetch_paper(settings, arxiv_id):
+    if paper is None and not is_venue_id(arxiv_id) and fetch_paper(settings, arxiv_id, may_start=may_start):
         session.rollback()  # end the read snapshot so the row just committed is visible
         paper = get_paper(session, arxiv_id)
     return paper

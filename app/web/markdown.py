@@ -6,11 +6,12 @@ import html
 import re
 from urllib.parse import quote
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from app.arxiv.ids import abs_url, pdf_url, split_arxiv_id
 from app.deps import SessionDep, SettingsDep
 from app.errors import FeedParseError, InvalidQueryError, NotFoundError
+from app.ratelimit import client_address, lookup_allowance
 from app.store.lookup import get_or_fetch_paper
 from app.store.models import Paper
 from app.store.papers import as_utc
@@ -28,13 +29,14 @@ _DESTINATION_RE = re.compile(r"(\]\(\s*<?|^ {0,3}\[[^\]]+\]:\s*<?)([^\s)>]*)", r
 
 
 @router.get("/arxiv/{arxiv_id:path}.md")
-def paper_markdown(session: SessionDep, settings: SettingsDep, arxiv_id: str) -> Response:
+def paper_markdown(request: Request, session: SessionDep, settings: SettingsDep, arxiv_id: str) -> Response:
     """One paper as Markdown; a paper not stored yet is fetched from arXiv first, as its page is."""
     try:
         wanted = split_arxiv_id(arxiv_id)[0]
     except FeedParseError as exc:
         raise InvalidQueryError(str(exc)) from exc
-    paper = get_or_fetch_paper(session, settings, wanted)
+    allowed = lookup_allowance(settings, client_address(request))
+    paper = get_or_fetch_paper(session, settings, wanted, may_start=allowed)
     if paper is None:
         raise NotFoundError(f"arXiv does not know the paper {wanted}")
     faq = cached_faqs(session, [paper.id]).get(paper.id, [])

@@ -18,7 +18,7 @@ from app.deps import FormDate, SearcherDep, SessionDep
 from app.errors import FeedParseError, InvalidQueryError, NotFoundError
 from app.httpcache import UNCACHED, validate
 from app.ranking.foryou import sort_papers
-from app.ratelimit import client_address, rate_limit
+from app.ratelimit import client_address, lookup_allowance, rate_limit
 from app.renders import (
     HeavyRender,
     OffPageThreads,
@@ -174,7 +174,7 @@ def search_page(
 
 @router.get("/arxiv/lookup")
 def lookup_state(
-    session: SessionDep, paper: Annotated[str, Query(min_length=1, max_length=200)]
+    request: Request, session: SessionDep, paper: Annotated[str, Query(min_length=1, max_length=200)]
 ) -> JSONResponse:
     """Where the arXiv lookup of a paper not stored yet stands: what the pending page polls."""
     try:
@@ -184,7 +184,10 @@ def lookup_state(
     if get_paper(session, arxiv_id) is not None:  # stored, maybe by another process's lookup
         lookup = Lookup(arxiv_id, "found")
     else:
-        lookup = start_lookup(get_settings(), arxiv_id)
+        settings = get_settings()
+        lookup = start_lookup(
+            settings, arxiv_id, may_start=lookup_allowance(settings, client_address(request))
+        )
     body = {"paper": arxiv_id, "status": lookup.status, "message": lookup.message}
     return JSONResponse(body | {"retry_after": lookup.retry_after}, headers={"Cache-Control": "no-store"})
 
@@ -374,11 +377,11 @@ def _papers_page(
 def _papers_after_lookups(
     request: Request, session: Session, searcher: Searcher, ids: list[str], papers: list[Paper], *, feed: bool
 ) -> Response:
-    lookups = _look_up_missing(ids, {p.arxiv_id for p in papers})
+    lookups = _look_up_missing(ids, {p.arxiv_id for p in papers}, client=client_address(request))
     if any(lookup.status == "found" for lookup in lookups):
         session.rollback()  # end the read snapshot so the rows just committed are visible
         papers = get_papers(session, ids)
-    waiting = [lookup for lookup in lookups if lookup.status in ("pending", "busy", "unreachable")]
+    waiting = [lookup for lookup in lookups if lookup.status in ("pending", "busy", "unreachable", "limited")]
     if not feed and any(lookup.status == "pending" for lookup in lookups):
         context = {"ids": ids, "lookups": lookups, "papers": papers}
         return templates.TemplateResponse(request, "lookup.html", context, status_code=202, headers=UNCACHED)
@@ -405,10 +408,12 @@ def _shown_papers(
     return templates.TemplateResponse(request, "papers.html", context, headers=checked.headers)
 
 
-def _look_up_missing(ids: list[str], stored: set[str]) -> list[Lookup]:
+def _look_up_missing(ids: list[str], stored: set[str], *, client: str) -> list[Lookup]:
     """Lookups on arXiv of the first few ids not stored, waited for LOOKUP_GRACE at most."""
     settings = get_settings()
-    lookups = [start_lookup(settings, i) for i in [i for i in ids if i not in stored][:MAX_FETCHED]]
+    allowed = lookup_allowance(settings, client)
+    missing = [i for i in ids if i not in stored][:MAX_FETCHED]
+    lookups = [start_lookup(settings, i, may_start=allowed) for i in missing]
     pending = {lookup.arxiv_id for lookup in lookups if lookup.status == "pending"}
     if not pending:
         return lookups

@@ -188,3 +188,30 @@ def test_pages_waiting_for_arxiv_hold_no_page_thread(arxiv: LoopbackServer) -> N
         assert client.get("/").status_code == 200
         assert not any(wait.done() for wait in waits)  # still waiting: the index did not queue behind them
         assert [wait.result().status_code for wait in waits] == [202] * len(ids)
+
+
+def test_one_client_starts_at_most_its_lookups_a_minute(
+    app_client: TestClient, arxiv: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One client held every lookup slot (and the deployment's arXiv budget) with ~20 requests a minute."""
+    monkeypatch.setenv("RATE_LOOKUP_PER_MINUTE", "2")
+    get_settings.cache_clear()
+    if time.time() % 60 > 55:  # the limit's window is the wall-clock minute: not across its end
+        time.sleep(60 - time.time() % 60 + 0.1)
+    arxiv.script("/api/query", Reply(200, answer_for("2401.99131"), delay=SLOW))
+    started = ["2401.99131", "2401.99132"]
+    try:
+        for arxiv_id in started:
+            assert app_client.get("/arxiv/lookup", params={"paper": arxiv_id}).json()["status"] == "pending"
+        refused = app_client.get("/arxiv/lookup", params={"paper": "2401.99133"}).json()
+        assert refused["status"] == "limited" and refused["retry_after"] == lookup.LIMITED_RETRY
+        page = app_client.get("/arxiv/2401.99134")
+        assert page.status_code == 429 and "asked for many papers" in page.text
+        api = app_client.get("/api/v1/papers/2401.99135")
+        assert api.status_code == 429 and int(api.headers["retry-after"]) > 0
+        assert app_client.get("/arxiv/2401.99136.md").status_code == 429
+        # Following a lookup already under way starts nothing: it is not refused.
+        assert app_client.get("/arxiv/lookup", params={"paper": started[0]}).json()["status"] == "pending"
+    finally:
+        lookup.wait_for_lookups(started, seconds=SLOW + 5)
+    assert len(arxiv.requests_for("/api/query")) == 2
