@@ -9,12 +9,15 @@ from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException
+from fastapi import Depends, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BeforeValidator
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
 
 from app.config import Settings, get_settings
+from app.errors import InvalidQueryError
 from app.search.embed import get_embedder
 from app.search.hybrid import Searcher
 from app.search.index import IndexHolder
@@ -90,3 +93,34 @@ def get_searcher(session: SessionDep, settings: SettingsDep) -> Searcher:
 
 
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
+
+
+# The request body of an upload route, for its OpenAPI document: the form is read by `form_file`.
+MULTIPART_FILE: dict[str, object] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            }
+        },
+    }
+}
+
+
+async def form_file(request: Request, *, field: str, max_bytes: int) -> bytes:
+    """One file field of a multipart form (at most `max_bytes` + 1 of it: enough to say it is too
+    large), read only when the route asks: declared as a parameter, the whole body was received and
+    spooled before the route's checks (uploads off, rate limit, cross-site) could refuse it."""
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except (MultiPartException, ValueError) as exc:
+        raise HTTPException(400, "the body cannot be read as a multipart form") from exc
+    upload = form.get(field)
+    if not isinstance(upload, UploadFile):
+        raise InvalidQueryError(f"{field}: a file is required in the form's `{field}` field")
+    return await upload.read(max_bytes + 1)

@@ -3,18 +3,20 @@ field `file`), then GET its id until `status` is ready or failed."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from app.api.schemas import INVALID_INPUT, ErrorOut
-from app.deps import SessionDep, SettingsDep
+from app.config import Settings
+from app.deps import MULTIPART_FILE, SessionDep, SettingsDep, form_file
 from app.errors import NotFoundError
 from app.ratelimit import client_address, rate_limit
 from app.security import refuse_cross_site
-from app.summarize.ownkey import reader_llm
+from app.store.db import session_scope
+from app.summarize.ownkey import ReaderLLM, reader_llm
 from app.summarize.render import render_markdown
 from app.summarize.uploads import find_upload, start_upload
 
@@ -57,16 +59,22 @@ class UploadOut(BaseModel):
         429: {"model": ErrorOut},
         503: {"model": ErrorOut},
     },
+    openapi_extra=MULTIPART_FILE,
 )
-def create(
-    request: Request, session: SessionDep, settings: SettingsDep, file: Annotated[UploadFile, File()]
-) -> JSONResponse:
-    """Upload a PDF (at most UPLOAD_MAX_BYTES); 202 with its id while the FAQ is written; 422 with the
-    reason when it is not a PDF this server reads (not a PDF, malformed, encrypted, JavaScript, bombs)."""
-    data = file.file.read(settings.upload_max_bytes + 1)
+async def create(request: Request, settings: SettingsDep) -> JSONResponse:
+    """Upload a PDF (at most UPLOAD_MAX_BYTES) in the multipart field `file`; 202 with its id while the
+    FAQ is written; 422 with the reason when it is not a PDF this server reads (not a PDF, malformed,
+    encrypted, JavaScript, bombs)."""
+    data = await form_file(request, field="file", max_bytes=settings.upload_max_bytes)  # once allowed
     reader = reader_llm(request.headers, settings)  # a reader's own model writes the FAQ, if given
-    token = start_upload(settings, data, client_address=client_address(request), reader=reader)
-    return JSONResponse(_out(session, settings, token).model_dump(), status_code=202, headers=_HEADERS)
+    return await run_in_threadpool(_created, settings, data, client_address(request), reader)
+
+
+def _created(settings: Settings, data: bytes, client: str, reader: ReaderLLM | None) -> JSONResponse:
+    token = start_upload(settings, data, client_address=client, reader=reader)
+    with session_scope(settings) as session:
+        body = _out(session, settings, token).model_dump()
+    return JSONResponse(body, status_code=202, headers=_HEADERS)
 
 
 @router.get("/uploads/{token}", dependencies=[Depends(uploads_on)], responses={404: {"model": ErrorOut}})
@@ -75,7 +83,7 @@ def read(session: SessionDep, settings: SettingsDep, token: str) -> JSONResponse
     return JSONResponse(_out(session, settings, token).model_dump(), headers=_HEADERS)
 
 
-def _out(session: SessionDep, settings: SettingsDep, token: str) -> UploadOut:
+def _out(session: Session, settings: Settings, token: str) -> UploadOut:
     row = find_upload(session, settings, token)
     if row is None:
         raise NotFoundError("no such upload: it may have expired (uploads are kept a day at most)")

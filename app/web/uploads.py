@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.config import Settings, get_settings
-from app.deps import SessionDep, SettingsDep
+from app.deps import SessionDep, SettingsDep, form_file
 from app.errors import NotFoundError, PdfRejectedError
 from app.ratelimit import client_address, rate_limit
 from app.security import refuse_cross_site
@@ -26,18 +26,17 @@ PRIVATE = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex", "Referrer-Pol
 
 
 def upload_body_limit(path: str) -> int | None:
-    """The request body limit of the upload routes (app.security.BodyLimit): the PDF's and a little."""
-    return get_settings().upload_max_bytes + MULTIPART_OVERHEAD if path in UPLOAD_PATHS else None
+    """The request body limit of the upload routes (app.security.BodyLimit): the PDF's and a little,
+    when uploads are on (off, the site's own limit refuses a PDF's worth at once)."""
+    settings = get_settings()
+    return (
+        settings.upload_max_bytes + MULTIPART_OVERHEAD if settings.uploads and path in UPLOAD_PATHS else None
+    )
 
 
 def uploads_on(settings: SettingsDep) -> None:
     if not settings.uploads:
         raise NotFoundError("uploads are off on this server (UPLOADS=on turns them on)")
-
-
-def read_file(file: UploadFile, settings: Settings) -> bytes:
-    """At most one byte past the limit: enough to say the file is too large."""
-    return file.file.read(settings.upload_max_bytes + 1)
 
 
 @router.get("/upload", response_class=HTMLResponse, dependencies=[Depends(uploads_on)])
@@ -46,10 +45,15 @@ def upload_form(request: Request, settings: SettingsDep) -> Response:
 
 
 @router.post("/upload", dependencies=[Depends(uploads_on), upload_limit, Depends(refuse_cross_site)])
-def upload(request: Request, settings: SettingsDep, file: Annotated[UploadFile, File()]) -> Response:
+async def upload(request: Request, settings: SettingsDep) -> Response:
     """Read the PDF and queue its FAQ, then show its page; the form again with the reason when refused."""
+    data = await form_file(request, field="file", max_bytes=settings.upload_max_bytes)  # once allowed
+    return await run_in_threadpool(_uploaded, request, settings, data)
+
+
+def _uploaded(request: Request, settings: Settings, data: bytes) -> Response:
     try:
-        token = start_upload(settings, read_file(file, settings), client_address=client_address(request))
+        token = start_upload(settings, data, client_address=client_address(request))
     except PdfRejectedError as exc:
         return _form(request, settings, error=str(exc), status=422)
     return RedirectResponse(f"/upload/{token}", status_code=303, headers=PRIVATE)
