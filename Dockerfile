@@ -69,4 +69,5 @@ RUN pip install --no-deps -e . \
 USER app
 VOLUME ["/data"]
 EXPOSE 8000
-CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]
+# `coolpapers serve` is uvicorn with a deadline on request heads (app/connections.py) and TRUSTED_PROXIES.
+CMD ["coolpapers", "serve", "--host", "0.0.0.0", "--port", "8000"]

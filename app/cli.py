@@ -335,11 +335,14 @@ def serve(
             "note: PROMETHEUS_MULTIPROC_DIR is unset, so /metrics reports one process at a time",
             err=True,
         )
+    from app.connections import HeadDeadlineProtocol
+
     uvicorn.run(
         "app.main:app",
         host=host,
         port=port,
         workers=workers,
+        http=HeadDeadlineProtocol,
         log_level="warning",
         proxy_headers=True,
         forwarded_allow_ips=get_settings().trusted_proxies,  # X-Forwarded-For believed from these only

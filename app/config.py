@@ -197,6 +197,12 @@ class Settings(BaseSettings):
     rate_summary_per_minute: int = Field(30, ge=1, description="FAQ requests per client per minute")
     rate_star_per_minute: int = Field(60, ge=1, description="PDF/FAQ open counts per client per minute")
     max_request_bytes: int = Field(1_000_000, ge=1024, description="largest request body accepted")
+    request_head_timeout: float = Field(
+        20.0,
+        gt=0,
+        le=300,
+        description="seconds a connection may take to send a request's headers (`coolpapers serve`)",
+    )
     trusted_proxies: str = Field(
         "127.0.0.1",
         description="addresses of reverse proxies whose X-Forwarded-For is believed (comma-separated, "

@@ -91,7 +91,7 @@ def test_commands_queues_and_order(services: dict[str, Any]) -> None:
     assert _command(services["migrate"]) == "alembic upgrade head"
     assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
     web = services["web"]
-    assert _command(web).startswith("uvicorn app.main:app --host 0.0.0.0 --port 8000 --workers 2")
+    assert _command(web) == "coolpapers serve --host 0.0.0.0 --port 8000 --workers 2"
     assert "/healthz" in " ".join(web["healthcheck"]["test"])
     assert "-Q fetch,summarize" in _command(services["worker"])
     for name in ("embedder", "embedder-gpu"):
