@@ -344,6 +344,24 @@ def test_axe_finds_no_serious_violation_while_a_paper_is_fetched_nor_after(
     )
 
 
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_axe_finds_no_serious_violation_in_the_api_docs_with_every_operation_open(
+    watched: Watched, site: Site, theme: str
+) -> None:
+    """Swagger UI's own markup had 100-odd: low-contrast badges and links, a link inside each
+    operation's button, unnamed lists, examples a keyboard could not scroll."""
+    page = watched.page
+    page.emulate_media(color_scheme=theme)
+    page.goto("/docs")
+    operations = page.locator("#swagger-ui .opblock-summary-control")
+    operations.first.wait_for()
+    for index in range(operations.count()):
+        operations.nth(index).click()
+    page.locator("#swagger-ui .opblock-body").nth(operations.count() - 1).wait_for()
+    violations = _serious_violations(page)
+    assert violations == [], "\n".join(violations)
+
+
 def _serious_violations(page: Any) -> list[str]:
     page.add_script_tag(url="/static/vendor/axe-core/axe.min.js")
     found: list[str] = page.evaluate(
