@@ -134,6 +134,8 @@ class Site:
 def _answer(messages: Messages) -> str:
     """Hostile Markdown for the hostile paper, the default deterministic answer for any other."""
     if any("__pwned" in str(message.get("content")) for message in messages):
+        if "translated title on the first line" in str(messages[0].get("content")):
+            return f"{HOSTILE_ANSWER}\n\n{HOSTILE_ANSWER}"  # a translation: a title, then its abstract
         return HOSTILE_ANSWER
     return default_answer(messages)
 
