@@ -15,7 +15,7 @@ from app.ranking.foryou import Reader, rank_arxiv_ids
 from app.renders import on_page_threads
 
 router = APIRouter(tags=["rank"], responses=INVALID_INPUT)
-ArxivId = Annotated[str, StringConstraints(min_length=4, max_length=64)]
+ArxivId = Annotated[str, StringConstraints(min_length=4, max_length=200)]  # venue ids are longer
 Keyword = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 

@@ -9,6 +9,7 @@ commits once, so a failing edition leaves nothing behind.
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -23,7 +24,10 @@ from app.store.embeddings import drop_embeddings
 from app.store.models import Paper, VenueEntry
 from app.store.papers import CHUNK, paper_row
 from app.store.upsert import dialect_insert
-from app.venues.types import VenuePaper
+from app.venues.types import VenuePaper, is_venue_id
+from app.xmlchars import xml_safe
+
+log = logging.getLogger(__name__)
 
 _WORD_RE = re.compile(r"[a-z0-9]+")
 _MATH_RE = re.compile(r"\$[^$]*\$")
@@ -87,7 +91,7 @@ def upsert_venue_papers(session: Session, *, papers: Sequence[VenuePaper]) -> Ve
     Positions follow the order given, per edition. A record seen twice (a listing, then the paper
     page that gave its abstract) keeps its first place and its fullest text.
     """
-    merged = _merge(papers)
+    merged = _merge(_storable(papers))
     ids: dict[str, int] = {}
     changed: list[int] = []
     new = updated = 0
@@ -104,11 +108,43 @@ def upsert_venue_papers(session: Session, *, papers: Sequence[VenuePaper]) -> Ve
         rows.append(
             _entry_row(paper, ids[paper.paper_id], positions[paper.edition], links.get(paper.paper_id))
         )
+    moved: list[int] = []
     for start in range(0, len(rows), CHUNK):
-        _upsert_entries(session, rows[start : start + CHUNK])
+        moved += _upsert_entries(session, rows[start : start + CHUNK])
+    # A paper whose place changed (another group, position, link) is a new revision of it: the pages
+    # showing it are stamped by revisions, and kept pages went on showing its old group.
+    moved = [pk for pk in moved if pk not in set(changed)]
+    for start in range(0, len(moved), CHUNK):
+        revised = moved[start : start + CHUNK]
+        session.execute(update(Paper).where(Paper.id.in_(revised)).values(revision=Paper.revision + 1))
     session.flush()
     linked = sum(1 for row in rows if row["arxiv_paper_id"] is not None)
     return VenueUpsertStats(len(papers), new, updated, linked, tuple(changed))
+
+
+def _storable(papers: Sequence[VenuePaper]) -> list[VenuePaper]:
+    """The papers as they can be stored and opened: their text without the control characters XML
+    forbids (a NUL in one title failed a whole ingest on PostgreSQL, and reached the pages on SQLite),
+    and only those whose id a URL can name (a CVF stem with `'` or `%`, or one over 180 characters,
+    was stored behind a link that answered 404)."""
+    kept = [
+        replace(
+            paper,
+            title=xml_safe(paper.title),
+            abstract=xml_safe(paper.abstract),
+            authors=tuple(xml_safe(author) for author in paper.authors),
+            group=xml_safe(paper.group) if paper.group is not None else None,
+        )
+        for paper in papers
+        if is_venue_id(paper.paper_id)
+    ]
+    if len(kept) < len(papers):
+        skipped = [p.paper_id for p in papers if not is_venue_id(p.paper_id)]
+        log.warning(
+            "venue papers skipped: no URL can name their ids",
+            extra={"count": len(skipped), "first": skipped[0][:200]},
+        )
+    return kept
 
 
 def _merge(papers: Iterable[VenuePaper]) -> dict[str, VenuePaper]:
@@ -185,13 +221,19 @@ def _entry_row(paper: VenuePaper, paper_pk: int, position: int, arxiv_pk: int | 
     }
 
 
-def _upsert_entries(session: Session, rows: list[dict[str, Any]]) -> None:
+def _upsert_entries(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert the entries, or update those stored that changed; the papers.id of the updated ones."""
     stmt = dialect_insert(session, VenueEntry)
     columns = ("venue", "year", "group", "position", "url", "pdf_url", "arxiv_paper_id")
+    asked = [row["paper_id"] for row in rows]
+    stored = set(session.scalars(select(VenueEntry.paper_id).where(VenueEntry.paper_id.in_(asked))))
     stmt = stmt.on_conflict_do_update(
-        index_elements=["paper_id"], set_={c: getattr(stmt.excluded, c) for c in columns}
-    )
-    session.execute(stmt, rows, execution_options={"render_nulls": True})
+        index_elements=["paper_id"],
+        set_={c: getattr(stmt.excluded, c) for c in columns},
+        where=or_(*(getattr(VenueEntry, c).is_distinct_from(getattr(stmt.excluded, c)) for c in columns)),
+    ).returning(VenueEntry.paper_id)
+    touched = session.scalars(stmt, rows, execution_options={"render_nulls": True}).all()
+    return [pk for pk in touched if pk in stored]
 
 
 def _arxiv_links(session: Session, papers: list[VenuePaper], ids: dict[str, int]) -> dict[str, int]:

@@ -151,7 +151,8 @@ def _edition_of(session: Session, spec: str) -> tuple[str, int]:
     venue = stored_venue(session, token)
     if venue is None:
         raise NotFoundError(f"no venue {token!r} in this instance")
-    year = year or latest_year(session, venue)
+    if year is None:  # `ICLR`: its latest edition (`ICLR.0000` names none)
+        year = latest_year(session, venue)
     if year is None or not edition_count(session, venue=venue, year=year):
         raise NotFoundError(f"no edition {venue}.{year} in this instance")
     return venue, year

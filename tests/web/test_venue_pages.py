@@ -238,3 +238,51 @@ def test_star_progress_and_kimi_take_a_venue_id(
         ).status_code
         == 404
     )
+
+
+def test_a_paper_moved_to_another_group_is_a_new_page_version(client: TestClient, session: Session) -> None:
+    """Its group, position or link changed by a re-ingest left the edition page (and its ETag) as it was."""
+    papers = _papers(VENUES / "pmlr" / "v247-colt2024" / "colt2024.bib")[:3]
+    upsert_venue_papers(session, papers=papers)
+    session.commit()
+    first = client.get("/venue/COLT.2024")
+    upsert_venue_papers(session, papers=[replace(papers[0], group="Best Paper"), *papers[1:]])
+    session.commit()
+    again = client.get("/venue/COLT.2024", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 200 and "Best Paper" in again.text
+    unchanged = client.get("/venue/COLT.2024", headers={"If-None-Match": again.headers["etag"]})
+    assert unchanged.status_code == 304  # the same documents again change nothing
+
+
+def test_a_source_nul_is_dropped_and_an_id_no_url_can_name_is_skipped(
+    client: TestClient, session: Session
+) -> None:
+    """A NUL in one title failed a whole ingest on PostgreSQL; a CVF stem with `'` was stored behind a 404."""
+    colt = _papers(VENUES / "pmlr" / "v247-colt2024" / "colt2024.bib")[:2]
+    odd = replace(colt[1], source_id="O'Brien%2Bsmith_paper")
+    stats = upsert_venue_papers(session, papers=[replace(colt[0], title="Bounds\x00 for learning"), odd])
+    session.commit()
+    assert stats.new == 1
+    page = client.get(f"/venue/{colt[0].paper_id}")
+    assert page.status_code == 200 and "Bounds for learning" in page.text and "\x00" not in page.text
+    assert client.get("/api/v1/papers/" + odd.paper_id).status_code in (404, 422)
+
+
+def test_an_edition_year_that_is_not_stored_is_404(
+    client: TestClient, venues: dict[Path, tuple[VenuePaper, ...]]
+) -> None:
+    assert client.get("/venue/COLT.0000").status_code == 404  # it was COLT's latest edition
+    assert client.get("/venue/COLT.2024").status_code == 200
+
+
+def test_rank_takes_venue_ids_as_long_as_the_store_allows(
+    client: TestClient, venues: dict[Path, tuple[VenuePaper, ...]]
+) -> None:
+    """A CVF id over 64 characters made POST /api/v1/rank a 422: "for you" broke on every listing."""
+    cvf = next(
+        p for path, papers in venues.items() if "cvf" in str(path) for p in papers if len(p.paper_id) > 64
+    )
+    body = {"papers": [cvf.paper_id], "stars": [cvf.paper_id]}
+    assert (
+        client.post("/api/v1/rank", json=body, headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
+    )
