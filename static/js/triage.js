@@ -46,10 +46,23 @@ function paintStarsPageSummary() {
   if (!total) return;
   var stars = starredIds();
   total.textContent = stars.length ? "(" + stars.length + ")" : "";
-  var exportLink = document.getElementById("stars-export");
-  exportLink.href = stars.length ? "/arxiv/" + stars.map(encodeURIComponent).join(",") : "#";
-  exportLink.hidden = !stars.length;
+  var kinds = starsByKind(stars);
+  [["stars-export", "/arxiv/", kinds.arxiv], ["stars-export-venue", "/venue/", kinds.venue]].forEach(function (each) {
+    var link = document.getElementById(each[0]);
+    if (!link) return;
+    link.href = each[2].length ? each[1] + each[2].map(encodeURIComponent).join(",") : "#";
+    link.hidden = !each[2].length;
+  });
   document.getElementById("stars-empty").hidden = stars.length > 0;
+}
+
+// Starred arXiv papers and conference papers (papers.cool's venue ids carry "@": `2024.acl-long.1@ACL`)
+// live on pages of their own: /arxiv/{ids} refuses a venue id, and a batch holding one was lost whole.
+function starsByKind(stars) {
+  return {
+    arxiv: stars.filter(function (id) { return id.indexOf("@") < 0; }),
+    venue: stars.filter(function (id) { return id.indexOf("@") >= 0; }),
+  };
 }
 
 // Text with each rendered formula back as its TeX source ($...$), not KaTeX's MathML and HTML twice.
@@ -526,10 +539,14 @@ function loadStarsPage() {
   paintStarsPageSummary();
   if (!stars.length) return;
   var batches = [];
-  for (var i = 0; i < stars.length; i += 50) batches.push(stars.slice(i, i + 50));
-  batches.reduce(function (chain, batch) {
+  var kinds = starsByKind(stars);
+  [["/arxiv/", kinds.arxiv], ["/venue/", kinds.venue]].forEach(function (each) {
+    for (var i = 0; i < each[1].length; i += 50) batches.push({ path: each[0], ids: each[1].slice(i, i + 50) });
+  });
+  batches.reduce(function (chain, group) {
+    var batch = group.ids;
     return chain.then(function () {
-      return fetch("/arxiv/" + batch.map(encodeURIComponent).join(","))
+      return fetch(group.path + batch.map(encodeURIComponent).join(","))
         .then(function (r) { return r.ok ? r.text() : ""; })
         .then(function (html) {
           // DOMParser builds an inert document: nothing in it runs. Only the papers are moved over.

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -75,6 +76,12 @@ def test_venue_listing_star_and_faq(browser: Any, venue_site: str) -> None:
         page.wait_for_function(
             "(id) => document.getElementById('kimi-stars-' + id).textContent === '1'", arg=pid
         )
+        # The stars page lists it (it asked /arxiv/{ids}, which refuses a venue id: nothing was shown).
+        page.goto("/stars")
+        page.locator(f'#stars-papers [id="{pid}"]').wait_for()
+        exported = page.locator("#stars-export-venue")
+        assert exported.is_visible() and exported.get_attribute("href") == "/venue/" + quote(pid, safe="")
+        assert page.locator("#stars-export").is_hidden()  # no arXiv stars
         assert errors == []
     finally:
         context.close()
