@@ -100,6 +100,8 @@ function togglePdf(id, url, element) {
 // (RSSHub takes the PDF link from it). The CSP forbids running them (no 'unsafe-inline'): the page
 // drops them and delegates clicks, so one listener runs, also for markup fetched later. Chromium
 // reports a blocked handler only when it would run, so a page that drops them logs nothing.
+var ARXIV_PDF = /^https:\/\/(?:[a-z0-9-]+\.)*arxiv\.org\//i;
+
 function adoptInlineHandlers(root) {
   root.querySelectorAll("[onclick]").forEach(function (el) { el.removeAttribute("onclick"); });
 }
@@ -109,7 +111,10 @@ document.addEventListener("click", function (event) {
   var pdf = event.target.closest("a.title-pdf");
   if (pdf) {
     event.preventDefault();
-    togglePdf(pdf.closest("div.paper").id, pdf.getAttribute("data"), pdf);
+    var url = pdf.getAttribute("data");
+    // PDF.js may read arXiv's PDFs only (the CSP's connect-src): a conference's opens in a tab of its own.
+    if (!ARXIV_PDF.test(url)) window.open(url, "_blank", "noopener");
+    else togglePdf(pdf.closest("div.paper").id, url, pdf);
     return;
   }
   var kimi = event.target.closest("a.title-kimi");

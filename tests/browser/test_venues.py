@@ -76,6 +76,14 @@ def test_venue_listing_star_and_faq(browser: Any, venue_site: str) -> None:
         page.wait_for_function(
             "(id) => document.getElementById('kimi-stars-' + id).textContent === '1'", arg=pid
         )
+        # [PDF] of a conference paper opens its source's PDF in a tab: PDF.js may read arXiv's only
+        # (the CSP refused the fetch, and the viewer blamed arXiv).
+        pdf_url = page.locator(f'[id="pdf-{pid}"]').get_attribute("data") or ""
+        assert pdf_url.startswith("https://proceedings.mlr.press/")
+        with context.expect_page() as opened, context.expect_event("request", lambda r: r.url == pdf_url):
+            page.locator(f'[id="pdf-{pid}"]').click()  # no network here: the tab shows an error page
+        opened.value.close()
+        assert page.locator(f'[id="pdf-view-{pid}"]').is_hidden()
         # The stars page lists it (it asked /arxiv/{ids}, which refuses a venue id: nothing was shown).
         page.goto("/stars")
         page.locator(f'#stars-papers [id="{pid}"]').wait_for()
