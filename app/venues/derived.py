@@ -44,7 +44,9 @@ def parse_papercopilot(data: bytes, *, venue: str, year: int, name: str = "docum
             year=year,
             group=None if status.lower() in _NO_GROUP else title_case_group(status),
             title=_string(record.get("title")),
-            authors=split_names(_string(record.get("author")), ";"),
+            # `author_site` holds the names when `author` is empty (a few records of each year)
+            authors=split_names(_string(record.get("author")), ";")
+            or split_names(_string(record.get("author_site")), ","),
             abstract=_string(record.get("abstract")),
             pdf_url=_string(record.get("pdf")) or None,
             arxiv_id=find_arxiv_id(_string(record.get("arxiv"))),

@@ -41,6 +41,7 @@ from app.web.faq import star_limit, summary_limit
 from app.web.templating import templates
 from app.xmlchars import xml_safe
 
+MAX_SEARCH_SKIP = 1800  # the deepest page of a venue search (its results stop at 2,000)
 router = APIRouter(include_in_schema=False)
 MAX_SHOW = 5000
 FEED_SIZE = 100
@@ -59,13 +60,13 @@ def venue_search(
     searcher: SearcherDep,
     query: Annotated[str, Query(max_length=500)] = "",
     show: Annotated[int, Query(ge=1, le=200)] = 25,
-    skip: Annotated[int, Query(ge=0, le=1800)] = 0,
+    skip: Annotated[int, Query(ge=0, le=MAX_SEARCH_SKIP)] = 0,
 ) -> Response:
     """Search over the venue papers only (the arXiv search covers both)."""
     filters = SearchFilters(source="venue")
     result = searcher.search(query, filters=filters, limit=show, offset=skip) if query.strip() else None
     context = {"query": query, "hits": result.hits if result else [], "total": result.total if result else 0,
-               "terms": query_terms(query), "show": show, "skip": skip}  # fmt: skip
+               "terms": query_terms(query), "show": show, "skip": skip, "max_skip": MAX_SEARCH_SKIP}  # fmt: skip
     return templates.TemplateResponse(request, "venue_search.html", context)
 
 

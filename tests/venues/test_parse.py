@@ -388,3 +388,11 @@ def test_parse_truncated_cvf_listing_names_the_cut_entry() -> None:
         parse_cvf_listing(
             (DATA / "cvf/cvpr2020-openaccess-listing.saved.html").read_bytes(), venue="CVPR", year=2020
         )
+
+
+def test_a_paper_copilot_record_without_author_takes_author_site() -> None:
+    """One NeurIPS 2018 record had an empty `author`, its names only in `author_site`: stored authorless."""
+    papers = parse_venue_file(DATA / "neurips" / "papercopilot-nips2018.first200.json").papers
+    [paper] = [p for p in papers if p.title.startswith("A loss framework for calibrated anomaly detection")]
+    assert paper.authors == ("Aditya Menon", "Robert Williamson")
+    assert all(p.authors for p in papers)

@@ -286,3 +286,18 @@ def test_rank_takes_venue_ids_as_long_as_the_store_allows(
     assert (
         client.post("/api/v1/rank", json=body, headers={"Sec-Fetch-Site": "same-origin"}).status_code == 200
     )
+
+
+def test_venue_search_offers_no_next_page_past_the_deepest_one(
+    client: TestClient, venues: dict[Path, tuple[VenuePaper, ...]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its "next" link led past `skip`'s bound, to a 422 page."""
+    from app.web import venues as venue_pages
+
+    monkeypatch.setattr(venue_pages, "MAX_SEARCH_SKIP", 2)
+    params = {"query": "learning", "show": 1}
+    deep = _soup(client.get("/venue/search", params=params | {"skip": 1}).text)
+    assert deep.select_one("a.page-next") is not None  # to skip=2: still within reach
+    deepest = _soup(client.get("/venue/search", params=params | {"skip": 2}).text)
+    assert int(deepest.select_one(".total").text.split(":")[1]) > 3
+    assert deepest.select_one("a.page-next") is None and deepest.select_one("a.page-prev") is not None
