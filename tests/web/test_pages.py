@@ -56,6 +56,12 @@ def test_listing_page_has_papers_cool_markup(client: TestClient, loaded: Session
     assert [a.text for a in paper.select(f"p.subjects[id='subjects-{pid}'] a")] == ["cs.LG"]
     date_text = list(paper.select_one(f"p.date[id='date-{pid}']").stripped_strings)[-1]
     assert dt.datetime.strptime(date_text, "%Y-%m-%d %H:%M:%S")
+    # What papers.cool's Zotero translator reads: the page's half (`arxiv`), the panel cards, and
+    # the index of the page's entries, each a link to its card, in the cards' order (all sections).
+    assert soup.body is not None and soup.body["id"] == "arxiv" and "panel" in paper["class"]
+    entries = soup.select("div.items > p .i-title")
+    assert [a["href"] for a in entries] == [f"#{p['id']}" for p in papers]
+    assert "Drift Contract" in entries[0].text
 
 
 def test_listing_page_sections_and_day_navigation(client: TestClient, loaded: Session) -> None:

@@ -75,6 +75,9 @@ def test_every_fixture_appears_on_its_edition_page(
     )
     assert subject["href"] == expected
     assert card.select_one("p.date") is None  # venue cards carry no date, as papers.cool's
+    # What papers.cool's Zotero translator reads: the page's half, and the index of its entries.
+    assert soup.body["id"] == "venue" and "panel" in card["class"]
+    assert [a["href"] for a in soup.select("div.items > p .i-title")] == [f"#{i}" for i in ids]
 
 
 def test_group_show_and_latest_edition(
