@@ -258,9 +258,6 @@ def backfill(
     typer.echo("\n".join([report.summary(), *report.reason_lines(), report.run_line()]))
 
 
-ARXIV_FIRST_DAY = dt.date(1991, 8, 14)  # the first paper announced (hep-th/9108001)
-
-
 def _day_option(option: str, value: str | None, *, announced: bool = False) -> dt.date | None:
     """A day given on the command line; an `announced` one (a listing's) is arXiv's, from its first
     day to tomorrow (UTC, ahead of some zones): a listing dated 2999 would be every page's latest."""
@@ -268,9 +265,11 @@ def _day_option(option: str, value: str | None, *, announced: bool = False) -> d
         day = dt.date.fromisoformat(value) if value else None
     except ValueError:
         _fail(f"{option} must be YYYY-MM-DD, got {value!r}")
-    latest = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
-    if announced and day is not None and not ARXIV_FIRST_DAY <= day <= latest:
-        _fail(f"{option} {day} is not an arXiv day: from {ARXIV_FIRST_DAY} to {latest}")
+    from app.arxiv.types import arxiv_days
+
+    first, latest = arxiv_days()
+    if announced and day is not None and not first <= day <= latest:
+        _fail(f"{option} {day} is not an arXiv day: from {first} to {latest}")
     return day
 
 

@@ -128,6 +128,26 @@ def test_ingest_of_a_file_over_the_parsers_limit_is_refused_before_it_is_read(
     assert result.stderr == f"error: {huge} is larger than {MAX_DOCUMENT_BYTES:,} bytes\n"
 
 
+def test_a_live_daily_listing_without_a_date_is_refused(
+    settings_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its papers were stored on no day, the fetch counted a success, and its ETag kept the day from
+    being listed later."""
+    import re
+
+    from app.config import get_settings
+
+    undated = re.sub(
+        rb"<pubDate>[^<]*</pubDate>|<lastBuildDate>[^<]*</lastBuildDate>", b"", RSS2.read_bytes()
+    )
+    with LoopbackServer({"/rss/cs.LG": [Reply(200, undated)]}) as server:
+        monkeypatch.setenv("ARXIV_RSS_URL", f"{server.url}/rss")
+        get_settings.cache_clear()
+        result = runner.invoke(cli, ["ingest", "--category", "cs.LG"])
+    assert result.exit_code == 1 and "entries but no date" in result.stderr
+    assert _counts(get_settings()) == (0, 0)
+
+
 def test_demo_loads_bundled_samples(settings_env: Settings) -> None:
     result = runner.invoke(cli, ["demo"])
     assert result.exit_code == 0, result.output

@@ -16,6 +16,13 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
+ARXIV_FIRST_DAY = dt.date(1991, 8, 14)  # the first paper announced (hep-th/9108001)
+
+
+def arxiv_days() -> tuple[dt.date, dt.date]:
+    """The days a listing may be dated: arXiv's first, to tomorrow (UTC, ahead of some zones)."""
+    return ARXIV_FIRST_DAY, dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+
 
 # Column types, in PostgreSQL's spelling (the backfill's staging table uses them as written).
 SqlType = Literal["varchar(40)", "varchar(200)", "text", "integer", "json", "timestamptz"]

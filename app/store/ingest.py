@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.arxiv.fetch import ArxivClient, RateLimiter
 from app.arxiv.parse import MAX_DOCUMENT_BYTES, parse_feed
 from app.arxiv.ratelimit import limiter_for
-from app.arxiv.types import Feed
+from app.arxiv.types import Feed, arxiv_days
 from app.config import Settings
 from app.errors import ArxivError, FeedParseError, InvalidQueryError, StaleFeedError
 from app.store.db import session_scope
@@ -54,10 +54,15 @@ def ingest_feed(
 ) -> IngestReport:
     """Store a parsed feed: papers always; listings when a day and categories are known.
 
-    `categories` and `day` override what the feed says about itself (files, API responses).
+    `categories` and `day` override what the feed says about itself (files, API responses). A
+    listing dated outside arXiv's days is refused, nothing stored: one dated 2099 became every
+    page's latest day, and the digests stayed on it.
     """
-    stats = upsert_papers(session, entries=feed.entries)
     day = day or feed.announced_on
+    first, latest = arxiv_days()
+    if day is not None and not first <= day <= latest:
+        raise FeedParseError(f"the listing is dated {day}: not an arXiv day (from {first} to {latest})")
+    stats = upsert_papers(session, entries=feed.entries)
     cats = tuple(categories) or feed.categories
     listings = 0
     if day is not None and cats:
@@ -85,6 +90,8 @@ def ingest_category(
         feed = parse_feed(result.body)
         if expect_day is not None and feed.entries and feed.announced_on != expect_day:
             raise StaleFeedError(f"the feed announces {feed.announced_on}, not {expect_day}")
+        if feed.entries and feed.announced_on is None:  # its papers would be on no day, for good
+            raise FeedParseError(f"the {category} listing has {len(feed.entries)} entries but no date")
         report = ingest_feed(session, feed=feed, categories=[category])
     add_fetch_log(
         session,

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.arxiv.parse import parse_feed
+from app.errors import FeedParseError
 from app.store.ingest import ingest_feed
 from app.store.listings import day_listing, parse_category_expression, read_listing
 from app.store.models import Listing, Paper
@@ -25,6 +28,20 @@ def _counts(session: Session) -> tuple[int, int]:
     papers = session.scalar(select(func.count()).select_from(Paper))
     listings = session.scalar(select(func.count()).select_from(Listing))
     return papers or 0, listings or 0
+
+
+@pytest.mark.parametrize("year", ["2099", "1970"])
+def test_a_listing_dated_outside_arxivs_days_is_refused_and_nothing_stored(
+    session: Session, year: str
+) -> None:
+    """A feed dated 2099 became every category page's latest day, and the digests stayed on it."""
+    text = RSS2.read_text(encoding="utf-8")
+    moved = re.sub(r"(<pubDate>\w{3}, \d{2} \w{3} )\d{4}", rf"\g<1>{year}", text)
+    assert moved != text
+    feed = parse_feed(moved.encode())
+    with pytest.raises(FeedParseError, match=f"the listing is dated {year}-.*: not an arXiv day"):
+        ingest_feed(session, feed=feed)
+    assert _counts(session) == (0, 0)
 
 
 def test_ingest_rss2_stores_papers_and_listings_per_category(session: Session) -> None:
