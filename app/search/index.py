@@ -48,7 +48,7 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.store.embeddings import count_embeddings, embedded_ids, iter_vectors, vectors_for
+from app.store.embeddings import count_embeddings, embedded_ids, iter_vectors, replaced_ids, vectors_for
 
 log = logging.getLogger(__name__)
 KEEP_FILES = 2  # the current index and the one before it (a reader may still be opening it)
@@ -69,6 +69,9 @@ class IndexMeta:
     file: str
     built_at: str
     max_id: int
+    # When its build began reading vectors (UTC, ISO): one written again after that is replaced by the
+    # next update. "" in a meta.json written before this field: the build time, less a margin.
+    read_at: str = ""
 
 
 def index_dir(settings: Settings) -> Path:
@@ -178,6 +181,7 @@ def to_gpu(index: Any, resources: Any) -> Any:
 def rebuild_index(session: Session, settings: Settings, *, model: str) -> IndexMeta | None:
     """Build the index for `model` from the embeddings table and publish it; None when empty."""
     with build_lock(settings):
+        read_at = dt.datetime.now(dt.UTC)
         count = count_embeddings(session, model=model)
         if count == 0:
             return None
@@ -198,7 +202,7 @@ def rebuild_index(session: Session, settings: Settings, *, model: str) -> IndexM
             import faiss
 
             index = faiss.index_gpu_to_cpu(index)  # only a CPU index can be written
-        return _publish(settings, index, model=model, kind=kind, max_id=max_id)
+        return _publish(settings, index, model=model, kind=kind, max_id=max_id, read_at=read_at)
 
 
 def update_index(session: Session, settings: Settings, *, model: str) -> IndexMeta | None:
@@ -215,6 +219,7 @@ def update_index(session: Session, settings: Settings, *, model: str) -> IndexMe
     with build_lock(settings):
         import faiss
 
+        read_at = dt.datetime.now(dt.UTC)
         # An IVF-PQ index adds to its trained lists: new vectors are encoded, nothing is retrained.
         index = faiss.read_index(str(index_dir(settings) / meta.file))
         added, max_id = 0, meta.max_id
@@ -222,15 +227,50 @@ def update_index(session: Session, settings: Settings, *, model: str) -> IndexMe
             index.add_with_ids(vectors, ids)
             added += len(ids)
             max_id = int(ids[-1])
-        if added == 0 and index.ntotal == count:
+        # A new version's vector, written again under its paper's id: the index still held the old
+        # one (a search by its own vector scored 0.91). Replaced in place where FAISS can remove ids;
+        # an HNSW graph cannot, and is rebuilt.
+        replaced = replaced_ids(session, model=model, up_to_id=meta.max_id, since=_vectors_as_of(meta))
+        if added == 0 and not replaced and index.ntotal == count:
             return meta
-    if index.ntotal != count:  # a vector was replaced under an old id: only a rebuild is exact
+        exact = not replaced or _replace(session, index, replaced, model=model)
+    if not exact or index.ntotal != count:  # an HNSW graph, or a count off: only a rebuild is exact
         return rebuild_index(session, settings, model=model)
     with build_lock(settings):
-        return _publish(settings, index, model=model, kind=meta.kind, max_id=max_id)
+        return _publish(settings, index, model=model, kind=meta.kind, max_id=max_id, read_at=read_at)
 
 
-def _publish(settings: Settings, index: Any, *, model: str, kind: str, max_id: int) -> IndexMeta:
+# A meta.json written before `read_at` counts from its publication, less the time a build may take
+# (replacing a vector with itself changes nothing: the margin only costs work once).
+UNDATED_MARGIN = dt.timedelta(minutes=30)
+
+
+def _vectors_as_of(meta: IndexMeta) -> dt.datetime:
+    """Since when a vector under an id the index holds is newer than the index's. A vector's time is
+    when it was written (add_embeddings); one written between a build's reads and its commit, a
+    moment, is left to the next rebuild (`coolpapers reindex`)."""
+    if meta.read_at:
+        return dt.datetime.fromisoformat(meta.read_at)
+    built = dt.datetime.strptime(meta.built_at, "%Y%m%dT%H%M%S%f").replace(tzinfo=dt.UTC)
+    return built - UNDATED_MARGIN
+
+
+def _replace(session: Session, index: Any, ids: list[int], *, model: str) -> bool:
+    """Put these papers' stored vectors in place of the index's; False where FAISS cannot remove ids."""
+    try:
+        index.remove_ids(np.asarray(ids, dtype=np.int64))
+    except RuntimeError:  # HNSW: its graph keeps every node
+        return False
+    fresh = vectors_for(session, paper_ids=ids, model=model)
+    kept = [i for i in ids if i in fresh]  # dropped again meanwhile: left out, as the table has it
+    if kept:
+        index.add_with_ids(np.stack([fresh[i] for i in kept]), np.asarray(kept, dtype=np.int64))
+    return True
+
+
+def _publish(
+    settings: Settings, index: Any, *, model: str, kind: str, max_id: int, read_at: dt.datetime
+) -> IndexMeta:
     import faiss
 
     folder = index_dir(settings)
@@ -239,7 +279,7 @@ def _publish(settings: Settings, index: Any, *, model: str, kind: str, max_id: i
     name = f"faiss-{stamp}.index"
     faiss.write_index(index, str(folder / f".{name}.tmp"))
     os.replace(folder / f".{name}.tmp", folder / name)
-    meta = IndexMeta(model, index.d, int(index.ntotal), kind, name, stamp, max_id)
+    meta = IndexMeta(model, index.d, int(index.ntotal), kind, name, stamp, max_id, read_at.isoformat())
     (folder / ".meta.json.tmp").write_text(json.dumps(asdict(meta)))
     os.replace(folder / ".meta.json.tmp", folder / "meta.json")
     for old in sorted(folder.glob("faiss-*.index"))[:-KEEP_FILES]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -32,13 +33,18 @@ def papers_without_embedding(
 def add_embeddings(session: Session, *, model: str, rows: Sequence[tuple[int, NDArray[np.float32]]]) -> None:
     if not rows:
         return
+    # Written now, not at the transaction's start (PostgreSQL's now()): the index finds the vectors
+    # written again under an old id by this time (app/search/index.py's update_index).
+    now = dt.datetime.now(dt.UTC)
     values = [
-        {"paper_id": pid, "model": model, "dim": int(vec.shape[0]), "vector": vec.astype("<f4").tobytes()}
+        {"paper_id": pid, "model": model, "dim": int(vec.shape[0]), "vector": vec.astype("<f4").tobytes(),
+         "created_at": now}
         for pid, vec in rows
-    ]
+    ]  # fmt: skip
     stmt = dialect_insert(session, Embedding)
+    columns = ("vector", "dim", "created_at")
     stmt = stmt.on_conflict_do_update(
-        index_elements=["paper_id", "model"], set_={"vector": stmt.excluded.vector, "dim": stmt.excluded.dim}
+        index_elements=["paper_id", "model"], set_={c: getattr(stmt.excluded, c) for c in columns}
     )
     session.execute(stmt, values)
     session.flush()
@@ -91,6 +97,15 @@ def count_missing(session: Session, *, model: str) -> int:
     """Papers without a vector for `model`."""
     papers = session.scalar(select(func.count()).select_from(Paper)) or 0
     return max(papers - count_embeddings(session, model=model), 0)
+
+
+def replaced_ids(session: Session, *, model: str, up_to_id: int, since: dt.datetime) -> list[int]:
+    """Papers up to `up_to_id` whose vector was written since `since`: embedded again under their id
+    (a new version's), which an index reading only ids past its last misses."""
+    query = select(Embedding.paper_id).where(
+        Embedding.model == model, Embedding.paper_id <= up_to_id, Embedding.created_at >= since
+    )
+    return list(session.scalars(query.order_by(Embedding.paper_id)))
 
 
 def vectors_for(session: Session, *, paper_ids: Sequence[int], model: str) -> dict[int, NDArray[np.float32]]:

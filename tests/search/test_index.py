@@ -28,7 +28,7 @@ from app.search.index import (
     rebuild_index,
     update_index,
 )
-from app.store.embeddings import add_embeddings, vectors_for
+from app.store.embeddings import add_embeddings, drop_embeddings, vectors_for
 from app.store.ingest import ingest_feed
 from app.store.models import Paper
 from app.store.papers import get_paper
@@ -278,3 +278,25 @@ def test_searcher_reranks_ivfpq_candidates_from_its_session(session: Session, tm
     found = approximate.search(paper.title, mode="semantic", limit=3, offset=0)
     assert found.semantic and paper.id in [h.paper.id for h in found.hits]
     assert read_meta(pq) is not None
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivfpq"])
+def test_a_vector_written_again_under_its_id_replaces_the_old_one(
+    session: Session, tmp_path: Path, kind: str
+) -> None:
+    """A new version of a paper is embedded again under its id: the index kept the old vector (a search
+    by the paper's own vector scored 0.91), as the row count did not change."""
+    ids = store(session, clustered(600 if kind != "ivfpq" else 3000))
+    settings = make_settings(tmp_path, index_kind=kind, index_ivf_nprobe=8)
+    first = rebuild_index(session, settings, model=MODEL)
+    assert first is not None and first.kind == kind
+    moved = clustered(1, seed=99)  # its new abstract's vector, far from the old one
+    drop_embeddings(session, paper_ids=[ids[3]])
+    add_embeddings(session, model=MODEL, rows=[(ids[3], moved[0])])
+    second = update_index(session, settings, model=MODEL)
+    assert second is not None and second != first and second.count == first.count
+    top_id, score = loaded_index(settings).search(
+        moved[0], 1, exact=lambda p: vectors_for(session, paper_ids=p, model=MODEL)
+    )[0]
+    assert top_id == ids[3] and score == pytest.approx(1.0, abs=1e-5)
+    assert update_index(session, settings, model=MODEL) == second  # nothing new since: nothing written
