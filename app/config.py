@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # What cron's day-of-week field takes: names or numbers, lists and ranges (`mon-fri`, `1,3,5`, `*`).
-_CRON_DAY = r"(?:mon|tue|wed|thu|fri|sat|sun|[0-7])"
+_CRON_DAY = r"(?:mon|tue|wed|thu|fri|sat|sun|[0-6])"  # Celery's crontab: 0 (Sunday) to 6, not 7
 _CRON_DAYS = re.compile(rf"\*|{_CRON_DAY}(?:-{_CRON_DAY})?(?:,{_CRON_DAY}(?:-{_CRON_DAY})?)*")
 
 DEFAULT_CATEGORIES = ("cs.AI", "cs.CL", "cs.CV", "cs.LG", "stat.ML")

@@ -216,6 +216,7 @@ def test_serve_on_a_busy_port_says_so_in_one_line(settings_env: Settings) -> Non
         ("LOG_LEVEL", "bogus", "LOG_LEVEL: Value error, 'bogus': one of DEBUG"),
         ("SCHEDULE_TIMES", "25:99", "'25:99' is not a UTC time HH:MM"),
         ("SCHEDULE_DAYS", "funday", "'funday' is not a cron day of week"),
+        ("SCHEDULE_DAYS", "sat-7", "'sat-7' is not a cron day of week"),  # crashed beat and workers
         ("EMBED_DEVICE", "tpu", "'tpu': auto, cpu, cuda, cuda:N or mps"),
         ("EMBED_DTYPE", "int3", "'int3': auto, float32, bfloat16 or float16"),
         ("DATABASE_URL", "nonsense", "DATABASE_URL cannot be read: Could not parse"),
