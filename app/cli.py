@@ -184,6 +184,9 @@ def schedule(
         typer.echo(f"next round: {next_run(settings)}")
         return
     if settings.redis_url:
+        from app.jobs import redis_client
+
+        redis_client(settings.redis_url).ping()  # away: one line now (main), not Celery's retries
         typer.echo(f"{len(send_round())} categories queued on Redis")
         return
     # In-process, each failure is said here in one line: Celery's own log of it is two tracebacks.
@@ -385,6 +388,8 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "heads") -> None:
 
 def main() -> None:
     """The CLI, its setting and database errors said in one line (exit 1), not as a traceback."""
+    import kombu.exceptions
+    import redis
     from pydantic import ValidationError
     from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 
@@ -400,6 +405,8 @@ def main() -> None:
         if "no such table" in first or ("relation" in first and "does not exist" in first):
             _fail(f"the database has no tables yet ({first}): run `coolpapers db upgrade`")
         _fail(f"the database is not usable: {first}")
+    except (redis.RedisError, kombu.exceptions.OperationalError) as exc:  # REDIS_URL set, Redis away
+        _fail(f"Redis cannot be reached at REDIS_URL: {_first_line(exc)}")
     except ModuleNotFoundError as exc:  # a DATABASE_URL whose driver is not installed
         _fail(
             f"a module is missing: {exc.name} (a DATABASE_URL for a database this install has no driver for?)"

@@ -255,6 +255,28 @@ def test_a_bad_setting_or_database_is_one_error_line(
     assert len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize("argv", [["schedule", "--once"], ["ingest", "--category", "cs.AI"]])
+def test_redis_away_is_one_error_line(
+    settings_env: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+) -> None:
+    """With REDIS_URL set and Redis away, these printed 360-575 lines (Celery's retries, a traceback)."""
+    from app.cli import main
+    from app.config import get_settings
+    from tests.workers.conftest import free_port
+
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    monkeypatch.setattr("sys.argv", ["coolpapers", *argv])
+    get_settings.cache_clear()
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: Redis cannot be reached at REDIS_URL: ") and len(err.splitlines()) == 1, err
+
+
 def test_serve_refuses_a_port_out_of_range(settings_env: Settings) -> None:
     refused = runner.invoke(cli, ["serve", "--port", "99999"])  # uvicorn took it modulo 65536
     assert refused.exit_code == 2 and "--port" in refused.output
