@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import NoReturn, Protocol, cast
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_any
 from tenacity.wait import wait_base, wait_exponential_jitter
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -82,10 +82,14 @@ def http_retrying(
     give_up_as: GiveUpError | None = None,
     retry_if: Callable[[BaseException], bool] = lambda error: isinstance(error, TransientHTTPError),
     sleep: Callable[[float], None] = time.sleep,
+    give_up_past_max_wait: bool = False,
 ) -> Retrying:
     """`retries` more attempts after the first while `retry_if(error)`, then the last error gives up.
 
     Waits `backoff * 2**n` plus up to `backoff` of jitter (at most `max_wait`), or `Retry-After`.
+    With `give_up_past_max_wait`, a `Retry-After` longer than `max_wait` gives up at once, carrying
+    it (a task's retry waits it): waiting part of it only tried too early, and held a worker for up to
+    `retries` x `max_wait`, past a task's time limit.
     Giving up, a `TransientHTTPError` becomes `give_up_as(...)` and any other error is raised again;
     both say how many attempts were made.
     """
@@ -107,9 +111,14 @@ def http_retrying(
         error.args = (f"gave up after {tries}: {error}",)
         raise error
 
+    def asks_too_long(state: RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome else None
+        asked = getattr(error, "retry_after", None)
+        return give_up_past_max_wait and isinstance(asked, int | float) and asked > max_wait
+
     return Retrying(
         retry=retry_if_exception(retry_if),
-        stop=stop_after_attempt(retries + 1),
+        stop=stop_any(stop_after_attempt(retries + 1), asks_too_long),
         wait=wait_retry_after(
             wait_exponential_jitter(multiplier=backoff, jitter=backoff, max=max_wait), cap=max_wait
         ),

@@ -25,11 +25,22 @@ def run(errors: Sequence[BaseException], slept: list[float], **options: object) 
     return result
 
 
-def test_retry_after_is_waited_and_capped() -> None:
+def test_retry_after_is_waited() -> None:
     slept: list[float] = []
-    errors = [TransientHTTPError("GET u", "HTTP 429", status=429, retry_after=a) for a in (2, 60)]
+    errors = [TransientHTTPError("GET u", "HTTP 429", status=429, retry_after=a) for a in (2, 4)]
     assert run(errors, slept) == "done"
-    assert slept == [2.0, 5.0]
+    assert slept == [2.0, 4.0]
+
+
+def test_a_retry_after_past_the_longest_wait_gives_up_at_once_carrying_it() -> None:
+    """Waiting the cap only tried too early: a Retry-After of an hour held a worker 4 x 300 s, past the
+    task's time limit, which then failed without a retry or a log row."""
+    slept: list[float] = []
+    errors = [TransientHTTPError("GET u", "HTTP 503", status=503, retry_after=a) for a in (2, 3600, 1)]
+    with pytest.raises(ArxivUnavailableError) as caught:
+        run(errors, slept, give_up_as=ArxivUnavailableError, give_up_past_max_wait=True)
+    assert slept == [2.0] and "after 2 attempt(s)" in str(caught.value)
+    assert caught.value.retry_after == 3600  # for the task's retry to wait
 
 
 def test_backoff_doubles_with_jitter_without_retry_after() -> None:

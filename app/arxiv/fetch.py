@@ -109,6 +109,7 @@ class ArxivClient:
             max_wait=max_retry_after,
             give_up_as=ArxivUnavailableError,
             sleep=sleep,
+            give_up_past_max_wait=True,  # a task retries after it, not holding a worker meanwhile
         )
         self._http = http_client(
             user_agent=user_agent, timeout=timeout, connect_timeout=connect_timeout, transport=transport

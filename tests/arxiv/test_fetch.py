@@ -237,9 +237,13 @@ def test_fetch_oai_sends_list_records_params(server: LoopbackServer) -> None:
     assert second.query == {"verb": ["ListRecords"], "resumptionToken": ["6960524|1001"]}
 
 
-def test_get_caps_retry_after(server: LoopbackServer) -> None:
+def test_a_retry_after_past_the_longest_wait_gives_up_at_once(server: LoopbackServer) -> None:
+    """An hour asked was waited 300 s at a time, 4 times: past a task's time limit, which then failed
+    without a retry or a fetch_log row. Now the task's own retry waits what arXiv asked."""
     server.script(FEED_PATH, Reply(503, headers={"Retry-After": "3600"}), Reply(200, FEED))
     slept: list[float] = []
-    with make_client(server, max_retry_after=0.05, sleep=slept.append) as client:
-        assert client.fetch_listing(CATEGORIES).body == FEED
-    assert slept == [0.05]
+    client = make_client(server, max_retry_after=0.05, sleep=slept.append)
+    with client, pytest.raises(ArxivUnavailableError) as caught:
+        client.fetch_listing(CATEGORIES)
+    assert slept == [] and caught.value.retry_after == 3600
+    assert len(server.requests_for(FEED_PATH)) == 1
