@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import NoReturn, Protocol, cast
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_any
+from tenacity.stop import stop_base
 from tenacity.wait import wait_base, wait_exponential_jitter
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -52,6 +53,18 @@ class wait_retry_after(wait_base):  # lower case, like tenacity's own wait strat
         if isinstance(asked, int | float):
             return min(float(asked), self.cap)
         return self.fallback(retry_state)
+
+
+class stop_asked_past(stop_base):  # lower case, like tenacity's own stop strategies
+    """Stop when the failed attempt's error asks to wait longer than `seconds` (`retry_after`)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        asked = getattr(error, "retry_after", None)
+        return isinstance(asked, int | float) and asked > self.seconds
 
 
 class TransientHTTPError(Exception):
@@ -111,14 +124,12 @@ def http_retrying(
         error.args = (f"gave up after {tries}: {error}",)
         raise error
 
-    def asks_too_long(state: RetryCallState) -> bool:
-        error = state.outcome.exception() if state.outcome else None
-        asked = getattr(error, "retry_after", None)
-        return give_up_past_max_wait and isinstance(asked, int | float) and asked > max_wait
-
+    stop: stop_base = stop_after_attempt(retries + 1)
+    if give_up_past_max_wait:
+        stop = stop_any(stop, stop_asked_past(max_wait))
     return Retrying(
         retry=retry_if_exception(retry_if),
-        stop=stop_any(stop_after_attempt(retries + 1), asks_too_long),
+        stop=stop,
         wait=wait_retry_after(
             wait_exponential_jitter(multiplier=backoff, jitter=backoff, max=max_wait), cap=max_wait
         ),
