@@ -83,9 +83,12 @@ def _embed_with_progress() -> None:
     from app.search.refresh import embed_and_index, missing_vectors
 
     settings = get_settings()
-    with Progress(transient=True) as progress:
-        task = progress.add_task("embedding papers", total=missing_vectors(settings))
-        report = embed_and_index(settings, progress=lambda n: progress.advance(task, n))
+    try:
+        with Progress(transient=True) as progress:
+            task = progress.add_task("embedding papers", total=missing_vectors(settings))
+            report = embed_and_index(settings, progress=lambda n: progress.advance(task, n))
+    except CoolPapersError as exc:  # the model cannot be loaded: one line, not 105
+        _fail(_first_line(exc))
     typer.echo(report.summary())
 
 
@@ -160,11 +163,12 @@ def reindex() -> None:
     """Rebuild the FAISS index from the embeddings table (after a model change, or to compact it)."""
     from app.search.refresh import reindex as rebuild
 
-    meta = rebuild(get_settings())
+    settings = get_settings()
+    meta = rebuild(settings)
     typer.echo(
         f"index: {meta.count} vectors, {meta.kind}, model {meta.model}"
         if meta
-        else "index: nothing embedded yet"
+        else f"index: no vectors of {settings.embed_model} (EMBED_MODEL) yet: run `coolpapers embed`"
     )
 
 

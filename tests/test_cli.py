@@ -277,6 +277,28 @@ def test_redis_away_is_one_error_line(
     assert err.startswith("error: Redis cannot be reached at REDIS_URL: ") and len(err.splitlines()) == 1, err
 
 
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_an_embedding_model_that_cannot_be_loaded_is_one_error_line(
+    settings_env: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, backend: str
+) -> None:
+    """It was a 105-line traceback; a hub name (never downloaded) ended in Hugging Face's OSError."""
+    from app.config import get_settings
+
+    runner.invoke(cli, ["ingest", "--file", str(RSS2)])
+    monkeypatch.setenv("EMBED_MODEL", str(tmp_path / "no-such-model"))
+    monkeypatch.setenv("EMBED_BACKEND", backend)
+    get_settings.cache_clear()
+    result = runner.invoke(cli, ["embed"])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert "(EMBED_MODEL) cannot be loaded" in result.stderr and "Traceback" not in result.stderr
+    reindexed = runner.invoke(cli, ["reindex"])
+    assert (
+        reindexed.exit_code == 0
+        and "no vectors of" in reindexed.output
+        and "coolpapers embed" in reindexed.output
+    )
+
+
 def test_serve_refuses_a_port_out_of_range(settings_env: Settings) -> None:
     refused = runner.invoke(cli, ["serve", "--port", "99999"])  # uvicorn took it modulo 65536
     assert refused.exit_code == 2 and "--port" in refused.output

@@ -16,6 +16,8 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from app.errors import EmbedderError
+
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
 Vectors = NDArray[np.float32]
 # One model load at a time per process, whatever the backend: two threads may hold two embedders
@@ -34,6 +36,15 @@ class Embedder(Protocol):
     dim: int
 
     def embed(self, texts: Sequence[str]) -> Vectors: ...
+
+
+def unloadable(name: str, exc: BaseException) -> EmbedderError:
+    """The one-line error of a model that cannot be loaded (a missing folder, a hub name offline)."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return EmbedderError(
+        f"the embedding model {name!r} (EMBED_MODEL) cannot be loaded: {first[:300].rstrip('.')}. Nothing is "
+        "downloaded at run time: name a local model folder, or the bundled all-MiniLM-L6-v2"
+    )
 
 
 def resolve_model(name: str) -> str:

@@ -36,7 +36,7 @@ from filelock import FileLock
 from numpy.typing import NDArray
 
 from app.errors import EmbedderError
-from app.search.embedder import MODEL_LOAD_LOCK, Vectors, resolve_model
+from app.search.embedder import MODEL_LOAD_LOCK, Vectors, resolve_model, unloadable
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -342,6 +342,8 @@ class OnnxEmbedder:
         with MODEL_LOAD_LOCK:  # see embedder.py
             if self._encoder is None:
                 folder = Path(resolve_model(self.name))
+                if not folder.is_dir():
+                    raise unloadable(self.name, FileNotFoundError(f"no folder {str(folder)!r}"))
                 if not supports_model(folder):
                     raise EmbedderError(
                         f"EMBED_BACKEND=onnx needs a local mean-pooled BERT sentence-transformers model; "

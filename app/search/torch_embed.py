@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from app.search.embedder import MODEL_LOAD_LOCK, Vectors, choose_device, resolve_model
+from app.search.embedder import MODEL_LOAD_LOCK, Vectors, choose_device, resolve_model, unloadable
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -57,12 +57,15 @@ class SentenceEmbedder:
 
                 device = choose_device(self._device_setting)
                 dtype = choose_dtype(self._dtype_setting, device)
-                self._model = SentenceTransformer(
-                    resolve_model(self.name),
-                    device=device,
-                    local_files_only=True,
-                    model_kwargs={"dtype": getattr(torch, dtype)},
-                )
+                try:
+                    self._model = SentenceTransformer(
+                        resolve_model(self.name),
+                        device=device,
+                        local_files_only=True,
+                        model_kwargs={"dtype": getattr(torch, dtype)},
+                    )
+                except OSError as exc:  # no such folder; a hub name, which is never fetched
+                    raise unloadable(self.name, exc) from exc
                 self.dim = int(self._model.get_embedding_dimension() or 0)
                 log.info(
                     "embedding model loaded", extra={"model": self.name, "device": device, "dtype": dtype}
