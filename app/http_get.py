@@ -9,6 +9,7 @@ error (`fail`) for anything retrying cannot mend. The body is read in chunks and
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
@@ -18,6 +19,10 @@ from tenacity import Retrying
 from app.http_retry import RETRY_STATUSES, GiveUpError, TransientHTTPError, parse_retry_after
 
 logger = logging.getLogger(__name__)
+# A whole response may take this many read timeouts (a minute at least): httpx bounds each read, and a
+# server sending a few bytes before each timeout held a worker for minutes (136 s for a 9 KB feed).
+WHOLE_RESPONSE_READS = 4
+WHOLE_RESPONSE_MIN = 60.0  # seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +56,10 @@ def attempt_get(
     source: str,
 ) -> FetchResult:
     """GET `url` once; `source` names the service in the log line ("arxiv", "venue")."""
+    deadline = time.monotonic() + max(WHOLE_RESPONSE_MIN, WHOLE_RESPONSE_READS * (http.timeout.read or 30.0))
     try:
         with http.stream("GET", url, params=params, headers=dict(headers)) as response:
-            result = _read(url, response, max_bytes=max_bytes, fail=fail)
+            result = _read(url, response, max_bytes=max_bytes, fail=fail, deadline=deadline)
     except httpx.TimeoutException as exc:
         raise TransientHTTPError(f"GET {url}", f"timed out ({one_line(exc)})") from exc
     except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
@@ -65,7 +71,9 @@ def attempt_get(
     return result
 
 
-def _read(url: str, response: httpx.Response, *, max_bytes: int, fail: GiveUpError) -> FetchResult:
+def _read(
+    url: str, response: httpx.Response, *, max_bytes: int, fail: GiveUpError, deadline: float
+) -> FetchResult:
     status = response.status_code
     if status in RETRY_STATUSES:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -75,7 +83,7 @@ def _read(url: str, response: httpx.Response, *, max_bytes: int, fail: GiveUpErr
         if not 200 <= status < 300:
             message = f"GET {url} failed: HTTP {status} {response.reason_phrase}"
             raise fail(message, status=status, retry_after=None)
-        body = _read_body(url, response, max_bytes=max_bytes, fail=fail)
+        body = _read_body(url, response, max_bytes=max_bytes, fail=fail, deadline=deadline)
     return FetchResult(
         url=str(response.url),
         status=status,
@@ -85,7 +93,9 @@ def _read(url: str, response: httpx.Response, *, max_bytes: int, fail: GiveUpErr
     )
 
 
-def _read_body(url: str, response: httpx.Response, *, max_bytes: int, fail: GiveUpError) -> bytes:
+def _read_body(
+    url: str, response: httpx.Response, *, max_bytes: int, fail: GiveUpError, deadline: float
+) -> bytes:
     too_big = f"GET {url} failed: body larger than the limit of {max_bytes} bytes"
     declared = response.headers.get("Content-Length", "")
     if declared.strip().isdigit() and int(declared) > max_bytes:
@@ -96,6 +106,8 @@ def _read_body(url: str, response: httpx.Response, *, max_bytes: int, fail: Give
         size += len(chunk)
         if size > max_bytes:
             raise fail(too_big, status=response.status_code, retry_after=None)
+        if time.monotonic() > deadline:
+            raise TransientHTTPError(f"GET {url}", f"timed out: the response still came after {size} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 

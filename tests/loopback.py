@@ -21,6 +21,8 @@ Behaviour:
   the connection (a truncated body, as after a connection reset).
 - `Reply.chunked` sends the body with `Transfer-Encoding: chunked` and no Content-Length (a body of
   unknown size, to test streaming limits).
+- `Reply.trickle` sends the body 100 bytes at a time, that many seconds apart (each read is quick,
+  the whole response slow).
 - Every request is recorded as a `Recorded` (method, path, query, headers with lower-cased names, body,
   `time.monotonic()` at arrival), in arrival order, in `server.requests`.
 - `server.script(path, *replies)` replaces a path's script while the server runs.
@@ -52,6 +54,7 @@ class Reply:
     delay: float = 0.0  # seconds to wait before sending anything
     truncate_at: int | None = None  # send only this many body bytes, then close the connection
     chunked: bool = False  # Transfer-Encoding: chunked instead of Content-Length
+    trickle: float = 0.0  # seconds between 100-byte pieces of the body
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,11 @@ class _Handler(BaseHTTPRequestHandler):
         body = reply.body if reply.truncate_at is None else reply.body[: reply.truncate_at]
         if reply.chunked:
             self._write_chunked(body, complete=reply.truncate_at is None)
+        elif reply.trickle:
+            for start in range(0, len(body), 100):
+                self.wfile.write(body[start : start + 100])
+                self.wfile.flush()
+                time.sleep(reply.trickle)
         else:
             self.wfile.write(body)
         self.wfile.flush()

@@ -247,3 +247,21 @@ def test_a_retry_after_past_the_longest_wait_gives_up_at_once(server: LoopbackSe
         client.fetch_listing(CATEGORIES)
     assert slept == [] and caught.value.retry_after == 3600
     assert len(server.requests_for(FEED_PATH)) == 1
+
+
+def test_a_response_trickled_past_its_deadline_is_a_timeout(
+    server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """httpx bounds each read only: 100 bytes every 1.5 s kept a 9 KB feed coming for 136 s."""
+    from app import http_get
+
+    monkeypatch.setattr(http_get, "WHOLE_RESPONSE_MIN", 0.5)
+    server.script(FEED_PATH, Reply(200, FEED, trickle=0.05))
+    started = time.monotonic()
+    with (
+        make_client(server, timeout=0.1, retries=0) as client,
+        pytest.raises(ArxivUnavailableError) as caught,
+    ):
+        client.fetch_listing(CATEGORIES)
+    assert "timed out: the response still came after" in str(caught.value)
+    assert time.monotonic() - started < 2.0 and len(FEED) > 2000  # not the ~3 s the trickle takes
