@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
 
@@ -41,6 +41,7 @@ from app.web.faq import star_limit, summary_limit
 from app.web.templating import templates
 from app.xmlchars import xml_safe
 
+POST_ONLY = frozenset({"kimi", "star"})  # /venue/kimi and /venue/star answer POSTs only
 MAX_SEARCH_SKIP = 1800  # the deepest page of a venue search (its results stop at 2,000)
 router = APIRouter(include_in_schema=False)
 MAX_SHOW = 5000
@@ -118,6 +119,8 @@ def venue_page(
     sort: Annotated[str, Query(max_length=500)] = "",
 ) -> Response | HeavyRender[Response]:
     """Dispatch papers.cool's venue URLs: paper ids, an edition, a venue (its latest edition), feeds."""
+    if spec in POST_ONLY:  # RSSHub builds a GET of /venue/kimi: no venue is named so
+        raise HTTPException(405, f"/venue/{spec} takes a POST", headers={"Allow": "POST"})
     feed = spec.endswith("/feed")
     spec = spec.removesuffix("/feed")
     parts = [part.strip() for part in spec.split(",") if part.strip()]

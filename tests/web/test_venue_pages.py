@@ -304,3 +304,10 @@ def test_venue_search_offers_no_next_page_past_the_deepest_one(
     deepest = _soup(client.get("/venue/search", params=params | {"skip": 2}).text)
     assert int(deepest.select_one(".total").text.split(":")[1]) > 3
     assert deepest.select_one("a.page-next") is None and deepest.select_one("a.page-prev") is not None
+
+
+def test_a_get_of_the_post_only_venue_urls_is_405(client: TestClient) -> None:
+    """RSSHub builds GET /venue/kimi?paper=...: it answered 404 "no venue 'kimi' in this instance"."""
+    for path in ("/venue/kimi", "/venue/star"):
+        answer = client.get(path, params={"paper": "2024.acl-long.1@ACL"})
+        assert answer.status_code == 405 and answer.headers["allow"] == "POST", path
