@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.arxiv.fetch import RateLimiter
 from app.arxiv.ratelimit import limiter_for
 from app.config import Settings, get_settings
-from app.errors import ArxivUnavailableError, StaleFeedError
+from app.errors import ArxivUnavailableError, CoolPapersError, StaleFeedError
 from app.jobs import jobs
 from app.store.categories import categories_to_fetch
 from app.store.completeness import check_completeness, days_to_check
@@ -47,10 +47,18 @@ class TransientRetryTask(Task):  # type: ignore[misc]
     """Retries TRANSIENT_ERRORS only, with Celery's exponential backoff and full jitter."""
 
     autoretry_for = TRANSIENT_ERRORS
+    # The app's own errors (a 404, an ill-formed feed, a limit) are what a task may meet: Celery logs
+    # them without a traceback (50 lines each, at ERROR), and `on_failure` says them in one line.
+    throws = (CoolPapersError,)
     max_retries = 6
     retry_backoff = True  # 1, 2, 4 ... units of TASK_RETRY_BACKOFF seconds, see `retry`
     retry_backoff_max = 60  # units: an hour at the default TASK_RETRY_BACKOFF of 60 s
     retry_jitter = True
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        if isinstance(exc, CoolPapersError):
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.warning("task failed", extra={"task": self.name, "task_id": task_id, "error": first})
 
     def retry(
         self, *args: Any, exc: BaseException | None = None, countdown: float | None = None, **options: Any

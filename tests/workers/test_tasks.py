@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 from typer.testing import CliRunner
@@ -79,12 +80,17 @@ def test_fetch_category_retries_a_503_then_succeeds(arxiv: LoopbackServer) -> No
     assert "HTTP 503" in (logs[0].error or "")
 
 
-def test_fetch_category_does_not_retry_a_404(arxiv: LoopbackServer) -> None:
+def test_fetch_category_does_not_retry_a_404(arxiv: LoopbackServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     result = fetch_category.delay("cs.RO")
     assert result.state == "FAILURE"
     assert len(arxiv.requests_for("/rss/cs.RO")) == 1
     [log] = fetch_logs(get_settings())
     assert (log.category, log.http_status) == ("cs.RO", 404)
+    # An expected failure is one warning line: Celery logged it at ERROR with a 50-line traceback.
+    assert not [r for r in caplog.records if r.exc_info and r.name.startswith("celery")]
+    [said] = [r for r in caplog.records if r.getMessage() == "task failed"]
+    assert said.levelno == logging.WARNING and "404" in said.__dict__["error"]
 
 
 def test_fetch_category_of_an_empty_weekend_feed(arxiv: LoopbackServer) -> None:
