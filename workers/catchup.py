@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
-from app.jobs import queue_depths
+from app.jobs import queue_depths, redis_client
 from app.store.backlog import stuck_summaries, unembedded_papers
 from app.store.db import session_scope
 from app.store.fetch_log import last_runs
@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 DELIVERY_MARGIN = 1.0  # seconds: a message delivered this long before the question is registered
 INSPECT_TIMEOUT = 1.5  # seconds the workers have to answer (a ping, then what they hold)
 ROUND_GRACE = dt.timedelta(minutes=10)  # a round due more recently may still be on its way (3 s a fetch)
+# A missed category is sent once per ROUND_GRACE by all catch-up rounds together: each worker sends
+# a round when it starts, and two started together (as Compose starts them) fetched it twice at once.
+SENT_KEY = "coolpapers:catchup:sent:{category}"
 
 
 @app.task(name=CATCHUP_TASK, base=TransientRetryTask)
@@ -80,6 +83,7 @@ def catch_up() -> dict[str, Any]:
         purged = purge_uploads(session, settings)  # readers' PDFs and FAQs past UPLOAD_KEEP_HOURS
     if unembedded and not depths.get("embed"):
         app.send_task("embed.papers", args=[None])
+    missed = [category for category in missed if _first_to_send(settings, category)]
     for category in missed:
         app.send_task("fetch.category", args=[category])
     for summary_id in retry:
@@ -97,6 +101,14 @@ def catch_up() -> dict[str, Any]:
     if restored or unembedded or missed or retry or failed or tldrs or translations:
         log.warning("catching up", extra=report)
     return report
+
+
+def _first_to_send(settings: Settings, category: str) -> bool:
+    """Whether no other round sent this category's fetch within ROUND_GRACE (one Redis SET NX)."""
+    if not settings.redis_url:
+        return True
+    key = SENT_KEY.format(category=category)
+    return bool(redis_client(settings.redis_url).set(key, 1, nx=True, ex=int(ROUND_GRACE.total_seconds())))
 
 
 def owed_summaries(

@@ -48,3 +48,16 @@ def test_summaries_interrupted_too_often_fail_with_a_reason(session: Session) ->
     failed = session.get(Summary, tried_often)
     assert failed is not None and failed.status == "failed" and "interrupted" in (failed.error or "")
     assert session.get(Summary, tried_once).status == "pending"  # type: ignore[union-attr]
+
+
+def test_a_missed_category_is_sent_once_by_rounds_run_together(redis_url: str) -> None:
+    """Each worker sends a catch-up round as it starts: two started together (as Compose starts them)
+    each sent the missed category's fetch, and arXiv was asked twice at once."""
+    from workers.catchup import _first_to_send
+
+    with_redis = Settings(_env_file=None, redis_url=redis_url)  # type: ignore[call-arg]
+    assert _first_to_send(with_redis, "cs.LG") is True
+    assert _first_to_send(with_redis, "cs.LG") is False  # the other worker's round, a moment later
+    assert _first_to_send(with_redis, "cs.CV") is True
+    in_process = Settings(_env_file=None, redis_url=None)  # type: ignore[call-arg]
+    assert _first_to_send(in_process, "cs.LG") is _first_to_send(in_process, "cs.LG") is True
