@@ -74,7 +74,7 @@ def celery_config() -> dict[str, Any]:
         }
     else:
         config |= {
-            "broker_url": "memory://",
+            "broker_url": "memory://localhost/",  # a host named: kombu warns of none, even in memory
             "result_backend": "cache+memory://",
             "task_always_eager": True,
             # Like a worker, an eager task's failure is its result's state, not the caller's exception.

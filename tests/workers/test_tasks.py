@@ -134,15 +134,18 @@ def test_enqueue_round_covers_configured_and_recently_opened(
 
 
 def test_schedule_once_runs_a_round_in_process(
-    arxiv: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+    arxiv: LoopbackServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("ARXIV_CATEGORIES", "cs.LG")
     monkeypatch.setenv("FOLLOW_OPENED_DAYS", "0")
     get_settings.cache_clear()
+    caplog.set_level(logging.WARNING)
     result = CliRunner().invoke(cli, ["schedule", "--once"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "1 categories run in-process"
     assert counts(get_settings()) == (4, 4)
+    # kombu warned "No hostname was supplied" of the in-memory broker on every run.
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("kombu")] == []
 
 
 def test_schedule_once_says_each_failed_category_and_exits_1(
