@@ -310,4 +310,4 @@ def test_a_get_of_the_post_only_venue_urls_is_405(client: TestClient) -> None:
     """RSSHub builds GET /venue/kimi?paper=...: it answered 404 "no venue 'kimi' in this instance"."""
     for path in ("/venue/kimi", "/venue/star"):
         answer = client.get(path, params={"paper": "2024.acl-long.1@ACL"})
-        assert answer.status_code == 405 and answer.headers["allow"] == "POST", path
+        assert answer.status_code == 405 and "POST" in answer.headers["allow"], path
