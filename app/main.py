@@ -212,9 +212,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         headers = getattr(exc, "headers", None)
-        # Starlette names the methods of the first route on the path only (a route saying its own,
-        # as /venue/kimi's under the catch-all /venue/{spec}, is believed)
-        if exc.status_code == 405 and not (headers or {}).get("Allow"):
+        if exc.status_code == 405:  # Starlette names the methods of the first route on the path only
             headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
         return _error(request, exc.status_code, str(exc.detail), headers)
 
