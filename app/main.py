@@ -171,8 +171,12 @@ HTTP_STATUS = {
 }
 
 
+# The site's own JSON calls (papers.cool's URLs, outside /api/): their errors are JSON too, not a page.
+JSON_PATHS = frozenset({"/arxiv/star", "/venue/star", "/arxiv/progress", "/venue/progress", "/arxiv/lookup"})
+
+
 def _error(request: Request, status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
-    if request.url.path.startswith("/api/"):
+    if request.url.path.startswith("/api/") or request.url.path in JSON_PATHS:
         return JSONResponse({"detail": detail}, status_code=status, headers=headers)
     if request.url.path.endswith(".md"):  # a paper as Markdown (for agents): its errors as text too
         return PlainTextResponse(f"{detail}\n", status_code=status, headers=headers)

@@ -311,3 +311,17 @@ def test_a_get_of_the_post_only_venue_urls_is_405(client: TestClient) -> None:
     for path in ("/venue/kimi", "/venue/star"):
         answer = client.get(path, params={"paper": "2024.acl-long.1@ACL"})
         assert answer.status_code == 405 and "POST" in answer.headers["allow"], path
+
+
+def test_the_sites_json_calls_answer_errors_in_json(client: TestClient) -> None:
+    """POST /venue/star of an unknown paper answered a whole HTML error page to a JSON caller."""
+    site = {"Sec-Fetch-Site": "same-origin"}
+    for url, params in [
+        ("/venue/star", {"paper": "nothere@ACL", "key": "pdf"}),
+        ("/arxiv/star", {"paper": "2401.99999", "key": "pdf"}),
+    ]:
+        answer = client.post(url, params=params, headers=site)
+        assert answer.status_code == 404 and answer.headers["content-type"] == "application/json", url
+        assert "detail" in answer.json()
+    bad = client.get("/arxiv/lookup", params={"paper": "garbage"})
+    assert bad.status_code == 422 and "detail" in bad.json()
