@@ -62,8 +62,11 @@ class ArxivError(CoolPapersError):
 class FeedParseError(ArxivError):
     """A document is not a well-formed feed of a supported kind.
 
-    The message is one line that says why, so the CLI can print it as is.
+    The message is one line that says why, so the CLI can print it as is. `status`: the HTTP status
+    of the response it came in, when it was fetched (the fetch log keeps it).
     """
+
+    status: int | None = None
 
 
 class FetchError(ArxivError):

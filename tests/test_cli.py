@@ -146,6 +146,9 @@ def test_a_live_daily_listing_without_a_date_is_refused(
         result = runner.invoke(cli, ["ingest", "--category", "cs.LG"])
     assert result.exit_code == 1 and "entries but no date" in result.stderr
     assert _counts(get_settings()) == (0, 0)
+    with session_scope(get_settings()) as session:  # logged with the status it came with, not none
+        log = session.scalars(select(FetchLog)).one()
+    assert (log.http_status, log.error is not None) == (200, True)
 
 
 def test_demo_loads_bundled_samples(settings_env: Settings) -> None:

@@ -87,12 +87,16 @@ def ingest_category(
     if result.body is None:
         report = IngestReport(0, 0, 0, 0, None, not_modified=True)
     else:
-        feed = parse_feed(result.body)
-        if expect_day is not None and feed.entries and feed.announced_on != expect_day:
-            raise StaleFeedError(f"the feed announces {feed.announced_on}, not {expect_day}")
-        if feed.entries and feed.announced_on is None:  # its papers would be on no day, for good
-            raise FeedParseError(f"the {category} listing has {len(feed.entries)} entries but no date")
-        report = ingest_feed(session, feed=feed, categories=[category])
+        try:
+            feed = parse_feed(result.body)
+            if feed.entries and feed.announced_on is None:  # its papers would be on no day, for good
+                raise FeedParseError(f"the {category} listing has {len(feed.entries)} entries but no date")
+            if expect_day is not None and feed.entries and feed.announced_on != expect_day:
+                raise StaleFeedError(f"the feed announces {feed.announced_on}, not {expect_day}")
+            report = ingest_feed(session, feed=feed, categories=[category])
+        except FeedParseError as exc:
+            exc.status = result.status  # a 200 that is no feed: logged with its status, not none
+            raise
     add_fetch_log(
         session,
         url=url,
