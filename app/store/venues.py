@@ -88,8 +88,10 @@ def venue_entry_record(paper: VenuePaper) -> FeedEntry:
 def upsert_venue_papers(session: Session, *, papers: Sequence[VenuePaper]) -> VenueUpsertStats:
     """Insert or update an edition's papers (or several editions'); a second run changes nothing.
 
-    Positions follow the order given, per edition. A record seen twice (a listing, then the paper
-    page that gave its abstract) keeps its first place and its fullest text.
+    Positions follow the order given, per edition, when the papers given are at least as many as the
+    edition holds (a whole listing); fewer (one PMLR post, a partial file) keep the stored papers'
+    places and come after them: they renumbered the edition from 1. A record seen twice (a listing,
+    then the paper page that gave its abstract) keeps its first place and its fullest text.
     """
     merged = _merge(_storable(papers))
     ids: dict[str, int] = {}
@@ -101,13 +103,11 @@ def upsert_venue_papers(session: Session, *, papers: Sequence[VenuePaper]) -> Ve
         n, u = _upsert_papers_chunk(session, chunk, ids, changed)
         new, updated = new + n, updated + u
     links = _arxiv_links(session, list(merged.values()), ids)
-    positions: dict[str, int] = {}
-    rows = []
-    for paper in merged.values():
-        positions[paper.edition] = positions.get(paper.edition, 0) + 1
-        rows.append(
-            _entry_row(paper, ids[paper.paper_id], positions[paper.edition], links.get(paper.paper_id))
-        )
+    places = _places(session, list(merged.values()), ids)
+    rows = [
+        _entry_row(paper, ids[paper.paper_id], places[paper.paper_id], links.get(paper.paper_id))
+        for paper in merged.values()
+    ]
     moved: list[int] = []
     for start in range(0, len(rows), CHUNK):
         moved += _upsert_entries(session, rows[start : start + CHUNK])
@@ -120,6 +120,29 @@ def upsert_venue_papers(session: Session, *, papers: Sequence[VenuePaper]) -> Ve
     session.flush()
     linked = sum(1 for row in rows if row["arxiv_paper_id"] is not None)
     return VenueUpsertStats(len(papers), new, updated, linked, tuple(changed))
+
+
+def _places(session: Session, papers: list[VenuePaper], ids: dict[str, int]) -> dict[str, int]:
+    """Each paper's position in its edition (see upsert_venue_papers)."""
+    places: dict[str, int] = {}
+    editions: dict[tuple[str, int], list[VenuePaper]] = {}
+    for paper in papers:
+        editions.setdefault((paper.venue, paper.year), []).append(paper)
+    for (venue, year), given in editions.items():
+        query = select(VenueEntry.paper_id, VenueEntry.position).where(
+            VenueEntry.venue == venue, VenueEntry.year == year
+        )
+        held: dict[int, int] = dict(session.execute(query).all())
+        if len(given) >= len(held):
+            places.update({paper.paper_id: n for n, paper in enumerate(given, start=1)})
+            continue
+        last = max(held.values(), default=0)
+        for paper in given:
+            kept = held.get(ids[paper.paper_id])
+            if kept is None:
+                last += 1
+            places[paper.paper_id] = kept if kept is not None else last
+    return places
 
 
 def _storable(papers: Sequence[VenuePaper]) -> list[VenuePaper]:
