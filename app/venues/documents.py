@@ -70,6 +70,18 @@ def _parse_json(data: bytes, *, name: str, venue: str | None, year: int | None) 
         return parse(data, venue=edition_venue, year=edition_year, name=name)
     if isinstance(payload, list) and payload and isinstance(payload[0], dict) and "submissions" in payload[0]:
         block = payload[0]
+        # A workshop's notes carry the conference's name in `venue`: filed under it, they became the
+        # main conference's papers #1 and #2. Its invitation tells (`NIPS.cc/2018/Workshop/...`).
+        workshop = next(
+            (
+                str(s.get("invitation"))
+                for s in block.get("submissions") or []
+                if "/Workshop/" in str(s.get("invitation", ""))
+            ),
+            None,
+        )
+        if workshop is not None:
+            raise VenueParseError(f"{name}: a workshop's notes ({workshop}), not a conference edition's")
         crawler_venue = venue or venue_name(str(block.get("venue", "")).split(".")[0]) or ""
         crawler_year = year or int(block.get("year") or 0)
         edition_venue, edition_year = _edition(crawler_venue or None, crawler_year or None, name)

@@ -19,11 +19,12 @@ from app.venues.types import VenuePaper
 from tests.conftest import DATA
 
 VENUES = DATA / "venues"
-# Every whole document recorded (the truncated CVF page and the PMLR site config are refused).
+# Every whole document recorded (the truncated CVF page, the PMLR site config and a workshop crawl are refused).
 FIXTURES = sorted(
     p for p in VENUES.rglob("*")
     if p.is_file() and p.suffix in (".xml", ".json", ".bib", ".html", ".md") and p.parent.name != "_posts"
-    and p.name not in ("README.md", "SOURCES.md", "PAPERS_COOL_VENUES.md", "cvpr2020-openaccess-listing.saved.html")
+    and p.name not in ("README.md", "SOURCES.md", "PAPERS_COOL_VENUES.md", "cvpr2020-openaccess-listing.saved.html",
+                       "erikbird-example_output.json")  # a workshop's notes: refused
 )  # fmt: skip
 ATOM = "{http://www.w3.org/2005/Atom}"
 
