@@ -331,33 +331,28 @@ def test_the_sites_json_calls_answer_errors_in_json(client: TestClient) -> None:
 def test_a_partial_document_of_an_edition_keeps_its_order(client: TestClient, session: Session) -> None:
     """One PMLR post (or any file of fewer papers than the edition holds) renumbered from 1: 50 COLT
     papers at position 1, the edition's order scrambled."""
-    from sqlalchemy import select
-
-    from app.store.models import Paper as PaperRow
-    from app.store.models import VenueEntry
-
     papers = _papers(VENUES / "pmlr" / "v247-colt2024" / "colt2024.bib")
     upsert_venue_papers(session, papers=papers)
     session.commit()
     later, new = papers[40], replace(papers[0], source_id="zzz24a@v247", title="A paper the listing had not")
     upsert_venue_papers(session, papers=[replace(later, abstract="Fuller."), new])
     session.commit()
-    rows = dict(
-        session.execute(
-            select(PaperRow.arxiv_id, VenueEntry.position).join(
-                VenueEntry, VenueEntry.paper_id == PaperRow.id
-            )
-        ).all()
-    )
+    rows = _positions(session)
     assert rows[later.paper_id] == 41 and rows[papers[0].paper_id] == 1
     assert rows[new.paper_id] == len(papers) + 1 and sorted(rows.values()) == list(range(1, len(papers) + 2))
     upsert_venue_papers(session, papers=[*reversed(papers), new])  # a whole listing: its order wins
     session.commit()
-    again = dict(
-        session.execute(
-            select(PaperRow.arxiv_id, VenueEntry.position).join(
-                VenueEntry, VenueEntry.paper_id == PaperRow.id
-            )
-        ).all()
+    assert _positions(session)[papers[-1].paper_id] == 1
+
+
+def _positions(session: Session) -> dict[str, int]:
+    """Each stored venue paper's position in its edition, by id."""
+    from sqlalchemy import select
+
+    from app.store.models import Paper as PaperRow
+    from app.store.models import VenueEntry
+
+    query = select(PaperRow.arxiv_id, VenueEntry.position).join(
+        VenueEntry, VenueEntry.paper_id == PaperRow.id
     )
-    assert again[papers[-1].paper_id] == 1
+    return dict(session.execute(query).all())
