@@ -213,7 +213,7 @@ def test_bad_arxiv_answers_are_logged_change_nothing_and_a_retry_succeeds(
     assert sent[1].time - sent[0].time >= 1.0  # Retry-After honoured
     logs = fetch_logs(settings)
     assert [(log.http_status, log.entries_seen) for log in logs] == [
-        (None, 0),  # the HTML page: refused by the parser (no status)
+        (200, 0),  # the HTML page: refused by the parser, logged with the status it came with
         (200, 0),  # the weekend
         (503, 0),
         (429, 0),
