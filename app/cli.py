@@ -12,7 +12,7 @@ import typer
 from rich.progress import Progress
 
 from app.config import get_settings
-from app.errors import CoolPapersError
+from app.errors import CoolPapersError, first_line
 from app.logs import configure_logging
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Cool Papers, self-hosted.")
@@ -30,11 +30,6 @@ def _fail(message: str) -> NoReturn:
     """One line on stderr, exit 1 (also from `main`, outside a command: hence SystemExit)."""
     typer.echo(f"error: {message}", err=True)
     raise SystemExit(1)
-
-
-def _first_line(exc: BaseException) -> str:
-    """An error as a reader is told it: its first line, or its type when it says nothing."""
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 @cli.command()
@@ -56,7 +51,7 @@ def ingest(
         else:
             report = ingest_live(settings, category=category or "")
     except (CoolPapersError, OSError) as exc:
-        _fail(_first_line(exc))
+        _fail(first_line(exc))
     typer.echo(report.summary())
 
 
@@ -88,7 +83,7 @@ def _embed_with_progress() -> None:
             task = progress.add_task("embedding papers", total=missing_vectors(settings))
             report = embed_and_index(settings, progress=lambda n: progress.advance(task, n))
     except CoolPapersError as exc:  # the model cannot be loaded: one line, not 105
-        _fail(_first_line(exc))
+        _fail(first_line(exc))
     typer.echo(report.summary())
 
 
@@ -146,7 +141,7 @@ def venue_ingest(
 
                 report = ingest_edition(settings, edition, on_page=on_page)
     except (CoolPapersError, OSError, ValueError) as exc:
-        _fail(_first_line(exc))
+        _fail(first_line(exc))
     typer.echo(report.summary())
     if embed and report.stats.changed_ids:
         _embed_with_progress()
@@ -198,7 +193,7 @@ def schedule(
     results = send_round()
     failed = [(category, result) for category, result in results if result.state == "FAILURE"]
     for category, result in failed:
-        typer.echo(f"error: {category}: {_first_line(result.result)}", err=True)
+        typer.echo(f"error: {category}: {first_line(result.result)}", err=True)
     typer.echo(f"{len(results)} categories run in-process" + (f", {len(failed)} failed" if failed else ""))
     if failed:
         raise typer.Exit(1)
@@ -261,7 +256,7 @@ def backfill(
             typer.echo("interrupted: the committed batches are kept; run the same command to go on", err=True)
             raise typer.Exit(130) from None
         except (CoolPapersError, OSError) as exc:
-            _fail(_first_line(exc))
+            _fail(first_line(exc))
     typer.echo("\n".join([report.summary(), *report.reason_lines(), report.run_line()]))
 
 
@@ -366,7 +361,7 @@ def _can_listen(host: str, port: int) -> None:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
             probe.bind(infos[0][4])
     except OSError as exc:
-        _fail(f"cannot listen on {host}:{port}: {exc.strerror or _first_line(exc)}")
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror or first_line(exc)}")
 
 
 @cli.command("settings")
@@ -403,14 +398,14 @@ def main() -> None:
         said = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         _fail(f"a setting is not valid: {said}")
     except ArgumentError as exc:
-        _fail(f"DATABASE_URL cannot be read: {_first_line(exc)}")
+        _fail(f"DATABASE_URL cannot be read: {first_line(exc)}")
     except (OperationalError, ProgrammingError) as exc:
-        first = _first_line(exc.orig if exc.orig is not None else exc)
+        first = first_line(exc.orig if exc.orig is not None else exc)
         if "no such table" in first or ("relation" in first and "does not exist" in first):
             _fail(f"the database has no tables yet ({first}): run `coolpapers db upgrade`")
         _fail(f"the database is not usable: {first}")
     except (redis.RedisError, kombu.exceptions.OperationalError) as exc:  # REDIS_URL set, Redis away
-        _fail(f"Redis cannot be reached at REDIS_URL: {_first_line(exc)}")
+        _fail(f"Redis cannot be reached at REDIS_URL: {first_line(exc)}")
     except ModuleNotFoundError as exc:  # a DATABASE_URL whose driver is not installed
         _fail(
             f"a module is missing: {exc.name} (a DATABASE_URL for a database this install has no driver for?)"

@@ -214,3 +214,9 @@ class UnknownVenueError(VenueError):
     """A venue edition (`ICLR.2024`) that the catalog does not know."""
 
     kind = ErrorKind.NOT_FOUND
+
+
+def first_line(exc: BaseException) -> str:
+    """An error as a reader or a log line is told it: its first line, or its type when it says nothing."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

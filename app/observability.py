@@ -138,9 +138,8 @@ def _database_metrics(session: Session, settings: Settings) -> Any:
         )
     ).all()
     summaries = session.execute(
-        select(Summary.model, Summary.status, func.count(), func.sum(Summary.prompt_tokens), func.sum(Summary.completion_tokens))
-        .group_by(Summary.model, Summary.status)
-    ).all()  # fmt: skip
+        select(Summary.model, Summary.status, func.count()).group_by(Summary.model, Summary.status)
+    ).all()  # the tokens they spent: _tokens_spent, with every other generation's
     yield _gauge("coolpapers_papers", "Papers stored", [], [([], papers)])
     yield _gauge("coolpapers_vectors", "Paper vectors stored", [], [([], vectors)])
     yield _gauge(
@@ -148,7 +147,7 @@ def _database_metrics(session: Session, settings: Settings) -> Any:
         [([str(s or "none"), "error" if failed else "ok"], n) for s, failed, n in fetches],
     )  # fmt: skip
     yield _gauge("coolpapers_summaries", "Summaries by model and status", ["model", "status"],
-                 [([m, s], n) for m, s, n, _, _ in summaries])  # fmt: skip
+                 [([m, s], n) for m, s, n in summaries])  # fmt: skip
     spent = _tokens_spent(session)
     tokens = [([m, kind], float(n)) for m, prompt_n, completion_n in spent
               for kind, n in (("prompt", prompt_n), ("completion", completion_n))]  # fmt: skip

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.arxiv.fetch import RateLimiter
 from app.arxiv.ratelimit import limiter_for
 from app.config import Settings, get_settings
-from app.errors import ArxivUnavailableError, CoolPapersError, StaleFeedError
+from app.errors import ArxivUnavailableError, CoolPapersError, StaleFeedError, first_line
 from app.jobs import jobs
 from app.store.categories import categories_to_fetch
 from app.store.completeness import check_completeness, days_to_check
@@ -57,8 +57,9 @@ class TransientRetryTask(Task):  # type: ignore[misc]
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         if isinstance(exc, CoolPapersError):
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            log.warning("task failed", extra={"task": self.name, "task_id": task_id, "error": first})
+            log.warning(
+                "task failed", extra={"task": self.name, "task_id": task_id, "error": first_line(exc)}
+            )
 
     def retry(
         self, *args: Any, exc: BaseException | None = None, countdown: float | None = None, **options: Any

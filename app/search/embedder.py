@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from app.errors import EmbedderError
+from app.errors import EmbedderError, first_line
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
 Vectors = NDArray[np.float32]
@@ -40,9 +40,8 @@ class Embedder(Protocol):
 
 def unloadable(name: str, exc: BaseException) -> EmbedderError:
     """The one-line error of a model that cannot be loaded (a missing folder, a hub name offline)."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return EmbedderError(
-        f"the embedding model {name!r} (EMBED_MODEL) cannot be loaded: {first[:300].rstrip('.')}. Nothing is "
+        f"the embedding model {name!r} (EMBED_MODEL) cannot be loaded: {first_line(exc)[:300].rstrip('.')}. Nothing is "
         "downloaded at run time: name a local model folder, or the bundled all-MiniLM-L6-v2"
     )
 

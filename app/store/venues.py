@@ -113,7 +113,8 @@ def upsert_venue_papers(session: Session, *, papers: Sequence[VenuePaper]) -> Ve
         moved += _upsert_entries(session, rows[start : start + CHUNK])
     # A paper whose place changed (another group, position, link) is a new revision of it: the pages
     # showing it are stamped by revisions, and kept pages went on showing its old group.
-    moved = [pk for pk in moved if pk not in set(changed)]
+    revised_already = set(changed)  # their text changed: bumped by _upsert_papers_chunk
+    moved = [pk for pk in moved if pk not in revised_already]
     for start in range(0, len(moved), CHUNK):
         revised = moved[start : start + CHUNK]
         session.execute(update(Paper).where(Paper.id.in_(revised)).values(revision=Paper.revision + 1))
