@@ -161,7 +161,12 @@ class Searcher:
         authors_of: dict[int, list[str]] = {pid: authors or [] for pid, authors in rows}
         vectors = self._stored_vectors(ids)
         return rerank_related(
-            vector, found, vectors=vectors, authors=paper.authors or (), authors_of=authors_of
+            vector,
+            found,
+            vectors=vectors,
+            authors=paper.authors or (),
+            authors_of=authors_of,
+            fields=self.holder.fields(model=self.embedder.name),
         )
 
     def _stored_vectors(self, paper_ids: Sequence[int]) -> dict[int, NDArray[np.float32]]:

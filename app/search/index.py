@@ -48,6 +48,8 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.search import fields as field_files
+from app.search.fields import FieldModel
 from app.store.embeddings import count_embeddings, embedded_ids, iter_vectors, replaced_ids, vectors_for
 
 log = logging.getLogger(__name__)
@@ -380,6 +382,9 @@ class IndexHolder:
         self._loaded: LoadedIndex | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
+        self._fields: FieldModel | None = None
+        self._fields_stamp: tuple[int, int] | None = None  # (mtime_ns, size) of the file read
+        self._fields_checked = 0.0
 
     def get(self, *, model: str) -> LoadedIndex | None:
         now = time.monotonic()
@@ -389,6 +394,26 @@ class IndexHolder:
                 self._refresh()
         loaded = self._loaded
         return loaded if loaded is not None and loaded.meta.model == model else None
+
+    def fields(self, *, model: str) -> FieldModel | None:
+        """The published field model of `model`'s vectors (app/search/fields.py), reread when replaced."""
+        now = time.monotonic()
+        if self._fields_stamp is None or now - self._fields_checked >= self._settings.index_reload_seconds:
+            with self._lock:
+                self._fields_checked = now
+                self._refresh_fields()
+        fields = self._fields
+        return fields if fields is not None and fields.model == model else None
+
+    def _refresh_fields(self) -> None:
+        try:
+            status = (index_dir(self._settings) / field_files.FILE).stat()
+        except FileNotFoundError:
+            self._fields, self._fields_stamp = None, (0, 0)
+            return
+        stamp = (status.st_mtime_ns, status.st_size)
+        if stamp != self._fields_stamp:
+            self._fields, self._fields_stamp = field_files.read(index_dir(self._settings)), stamp
 
     def _refresh(self) -> None:
         meta = read_meta(self._settings)

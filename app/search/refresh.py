@@ -9,7 +9,8 @@ from typing import Any
 from app.config import Settings
 from app.search.embed import EmbedRun, embed_missing, get_embedder
 from app.search.embedder import Embedder
-from app.search.index import IndexMeta, rebuild_index, update_index
+from app.search.fields import refresh_fields
+from app.search.index import IndexMeta, index_dir, rebuild_index, update_index
 from app.store.db import session_scope
 from app.store.embeddings import count_missing
 
@@ -48,6 +49,8 @@ def embed_and_index(
             break
     with session_scope(settings) as session:
         meta = update_index(session, settings, model=embedder.name)
+    with session_scope(settings) as session:
+        refresh_fields(session, index_dir(settings), model=embedder.name)
     return RefreshReport(total, run.remaining, meta)
 
 
@@ -55,7 +58,9 @@ def reindex(settings: Settings, *, embedder: Embedder | None = None) -> IndexMet
     """Rebuild the index from the embeddings table (after a model change, or to compact it)."""
     name = (embedder or get_embedder(settings)).name
     with session_scope(settings) as session:
-        return rebuild_index(session, settings, model=name)
+        meta = rebuild_index(session, settings, model=name)
+        refresh_fields(session, index_dir(settings), model=name, force=True)
+        return meta
 
 
 def missing_vectors(settings: Settings, *, embedder: Embedder | None = None) -> int:

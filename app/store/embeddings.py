@@ -67,6 +67,24 @@ def count_embeddings(session: Session, *, model: str) -> int:
     return session.scalar(select(func.count()).select_from(Embedding).where(Embedding.model == model)) or 0
 
 
+def labelled_vectors(
+    session: Session, *, model: str, limit: int
+) -> tuple[NDArray[np.float32], NDArray[np.str_]]:
+    """The vectors and primary categories of the newest `limit` embedded arXiv papers (app/search/fields.py)."""
+    rows = session.execute(
+        select(Embedding.vector, Paper.primary_category)
+        .join(Paper, Paper.id == Embedding.paper_id)
+        .where(Embedding.model == model, Paper.source == "arxiv", Paper.primary_category.is_not(None))
+        .where(Paper.primary_category != "")
+        .order_by(Embedding.paper_id.desc())
+        .limit(limit)
+    ).all()
+    if not rows:
+        return np.zeros((0, 0), dtype=np.float32), np.array([], dtype=str)
+    vectors = np.frombuffer(b"".join(r[0] for r in rows), dtype="<f4").reshape(len(rows), -1)
+    return vectors.astype(np.float32, copy=False), np.array([r[1] for r in rows], dtype=str)
+
+
 def iter_vectors(
     session: Session, *, model: str, chunk: int = 50_000, after_id: int = 0
 ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.float32]]]:
