@@ -16,6 +16,7 @@ from tests.conftest import DATA
 from tests.loopback import LoopbackServer, Reply
 
 RSS2 = DATA / "rss" / "rss2-2024-multicat-csLG+csAI+csCL+statML.xml"
+ATOM_LG = DATA / "rss" / "atom-2024-csLG.xml"
 runner = CliRunner()
 
 
@@ -305,3 +306,37 @@ def test_an_embedding_model_that_cannot_be_loaded_is_one_error_line(
 def test_serve_refuses_a_port_out_of_range(settings_env: Settings) -> None:
     refused = runner.invoke(cli, ["serve", "--port", "99999"])  # uvicorn took it modulo 65536
     assert refused.exit_code == 2 and "--port" in refused.output
+
+
+@pytest.mark.parametrize(("asked", "stored"), [("cs.CV", 0), ("cs.LG", 1)])
+def test_a_feed_of_another_category_is_not_stored_under_the_one_asked(
+    settings_env: Settings, monkeypatch: pytest.MonkeyPatch, asked: str, stored: int
+) -> None:
+    """A server that answers cs.CV's listing with cs.LG's had its papers listed under cs.CV for good."""
+    from app.config import get_settings
+
+    with LoopbackServer({f"/rss/{asked}": [Reply(200, ATOM_LG.read_bytes())]}) as server:
+        monkeypatch.setenv("ARXIV_RSS_URL", f"{server.url}/rss")
+        get_settings.cache_clear()
+        result = runner.invoke(cli, ["ingest", "--category", asked])
+    settings = get_settings()
+    if stored:
+        assert result.exit_code == 0, result.output
+        with session_scope(settings) as session:
+            assert set(session.scalars(select(Listing.category))) == {"cs.LG"}
+        return
+    assert result.exit_code == 1
+    assert result.stderr == "error: asked for the cs.CV listing, got cs.LG's\n"
+    assert _counts(settings) == (0, 0)
+    with session_scope(settings) as session:
+        log = session.scalars(select(FetchLog)).one()
+    assert (log.category, log.http_status, log.error is not None) == ("cs.CV", 200, True)
+
+
+def test_a_subject_with_two_names_is_the_same_listing() -> None:
+    from app.arxiv.types import Feed
+    from app.store.ingest import _lists
+
+    assert _lists(Feed(kind="rss2", title="", entries=(), categories=("cs.IT",)), "math.IT")
+    assert _lists(Feed(kind="rss2", title="", entries=(), categories=("math.IT",)), "cs.IT")
+    assert not _lists(Feed(kind="rss2", title="", entries=(), categories=("cs.IT",)), "cs.IR")

@@ -22,7 +22,7 @@ from celery.signals import task_postrun, worker_ready
 from kombu.entity import Queue
 
 from app.config import Settings, get_settings
-from app.errors import QueueUnavailableError
+from app.errors import QueueUnavailableError, first_line
 from app.jobs import QUEUES, TASK_STATS_KEY, JobState, install_jobs, redis_client
 from workers.schedule import CATCHUP_TASK, build_beat_schedule, next_run
 
@@ -162,8 +162,15 @@ def _job_state(result: AsyncResult) -> JobState:
         job_id=result.id,
         state=result.state,
         result=None if failed else result.result,
-        error=str(result.result).splitlines()[0] if failed and result.result else None,
+        error=failure_line(result.result) if failed else None,
     )
+
+
+def failure_line(value: object) -> str:
+    """A failed job's error for its status: a first line, also of an exception that says nothing."""
+    if isinstance(value, BaseException):
+        return first_line(value)
+    return (str(value).strip().splitlines() or ["failed"])[0]
 
 
 install_jobs(CeleryJobs(app))

@@ -34,6 +34,10 @@ class Taxonomy:
         """A category, an alias or a whole archive (`cs`): anything a listing URL may name."""
         return self.is_category(code) or code in self.archives
 
+    def canonical(self, code: str) -> str:
+        """The one name of a subject with two (math.IT -> cs.IT); any other code as it is."""
+        return self.aliases.get(code, code)
+
     def name_of(self, code: str) -> str | None:
         code = self.aliases.get(code, code)
         category = self.categories.get(code)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.arxiv.fetch import ArxivClient, RateLimiter
 from app.arxiv.parse import MAX_DOCUMENT_BYTES, parse_feed
 from app.arxiv.ratelimit import limiter_for
+from app.arxiv.taxonomy import taxonomy
 from app.arxiv.types import Feed, arxiv_days
 from app.config import Settings
 from app.errors import ArxivError, FeedParseError, InvalidQueryError, StaleFeedError
@@ -91,6 +92,8 @@ def ingest_category(
             feed = parse_feed(result.body)
             if feed.entries and feed.announced_on is None:  # its papers would be on no day, for good
                 raise FeedParseError(f"the {category} listing has {len(feed.entries)} entries but no date")
+            if feed.categories and not _lists(feed, category):  # stored under `category`, for good
+                raise FeedParseError(f"asked for the {category} listing, got {'+'.join(feed.categories)}'s")
             if expect_day is not None and feed.entries and feed.announced_on != expect_day:
                 raise StaleFeedError(f"the feed announces {feed.announced_on}, not {expect_day}")
             report = ingest_feed(session, feed=feed, categories=[category])
@@ -112,6 +115,12 @@ def ingest_category(
     )
     log.info("ingested", extra={"category": category, "url": url, "report": report.summary()})
     return report
+
+
+def _lists(feed: Feed, category: str) -> bool:
+    """Whether a daily feed that names its categories names `category` (or its other name)."""
+    known = taxonomy()
+    return known.canonical(category) in {known.canonical(c) for c in feed.categories}
 
 
 def ingest_file(

@@ -11,7 +11,7 @@ from app.config import Settings
 from app.jobs import jobs, queue_depths
 from app.summarize.dispatch import SUMMARIZE_TASK
 from tests.workers.conftest import ROOT, client_app
-from workers.celery_app import CeleryJobs
+from workers.celery_app import CeleryJobs, failure_line
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:
@@ -59,3 +59,16 @@ def test_a_job_sent_by_name_waits_in_its_queue_with_its_priority(
     finally:
         client.close()
     assert queue_depths(settings) == {"fetch": 0, "embed": 0, "summarize": 1}
+
+
+@pytest.mark.parametrize(
+    ("value", "line"),
+    [
+        (RuntimeError("feed refused\nTraceback ..."), "feed refused"),
+        (TimeoutError(), "TimeoutError"),  # an exception that says nothing: its type (was an IndexError)
+        ("", "failed"),
+        ("  \n", "failed"),
+    ],
+)
+def test_a_failed_jobs_error_is_one_line_whatever_it_carries(value: object, line: str) -> None:
+    assert failure_line(value) == line
