@@ -3,7 +3,10 @@
 All or nothing: every document is fetched and parsed before anything is stored, and the edition is
 stored in one transaction, so a bad or truncated document changes nothing. Resumable: a rerun asks
 with the validators each URL answered last time (a 304 edition is left as it is) and does not fetch
-again the abstracts of papers already stored with one.
+again the abstracts of papers already stored with one. One exception: a CVF or NeurIPS edition is a
+whole listing then a page per paper for its abstract (~2,000 of them); when the source fails midway,
+the listing and the abstracts read so far are stored before the error is raised, so the rerun (the
+task's retry) reads only the abstracts still missing.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from app.config import Settings
-from app.errors import VenueParseError
+from app.errors import VenueError, VenueFetchError, VenueParseError
 from app.store.db import session_scope
 from app.store.fetch_log import add_fetch_log, last_validators
 from app.store.models import Paper
@@ -28,6 +31,15 @@ from app.venues.harvest import VenueEndpoints, VenuePage, iter_edition_pages
 from app.venues.types import VenuePaper
 
 MAX_FILE_BYTES = 500_000_000
+LISTING_FIRST = frozenset({"cvf", "neurips"})  # a whole listing, then one page per abstract
+
+
+class _Partial(Exception):
+    """The pages of a listing-first edition read before its source failed, and the failure."""
+
+    def __init__(self, pages: list[VenuePage], error: VenueError):
+        super().__init__(str(error))
+        self.pages, self.error = pages, error
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +104,11 @@ def ingest_edition(
             return VenueIngestReport(edition.name, len(pages), True, VenueUpsertStats(0, 0, 0, 0, ()))
         if any(page.not_modified for page in pages):  # positions need the whole edition: read it all
             pages = _harvest(settings, client, edition, endpoints, on_page, conditional=False)
+    except _Partial as partial:
+        # No validators logged: the rerun reads the listing again and only the missing abstracts.
+        _store(settings, [p for page in partial.pages for p in page.papers], pages=len(partial.pages))
+        abstracts = len(partial.pages) - 1
+        raise _told(partial.error, f"{edition.name}'s listing and {abstracts} abstracts stored") from partial
     finally:
         if owned:
             client.close()
@@ -126,17 +143,29 @@ def _harvest(
         with session_scope(settings) as session:
             return last_validators(session, url)
 
-    pages = []
-    for page in iter_edition_pages(
-        client,
-        edition,
-        endpoints=endpoints,
-        validators=validators,
-        need_abstract=lambda paper_id: paper_id not in with_abstract,
-    ):
-        pages.append(page)
-        on_page(page)
+    pages: list[VenuePage] = []
+    try:
+        for page in iter_edition_pages(
+            client,
+            edition,
+            endpoints=endpoints,
+            validators=validators,
+            need_abstract=lambda paper_id: paper_id not in with_abstract,
+        ):
+            pages.append(page)
+            on_page(page)
+    except VenueError as exc:
+        if edition.source in LISTING_FIRST and pages and pages[0].papers:  # a whole listing came
+            raise _Partial(pages, exc) from exc
+        raise
     return pages
+
+
+def _told(error: VenueError, note: str) -> VenueError:
+    """The same error (a fetch error keeps the task's retries) with what was kept said after it."""
+    if isinstance(error, VenueFetchError):
+        return VenueFetchError(f"{error}; {note}", status=error.status, retry_after=error.retry_after)
+    return type(error)(f"{error}; {note}")
 
 
 def _store(settings: Settings, papers: list[VenuePaper], *, pages: int) -> VenueIngestReport:

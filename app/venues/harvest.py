@@ -8,17 +8,20 @@ its one `VenueParseError` before anything of it is yielded. A caller that wants 
 
 Conditional GET: `validators(url)` returns the (etag, last_modified) stored for a URL; a 304 page
 comes back with `not_modified` and no papers. Resumable: `need_abstract(paper_id)` says whether a
-paper's abstract must still be fetched (papers already stored with one are skipped).
+paper's abstract must still be fetched (papers already stored with one are skipped). One paper page
+that is gone (404, 410) or has no abstract to read is skipped with a warning: the paper stays
+without one (a rerun asks again), the edition's other ~2,000 pages are read.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING
 
-from app.errors import VenueParseError
+from app.errors import VenueFetchError, VenueParseError, first_line
 from app.http_get import FetchResult
 from app.venues.acl import parse_anthology_xml
 from app.venues.catalog import Edition
@@ -32,7 +35,9 @@ from app.venues.types import VenueDocument, VenuePaper
 if TYPE_CHECKING:
     from app.config import Settings
 
+log = logging.getLogger(__name__)
 Validators = Callable[[str], tuple[str | None, str | None]]
+GONE = frozenset({404, 410})  # a paper page that is not there: skipped, not the edition's failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,8 +214,14 @@ def _listing_pages(
     for paper in listing.papers:
         if paper.abstract or not need_abstract(paper.paper_id):
             continue
-        response = client.get(paper.url)
-        abstract = parse_abstract(_body(response, paper.url), name=paper.url)
+        try:
+            response = client.get(paper.url)
+            abstract = parse_abstract(_body(response, paper.url), name=paper.url)
+        except (VenueFetchError, VenueParseError) as exc:
+            if isinstance(exc, VenueFetchError) and exc.status not in GONE:
+                raise  # the source is failing, not this page: the caller keeps what came so far
+            log.warning("abstract skipped", extra={"url": paper.url, "error": first_line(exc)})
+            continue
         yield _as_page(paper.url, response, VenueDocument("abstract", (replace(paper, abstract=abstract),)))
 
 

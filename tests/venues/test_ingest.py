@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import func, select
@@ -149,3 +150,54 @@ def test_beat_refreshes_the_venues_setting(monkeypatch: pytest.MonkeyPatch) -> N
     assert entry["task"] == "fetch.venue" and entry["args"] == ["ACL.2024"]
     assert entry["options"]["queue"] == "fetch" and entry["options"]["expires"] < entry["schedule"]
     assert "venue-ICLR.2025" in schedule
+
+
+def _cvf_page(abstract: str | None) -> bytes:
+    """A CVF paper page in the documented shape; without the #abstract block when `abstract` is None."""
+    block = f"<div id='abstract'>\n{abstract}\n</div>" if abstract is not None else ""
+    return (
+        "<html><body><div id='content'><dl><dd><div id='papertitle'>T</div>"
+        f"<div id='authors'><br><b><i>A. Author</i></b></div>{block}</dd></dl></div></body></html>"
+    ).encode()
+
+
+def test_a_cvf_source_failing_midway_keeps_the_listing_and_the_abstracts_read(
+    settings_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failing paper page stored nothing of the edition's ~2,000 and the rerun began again: now one
+    gone page (404) or one without an abstract is skipped, and when the source itself fails the
+    listing and the abstracts read so far are kept; the rerun reads only the missing abstracts."""
+    from app.config import get_settings
+    from app.venues.cvf import parse_cvf_listing
+
+    listing = (VENUES / "cvf" / "cvpr2020-openaccess-listing.complete93.html").read_bytes()
+    with LoopbackServer() as server:
+        base = f"{server.url}/CVPR2020"
+        papers = parse_cvf_listing(listing, venue="CVPR", year=2020, page_url=base, name="listing").papers
+        gone, blank, good, failing = (urlsplit(p.url).path for p in papers[:4])
+        server.script("/CVPR2020", Reply(200, listing))
+        server.script(blank, Reply(200, _cvf_page(None)))
+        server.script(good, Reply(200, _cvf_page("Read in the first run.")))
+        server.script(failing, Reply(503, b"busy"), Reply(200, _cvf_page("Read in the rerun.")))
+        monkeypatch.setenv("CVF_URL", server.url)
+        monkeypatch.setenv("VENUE_MIN_INTERVAL", "0")
+        monkeypatch.setenv("VENUE_RETRIES", "0")
+        get_settings.cache_clear()
+        args = ["venue", "ingest", "--venue", "CVPR.2020", "--no-embed"]
+        first = runner.invoke(cli, args)
+        assert first.exit_code == 1
+        assert "HTTP 503" in first.stderr and "CVPR.2020's listing and 1 abstracts stored" in first.stderr
+        assert _counts(get_settings()) == (93, 93)
+        assert not server.requests_for(urlsplit(papers[4].url).path)  # stopped at the failing source
+        second = runner.invoke(cli, args)
+        assert second.exit_code == 0, second.output
+        assert len(server.requests_for(good)) == 1  # stored with its abstract: not asked again
+        assert len(server.requests_for(gone)) == len(server.requests_for(blank)) == 2  # still missing
+        assert len(server.requests_for(urlsplit(papers[-1].url).path)) == 1
+    with session_scope(get_settings()) as session:
+        abstracts = dict(
+            session.execute(select(Paper.title, Paper.abstract).where(Paper.abstract != "")).all()
+        )
+    assert sorted(abstracts.values()) == ["Read in the first run.", "Read in the rerun."]
+    assert _counts(get_settings()) == (93, 93)
+    get_settings.cache_clear()
