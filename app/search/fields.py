@@ -30,7 +30,7 @@ from app.store.embeddings import count_embeddings, labelled_vectors
 
 log = logging.getLogger(__name__)
 FILE = "fields.npz"
-TRAIN_MAX = 50_000  # newest labelled papers trained on (about 9 s on 2 cores for 150 categories)
+TRAIN_MAX = 50_000  # newest labelled papers trained on (8.5 s on 2 cores: synthetic 384-d, 150 categories)
 RETRAIN_GROWTH = 0.05  # the store grew by this share since the last training: train again
 C = 10.0  # inverse regularisation: 1 under-fits the subjects (about 0.03 less on benchmarks/quality.py)
 
