@@ -453,3 +453,41 @@ def test_backfill_oai_filters_by_category(
         f"{46 - len(wanted)} filtered out, 0 skipped as malformed"
     )
     assert set(_stored(settings_env)) == wanted and 0 < len(wanted) < 46
+
+
+NO_RECORDS = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
+    b"<responseDate>2026-12-07T10:00:00Z</responseDate><request>https://oaipmh.arxiv.org/oai</request>"
+    b'<error code="noRecordsMatch">no records match</error></OAI-PMH>'
+)
+
+
+def test_an_open_ended_oai_harvest_is_topped_up_from_the_day_it_finished(
+    settings_env: Settings, oai_server: Callable[..., LoopbackServer]
+) -> None:
+    """Without --until, a finished harvest said "already finished" for good: the records arXiv
+    announced since were never asked for."""
+    _, second = _oai_pages(30)
+    server = oai_server(Reply(200, OAI.encode()), Reply(200, second), Reply(200, NO_RECORDS))
+    args = ("--oai", "--from", "2015-01-16", "--set", "cs", "--no-embed")
+    first = _backfill(*args)
+    assert first.exit_code == 0, first.output
+    finished = _state(settings_env).finished_at
+    assert finished is not None and len(_stored(settings_env)) == 46
+    again = _backfill(*args)
+    assert again.exit_code == 0, again.output
+    assert again.stdout.startswith(
+        "backfill finished: 2 pages, 62 records read: 46 new, 0 updated, 16 unchanged"
+    )
+    assert "this run: 16 records" in again.stdout
+    since = {
+        "verb": ["ListRecords"],
+        "metadataPrefix": ["arXiv"],
+        "from": [f"{finished:%Y-%m-%d}"],
+        "set": ["cs"],
+    }
+    assert server.requests[1].query == since
+    third = _backfill(*args)  # nothing new: an empty answer, still finished
+    assert third.exit_code == 0 and third.stdout.startswith("backfill finished: 3 pages, 62 records read")
+    assert server.requests[2].query == since
+    assert _state(settings_env).finished_at is not None and _state(settings_env).token is None

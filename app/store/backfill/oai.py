@@ -2,7 +2,9 @@
 
 Each page is stored in one transaction together with the next page's resumption token, so a rerun
 with the same parameters asks for the page after the last one stored; a finished harvest is
-remembered. The client keeps to the arXiv rate limit and retries 503s after their Retry-After.
+remembered. A finished harvest with no `until` is topped up by a rerun: records changed from the day
+it finished on (OAI-PMH dates are days, `from` included), counted into the same progress row. The
+client keeps to the arXiv rate limit and retries 503s after their Retry-After.
 """
 
 from __future__ import annotations
@@ -67,14 +69,21 @@ def harvest_oai(
         progress = open_progress(
             session, kind="oai", key=key, source=source, total=None, restart=options.restart
         )
+    top_up: dt.date | None = None  # a new list asked from this day
     if progress.finished_at is not None:
-        return report_of("oai", progress, already_finished=True)
+        if options.until_date is not None:
+            return report_of("oai", progress, already_finished=True)
+        # Open-ended: arXiv has announced and changed records since it finished (it said "finished"
+        # for good before, and a rerun fetched nothing new).
+        top_up = max(options.from_date, progress.finished_at.date())
+        progress.finished_at = None
     records_before = progress.counts["records"]
     own_client = client is None
     client = client or ArxivClient.from_settings(settings, limiter=limiter_for(settings))
     try:
         while progress.finished_at is None:
-            progress = _harvest_page(settings, client, options, progress, on_batch)
+            progress = _harvest_page(settings, client, options, progress, on_batch, top_up=top_up)
+            top_up = None
     finally:
         if own_client:
             client.close()
@@ -92,16 +101,19 @@ def _harvest_page(
     options: OaiOptions,
     before: Progress,
     on_batch: OnBatch | None,
+    *,
+    top_up: dt.date | None = None,
 ) -> Progress:
-    """Fetch, parse and store the next page; returns the progress committed with it."""
-    token = before.token
-    if token is None and before.line > 0:
+    """Fetch, parse and store the next page (the first of a new list from `top_up` when given);
+    returns the progress committed with it."""
+    token = None if top_up is not None else before.token
+    if token is None and before.line > 0 and top_up is None:
         raise FeedParseError(
             "the saved harvest has no resumption token left but is not finished: use --restart"
         )
     if token is None:
         result = client.fetch_oai(
-            from_date=options.from_date, until_date=options.until_date, set_spec=options.set_spec
+            from_date=top_up or options.from_date, until_date=options.until_date, set_spec=options.set_spec
         )
     else:
         result = client.fetch_oai(resumption_token=token)
