@@ -206,7 +206,13 @@ def backfill(
     ] = None,
     oai: Annotated[bool, typer.Option("--oai", help="harvest OAI-PMH ListRecords instead")] = False,
     from_day: Annotated[str | None, typer.Option("--from", help="OAI: first day, YYYY-MM-DD")] = None,
-    until_day: Annotated[str | None, typer.Option("--until", help="OAI: last day, YYYY-MM-DD; unset, a rerun of a finished harvest asks what changed since")] = None,
+    until_day: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="OAI: last day, YYYY-MM-DD; unset, a rerun of a finished harvest asks what changed since",
+        ),
+    ] = None,
     set_spec: Annotated[
         str | None, typer.Option("--set", help="OAI set: cs, math, physics:hep-th ...")
     ] = None,
