@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from app.config import get_settings
-from app.deps import SearcherDep, SessionDep, SettingsDep
+from app.deps import MethodsOnly, SearcherDep, SessionDep, SettingsDep
 from app.errors import NotFoundError
 from app.httpcache import UNCACHED, validate
 from app.ranking.foryou import sort_papers
@@ -120,7 +120,7 @@ def venue_page(
 ) -> Response | HeavyRender[Response]:
     """Dispatch papers.cool's venue URLs: paper ids, an edition, a venue (its latest edition), feeds."""
     if spec in POST_ONLY:  # RSSHub builds a GET of /venue/kimi: no venue is named so
-        raise HTTPException(405, f"/venue/{spec} takes a POST", headers={"Allow": "POST"})
+        raise MethodsOnly(f"/venue/{spec} takes a POST", allow="POST")
     feed = spec.endswith("/feed")
     spec = spec.removesuffix("/feed")
     parts = [part.strip() for part in spec.split(",") if part.strip()]
