@@ -57,8 +57,8 @@ def train(
 ) -> FieldModel | None:
     """The classifier of `vectors` into `labels`; None with fewer than two categories to tell apart.
 
-    Every category is a class, one paper's too (leaving out those under 5 papers cost 0.02-0.03 on
-    the smaller sources of benchmarks/quality.py, whose rare categories then had no class)."""
+    Every category is a class, one paper's too (leaving out those of under 5 papers cost 0.01-0.03
+    on the api and snapshot papers of benchmarks/quality.py, whose rare categories then had none)."""
     if len(np.unique(labels)) < 2:
         return None
     from sklearn.linear_model import LogisticRegression  # ~85 MB: only where a model is trained
@@ -104,18 +104,12 @@ def read(folder: Path) -> FieldModel | None:
             )
     except FileNotFoundError:
         return None
-    except (
-        OSError,
-        EOFError,
-        ValueError,
-        KeyError,
-        zipfile.BadZipFile,
-    ) as exc:  # truncated or foreign: the next training replaces it
+    # Truncated or foreign: related papers go without until the next training replaces it.
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         log.warning("unreadable fields file", extra={"error": type(exc).__name__})
         return None
-    if fields.weights.shape != (len(fields.classes), fields.weights.shape[1]) or fields.bias.shape != (
-        len(fields.classes),
-    ):
+    rows = len(fields.classes)
+    if fields.weights.ndim != 2 or fields.weights.shape[0] != rows or fields.bias.shape != (rows,):
         log.warning("unreadable fields file", extra={"error": "shape"})
         return None
     return fields

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -94,6 +95,8 @@ def test_the_file_round_trips_and_a_broken_one_reads_as_none(tmp_path: Path) -> 
     again = fields.read(tmp_path)
     assert again is not None and (again.model, again.classes, again.store_count) == ("m", ("A", "B"), 80)
     assert np.array_equal(again.weights, model.weights) and np.array_equal(again.bias, model.bias)
+    fields.write(tmp_path, dataclasses.replace(model, bias=np.zeros(3, dtype=np.float32)))
+    assert fields.read(tmp_path) is None  # two classes, three biases: not a model
     (tmp_path / fields.FILE).write_bytes(b"PK\x03\x04 not a whole archive")
     assert fields.read(tmp_path) is None
     (tmp_path / fields.FILE).unlink()
