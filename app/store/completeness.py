@@ -195,7 +195,7 @@ def _list_missing(session: Session, *, category: str, day: dt.date, entries: Seq
     """Store the papers and append them to the day's listing, after what the feed listed."""
     if not entries:
         return 0
-    paper_ids = upsert_papers(session, entries=entries).ids
+    paper_ids = upsert_papers(session, entries=entries, submission_dates=True).ids
     last = session.scalar(
         select(func.max(Listing.position)).where(Listing.category == category, Listing.announced_on == day)
     )

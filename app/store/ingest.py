@@ -46,6 +46,10 @@ class IngestReport:
         )
 
 
+# Documents whose `published` is a paper's first submission (a daily feed's is its announcement).
+SUBMISSION_DATED = frozenset({"api", "oai", "snapshot"})
+
+
 def ingest_feed(
     session: Session,
     *,
@@ -63,7 +67,7 @@ def ingest_feed(
     first, latest = arxiv_days()
     if day is not None and not first <= day <= latest:
         raise FeedParseError(f"the listing is dated {day}: not an arXiv day (from {first} to {latest})")
-    stats = upsert_papers(session, entries=feed.entries)
+    stats = upsert_papers(session, entries=feed.entries, submission_dates=feed.kind in SUBMISSION_DATED)
     cats = tuple(categories) or feed.categories
     listings = 0
     if day is not None and cats:
@@ -179,7 +183,7 @@ def fetch_details(settings: Settings, *, arxiv_ids: Sequence[str], limiter: Rate
             result = client.fetch_api(id_list=batch, max_results=len(batch))
             feed = parse_feed(result.body or b"")
             with session_scope(settings) as session:
-                changed += upsert_papers(session, entries=feed.entries).updated
+                changed += upsert_papers(session, entries=feed.entries, submission_dates=True).updated
     return changed
 
 

@@ -213,7 +213,7 @@ def _fetch_and_store(settings: Settings, arxiv_id: str) -> bool:
         _remember_unknown(arxiv_id)
         return False
     with session_scope(settings) as session:
-        upsert_papers(session, entries=entries)
+        upsert_papers(session, entries=entries, submission_dates=True)
     return True
 
 

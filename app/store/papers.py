@@ -33,9 +33,14 @@ class UpsertStats:
     changed: tuple[str, ...] = ()  # arxiv ids inserted or updated
 
 
-def upsert_papers(session: Session, *, entries: Sequence[FeedEntry]) -> UpsertStats:
+def upsert_papers(
+    session: Session, *, entries: Sequence[FeedEntry], submission_dates: bool = False
+) -> UpsertStats:
     """Insert unknown papers, update those whose version is newer or whose details were missing.
 
+    `submission_dates`: the entries' `published_at` is their first version's submission (the API,
+    OAI-PMH, the snapshot) and replaces a stored one; a daily feed's is its announcement day, kept
+    only where none is stored (it stood in for the submission for good: nothing corrected it).
     Running it twice with the same entries changes nothing the second time.
     """
     latest = _latest_by_id(entries)
@@ -45,7 +50,7 @@ def upsert_papers(session: Session, *, entries: Sequence[FeedEntry]) -> UpsertSt
     keys = list(latest)
     for start in range(0, len(keys), CHUNK):
         chunk = [latest[key] for key in keys[start : start + CHUNK]]
-        n, u = _upsert_chunk(session, chunk, ids, changed)
+        n, u = _upsert_chunk(session, chunk, ids, changed, submission_dates=submission_dates)
         new += n
         updated += u
     return UpsertStats(seen=len(entries), new=new, updated=updated, ids=ids, changed=tuple(changed))
@@ -61,7 +66,12 @@ def _latest_by_id(entries: Iterable[FeedEntry]) -> dict[str, FeedEntry]:
 
 
 def _upsert_chunk(
-    session: Session, chunk: list[FeedEntry], ids: dict[str, int], changed: list[str]
+    session: Session,
+    chunk: list[FeedEntry],
+    ids: dict[str, int],
+    changed: list[str],
+    *,
+    submission_dates: bool,
 ) -> tuple[int, int]:
     existing = {
         paper.arxiv_id: paper
@@ -73,7 +83,7 @@ def _upsert_chunk(
         paper = existing.get(entry.arxiv_id)
         if paper is not None:
             ids[entry.arxiv_id] = paper.id
-            changes = _changes(paper, entry)
+            changes = _changes(paper, entry, submission_dates=submission_dates)
             if changes:
                 updates.append({"id": paper.id, **changes, "revision": (paper.revision or 0) + 1})
                 changed.append(entry.arxiv_id)
@@ -142,12 +152,32 @@ def _cut(arxiv_id: str, field: str, value: str, limit: int) -> str:
     return value[: limit - 1] + "…"
 
 
-def _changes(paper: Paper, entry: FeedEntry) -> dict[str, Any]:
-    """What an entry changes in a stored paper: all of it for a newer version, else missing details.
+def _changes(paper: Paper, entry: FeedEntry, *, submission_dates: bool) -> dict[str, Any]:
+    """What an entry changes in a stored paper: all of it for a newer version, else missing details;
+    the submission date as `upsert_papers` says.
 
     Which fields a record of the same version may fill in is each field's `Stored.refresh`.
     Empty values never erase stored ones: a terse RSS item must not undo what the API filled in.
     """
+    changes = _version_changes(paper, entry)
+    stored, submitted = as_utc(paper.published_at), entry.published_at
+    if submission_dates and submitted is not None and not _says_as_much(submitted, stored):
+        changes["published_at"] = submitted  # the first version's: the same for every version
+    elif not submission_dates and stored is not None:
+        changes.pop("published_at", None)
+    return changes
+
+
+def _says_as_much(submitted: dt.datetime, stored: dt.datetime | None) -> bool:
+    """Whether the stored date is this one, or this one said to the second where it gives the day
+    only (OAI-PMH's `created`): the API's 18:59:59 is not undone by the harvest's midnight."""
+    if stored is None:
+        return False
+    day_only = submitted.timetz().replace(tzinfo=None) == dt.time() and submitted.date() == stored.date()
+    return submitted == stored or day_only
+
+
+def _version_changes(paper: Paper, entry: FeedEntry) -> dict[str, Any]:
     if (entry.version or 0) < (paper.version or 0):
         return {}
     row = paper_row(entry)

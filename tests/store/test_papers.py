@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import pytest
 from sqlalchemy import JSON, DateTime, Integer, String, Text
 from sqlalchemy.orm import Session
 
 from app.arxiv.parse import parse_feed
-from app.arxiv.types import PAPER_FIELDS, FeedEntry
+from app.arxiv.types import PAPER_FIELDS, Feed, FeedEntry
+from app.store.ingest import ingest_feed
 from app.store.models import Paper
-from app.store.papers import AUTHOR_LIMIT, AUTHORS_LIMIT, TEXT_LIMITS, get_paper, upsert_papers
+from app.store.papers import AUTHOR_LIMIT, AUTHORS_LIMIT, TEXT_LIMITS, as_utc, get_paper, upsert_papers
 from tests.conftest import DATA
 
 OAI = DATA / "oai" / "oai-listrecords-arXiv-cs-2015.xml"
@@ -123,3 +125,48 @@ def test_oversized_text_is_cut_logged_and_the_paper_kept(
     assert len(paper.comments or "") == 4_000
     assert len(paper.authors) == AUTHORS_LIMIT and len(paper.authors[0]) == AUTHOR_LIMIT
     assert "paper 2611.30001: abstract of 5000000 characters cut to 20000" in caplog.text
+
+
+def _published(session: Session, arxiv_id: str) -> dt.datetime | None:
+    return as_utc(_stored(session, arxiv_id).published_at)  # SQLite hands back naive UTC
+
+
+def _dated(when: str, *, version: int = 1) -> FeedEntry:
+    return dataclasses.replace(
+        _classified(), version=version, published_at=dt.datetime.fromisoformat(when).astimezone(dt.UTC)
+    )
+
+
+def test_the_submission_date_replaces_a_daily_feeds_announcement_and_stays(session: Session) -> None:
+    """A daily feed's date is the announcement day; it stood in for the submission date for good
+    (the API's details only filled what was missing). Now the API's date replaces it, and no daily
+    feed (not even a newer version's) undoes it."""
+    announced, submitted = "2025-12-16T05:00:00+00:00", "2025-12-14T18:59:59+00:00"
+    rss = Feed(kind="rss2", title="", entries=(_dated(announced),))
+    api = Feed(kind="api", title="", entries=(_dated(submitted),))
+    arxiv_id = rss.entries[0].arxiv_id
+    ingest_feed(session, feed=rss)
+    assert _published(session, arxiv_id) == dt.datetime.fromisoformat(announced)
+    assert ingest_feed(session, feed=api).updated == 1
+    assert _published(session, arxiv_id) == dt.datetime.fromisoformat(submitted)
+    assert ingest_feed(session, feed=api).updated == 0  # the same again: nothing
+    newer = Feed(kind="rss2", title="", entries=(_dated("2026-01-20T05:00:00+00:00", version=2),))
+    assert ingest_feed(session, feed=newer).updated == 1  # the new version's text, not its date
+    paper = _stored(session, arxiv_id)
+    assert (paper.version, as_utc(paper.published_at)) == (2, dt.datetime.fromisoformat(submitted))
+
+
+def test_a_day_only_date_does_not_undo_the_time_of_the_same_day(session: Session) -> None:
+    """OAI-PMH's `created` is a day: the API's 18:59:59 of that day stays; another day replaces it."""
+    exact = _dated("2025-12-14T18:59:59+00:00")
+    upsert_papers(session, entries=[exact], submission_dates=True)
+    assert (
+        upsert_papers(session, entries=[_dated("2025-12-14T00:00:00+00:00")], submission_dates=True).updated
+        == 0
+    )
+    assert _published(session, exact.arxiv_id) == dt.datetime.fromisoformat("2025-12-14T18:59:59+00:00")
+    assert (
+        upsert_papers(session, entries=[_dated("2025-12-13T00:00:00+00:00")], submission_dates=True).updated
+        == 1
+    )
+    assert _published(session, exact.arxiv_id) == dt.datetime.fromisoformat("2025-12-13T00:00:00+00:00")

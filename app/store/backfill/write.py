@@ -56,7 +56,7 @@ def store_batch(session: Session, *, entries: Sequence[FeedEntry]) -> BatchStats
     if session.get_bind().dialect.name == "postgresql":
         inserted = _copy_new(session, entries)
         rest = [entry for entry in entries if entry.arxiv_id not in inserted]
-    stats = upsert_papers(session, entries=rest)
+    stats = upsert_papers(session, entries=rest, submission_dates=True)
     changed = (*inserted.values(), *(stats.ids[arxiv_id] for arxiv_id in stats.changed))
     new = len(inserted) + stats.new
     return BatchStats(new, stats.updated, len(inserted) + len(stats.ids) - new - stats.updated, changed)
