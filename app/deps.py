@@ -82,14 +82,6 @@ def require_admin(
 AdminDep = Depends(require_admin)
 
 
-class MethodsOnly(HTTPException):
-    """A 405 whose Allow the route states: a path a catch-all GET route also matches (/venue/kimi
-    answers POSTs; the router would name the catch-all's GET)."""
-
-    def __init__(self, detail: str, *, allow: str):
-        super().__init__(405, detail, headers={"Allow": allow})
-
-
 @lru_cache
 def index_holder(data_dir: str) -> IndexHolder:
     """One index per web process and data folder, reloaded when a new one is published."""

@@ -36,7 +36,7 @@ from app.api import translations as api_translations
 from app.api import uploads as api_uploads
 from app.api import venues as api_venues
 from app.config import get_settings
-from app.deps import MethodsOnly, index_holder
+from app.deps import index_holder
 from app.errors import CoolPapersError, ErrorKind, QueueUnavailableError
 from app.logs import configure_logging, loggable_path, mark_logged
 from app.mcp.server import mcp_endpoint
@@ -216,8 +216,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         headers = getattr(exc, "headers", None)
-        if exc.status_code == 405 and not isinstance(exc, MethodsOnly):  # Starlette names the methods
-            # of the first route on the path only; a route that raises MethodsOnly knows better
+        if exc.status_code == 405:  # Starlette names the methods of the first route on the path only
             headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
         return _error(request, exc.status_code, str(exc.detail), headers)
 

@@ -86,11 +86,11 @@ def test_head_does_not_open_post_only_routes(client: TestClient, loaded: Session
         ("POST", "/api/v1/profiles/abc", "GET, HEAD, PUT, DELETE"),  # three routes on one path: was "GET"
         ("PATCH", "/api/v1/papers/2609.26811/summary", "GET, HEAD, POST"),
         ("GET", "/api/v1/counters", "POST"),
-        (
-            "GET",
-            "/venue/kimi",
-            "POST",
-        ),  # the catch-all GET /venue/{spec} matches too: it said "GET, HEAD, POST"
+        # The catch-all GET /venue/{spec} matched these too: they said "GET, HEAD, POST".
+        ("GET", "/venue/kimi", "POST"),
+        ("HEAD", "/venue/kimi", "POST"),
+        ("PUT", "/venue/kimi", "POST"),
+        ("DELETE", "/venue/star", "POST"),
         ("GET", "/venue/star", "POST"),
     ],
 )

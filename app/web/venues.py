@@ -12,9 +12,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
+from starlette.convertors import PathConvertor, register_url_convertor
 
 from app.config import get_settings
-from app.deps import MethodsOnly, SearcherDep, SessionDep, SettingsDep
+from app.deps import SearcherDep, SessionDep, SettingsDep
 from app.errors import NotFoundError
 from app.httpcache import UNCACHED, validate
 from app.ranking.foryou import sort_papers
@@ -41,7 +42,15 @@ from app.web.faq import star_limit, summary_limit
 from app.web.templating import templates
 from app.xmlchars import xml_safe
 
-POST_ONLY = frozenset({"kimi", "star"})  # /venue/kimi and /venue/star answer POSTs only
+
+class VenueSpec(PathConvertor):
+    """Any venue path but /venue/kimi and /venue/star, which answer POSTs only: matched by the
+    catch-all, a GET of them (RSSHub builds one) was a 405 naming the catch-all's GET in Allow."""
+
+    regex = r"(?!(?:kimi|star)$).*"
+
+
+register_url_convertor("venue_spec", VenueSpec())
 MAX_SEARCH_SKIP = 1800  # the deepest page of a venue search (its results stop at 2,000)
 router = APIRouter(include_in_schema=False)
 MAX_SHOW = 5000
@@ -106,7 +115,7 @@ def latest_feed(request: Request, session: SessionDep) -> Response:
     return _atom(request, session, papers, title="Latest proceedings", alternate="/")
 
 
-@router.get("/venue/{spec:path}")
+@router.get("/venue/{spec:venue_spec}")
 @on_page_threads
 def venue_page(
     request: Request,
@@ -119,8 +128,6 @@ def venue_page(
     sort: Annotated[str, Query(max_length=500)] = "",
 ) -> Response | HeavyRender[Response]:
     """Dispatch papers.cool's venue URLs: paper ids, an edition, a venue (its latest edition), feeds."""
-    if spec in POST_ONLY:  # RSSHub builds a GET of /venue/kimi: no venue is named so
-        raise MethodsOnly(f"/venue/{spec} takes a POST", allow="POST")
     feed = spec.endswith("/feed")
     spec = spec.removesuffix("/feed")
     parts = [part.strip() for part in spec.split(",") if part.strip()]
