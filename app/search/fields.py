@@ -104,15 +104,27 @@ def read(folder: Path) -> FieldModel | None:
             )
     except FileNotFoundError:
         return None
-    # Truncated or foreign: related papers go without until the next training replaces it.
-    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+    # Truncated or foreign (a .npy under this name loads as an array, not an archive): related
+    # papers go without until the next training replaces it.
+    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile) as exc:
         log.warning("unreadable fields file", extra={"error": type(exc).__name__})
         return None
-    rows = len(fields.classes)
-    if fields.weights.ndim != 2 or fields.weights.shape[0] != rows or fields.bias.shape != (rows,):
-        log.warning("unreadable fields file", extra={"error": "shape"})
+    if not _usable(fields):
+        log.warning("unreadable fields file", extra={"error": "shape or values"})
         return None
     return fields
+
+
+def _usable(fields: FieldModel) -> bool:
+    """Two classes at least, one row of finite weights and one bias each (NaN made every score null)."""
+    rows = len(fields.classes)
+    return (
+        rows >= 2
+        and fields.weights.ndim == 2
+        and fields.weights.shape[0] == rows
+        and fields.bias.shape == (rows,)
+        and bool(np.isfinite(fields.weights).all() and np.isfinite(fields.bias).all())
+    )
 
 
 def refresh_fields(session: Session, folder: Path, *, model: str, force: bool = False) -> FieldModel | None:
@@ -124,9 +136,9 @@ def refresh_fields(session: Session, folder: Path, *, model: str, force: bool = 
         not force
         and current is not None
         and current.model == model
-        and count < current.store_count * (1 + RETRAIN_GROWTH)
+        and current.store_count <= count < current.store_count * (1 + RETRAIN_GROWTH)
     ):
-        return current
+        return current  # a store smaller than it was trained on (restored, or another's file): again
     vectors, labels = labelled_vectors(session, model=model, limit=TRAIN_MAX)
     fields = train(vectors, labels, model=model, store_count=count) if len(labels) else None
     if fields is None:

@@ -97,6 +97,20 @@ def test_the_file_round_trips_and_a_broken_one_reads_as_none(tmp_path: Path) -> 
     assert np.array_equal(again.weights, model.weights) and np.array_equal(again.bias, model.bias)
     fields.write(tmp_path, dataclasses.replace(model, bias=np.zeros(3, dtype=np.float32)))
     assert fields.read(tmp_path) is None  # two classes, three biases: not a model
+    broken = model.weights.copy()
+    broken[0, 0] = np.nan  # every related score was null, in no order
+    fields.write(tmp_path, dataclasses.replace(model, weights=broken))
+    assert fields.read(tmp_path) is None
+    none = np.zeros((0, 4), dtype=np.float32)  # no class: every related call was a 500
+    fields.write(tmp_path, dataclasses.replace(model, classes=(), weights=none, bias=np.zeros(0, np.float32)))
+    assert fields.read(tmp_path) is None
+    with (tmp_path / fields.FILE).open("wb") as out:  # an array, not an archive: a 500, and no retraining
+        np.save(out, model.weights)
+    assert fields.read(tmp_path) is None
+    with (tmp_path / fields.FILE).open("wb") as out:
+        np.savez(out, model=np.array("m"), classes=np.array("A"), weights=model.weights, bias=model.bias,
+                 store_count=np.array([1, 2]))  # fmt: skip
+    assert fields.read(tmp_path) is None
     (tmp_path / fields.FILE).write_bytes(b"PK\x03\x04 not a whole archive")
     assert fields.read(tmp_path) is None
     (tmp_path / fields.FILE).unlink()
@@ -133,6 +147,12 @@ def test_the_store_trains_fields_once_and_again_when_it_has_grown(settings: Sett
     with session_scope(settings) as session:
         grown = fields.refresh_fields(session, folder, model=embedder.name)
     assert grown is not None and grown.store_count == 100  # 90 -> 100: more than RETRAIN_GROWTH
+    # Trained on a bigger store (a restored backup, another instance's file): trained again.
+    assert grown is not None
+    fields.write(folder, dataclasses.replace(grown, store_count=1000))
+    with session_scope(settings) as session:
+        again = fields.refresh_fields(session, folder, model=embedder.name)
+    assert again is not None and again.store_count == 100
     # Another model's vectors: trained for it, and the first model's file is replaced.
     other = FakeEmbedder(name="other-model")
     with session_scope(settings) as session:
@@ -160,6 +180,9 @@ def test_related_papers_use_the_published_fields(settings: Settings) -> None:
         without = [(h.paper.id, h.score) for h in searcher.related(paper, k=10)]
         assert holder.fields(model=embedder.name) is None
         assert with_fields != without
+        with (index_dir(settings) / fields.FILE).open("wb") as out:  # foreign: a 500 before, now none
+            np.save(out, np.zeros((3, embedder.dim), dtype=np.float32))
+        assert [(h.paper.id, h.score) for h in searcher.related(paper, k=10)] == without
     reindex(settings, embedder=embedder)
     assert holder.fields(model=embedder.name) is not None
     with session_scope(settings) as session:
