@@ -1,13 +1,16 @@
 """`fetch.venue`: refresh one venue edition (`ICLR.2025`) from its source, then embed what changed.
 
 Beat sends it for each edition named in the VENUES setting (workers/schedule.py). Idempotent: the
-edition is stored at once or not at all, a rerun asks with the last validators (an unchanged
-edition costs one 304) and never refetches an abstract already stored.
+edition is stored at once or not at all (a CVF or NeurIPS edition's listing and the abstracts read
+so far when it is stopped), a rerun asks with the last validators (an unchanged edition costs one
+304) and never refetches an abstract already stored.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
 
 from app.config import get_settings
 from app.errors import VenueFetchError
@@ -19,9 +22,15 @@ from workers.tasks import TRANSIENT_ERRORS, TransientRetryTask, embed_papers
 
 
 class VenueRetryTask(TransientRetryTask):
-    """A source away (after the client's own retries) is worth another try later, as arXiv is."""
+    """A source away (after the client's own retries) is worth another try later, as arXiv is; so is
+    an edition whose ~2,000 abstract pages outlast the soft time limit (each try keeps what it read
+    and the next reads only what is missing: app/store/venue_ingest.py)."""
 
-    autoretry_for: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, VenueFetchError)  # type: ignore[assignment]
+    autoretry_for: tuple[type[BaseException], ...] = (
+        *TRANSIENT_ERRORS,
+        VenueFetchError,
+        SoftTimeLimitExceeded,
+    )  # type: ignore[assignment]
 
 
 @app.task(name=VENUE_TASK, base=VenueRetryTask)

@@ -4,8 +4,9 @@ All or nothing: every document is fetched and parsed before anything is stored, 
 stored in one transaction, so a bad or truncated document changes nothing. Resumable: a rerun asks
 with the validators each URL answered last time (a 304 edition is left as it is) and does not fetch
 again the abstracts of papers already stored with one. One exception: a CVF or NeurIPS edition is a
-whole listing then a page per paper for its abstract (~2,000 of them); when the source fails midway,
-the listing and the abstracts read so far are stored before the error is raised, so the rerun (the
+whole listing then a page per paper for its abstract (~2,000 of them, over an hour at the polite
+interval); when the source fails or the run is stopped midway (Ctrl-C, a worker's soft time limit),
+the listing and the abstracts read so far are stored before the error goes on, so the rerun (the
 task's retry) reads only the abstracts still missing.
 """
 
@@ -35,9 +36,10 @@ LISTING_FIRST = frozenset({"cvf", "neurips"})  # a whole listing, then one page 
 
 
 class _Partial(Exception):
-    """The pages of a listing-first edition read before its source failed, and the failure."""
+    """The pages of a listing-first edition read before its source failed or the run was stopped
+    (Ctrl-C, a worker's soft time limit), and why."""
 
-    def __init__(self, pages: list[VenuePage], error: VenueError):
+    def __init__(self, pages: list[VenuePage], error: BaseException):
         super().__init__(str(error))
         self.pages, self.error = pages, error
 
@@ -107,6 +109,8 @@ def ingest_edition(
     except _Partial as partial:
         # No validators logged: the rerun reads the listing again and only the missing abstracts.
         _store(settings, [p for page in partial.pages for p in page.papers], pages=len(partial.pages))
+        if not isinstance(partial.error, VenueError):
+            raise partial.error from None  # stopped: what was read is kept all the same
         abstracts = len(partial.pages) - 1
         raise _told(partial.error, f"{edition.name}'s listing and {abstracts} abstracts stored") from partial
     finally:
@@ -154,7 +158,7 @@ def _harvest(
         ):
             pages.append(page)
             on_page(page)
-    except VenueError as exc:
+    except (Exception, KeyboardInterrupt) as exc:  # a worker's soft time limit is an Exception too
         if edition.source in LISTING_FIRST and pages and pages[0].papers:  # a whole listing came
             raise _Partial(pages, exc) from exc
         raise

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -14,6 +15,7 @@ from app.config import Settings
 from app.store.db import session_scope
 from app.store.models import Paper, VenueEntry
 from app.venues.acl import parse_anthology_xml
+from app.venues.cvf import parse_cvf_listing
 from app.venues.documents import parse_venue_file
 from tests.loopback import LoopbackServer, Reply
 from tests.web.test_venue_pages import FIXTURES, VENUES
@@ -168,7 +170,6 @@ def test_a_cvf_source_failing_midway_keeps_the_listing_and_the_abstracts_read(
     gone page (404) or one without an abstract is skipped, and when the source itself fails the
     listing and the abstracts read so far are kept; the rerun reads only the missing abstracts."""
     from app.config import get_settings
-    from app.venues.cvf import parse_cvf_listing
 
     listing = (VENUES / "cvf" / "cvpr2020-openaccess-listing.complete93.html").read_bytes()
     with LoopbackServer() as server:
@@ -200,4 +201,45 @@ def test_a_cvf_source_failing_midway_keeps_the_listing_and_the_abstracts_read(
         )
     assert sorted(abstracts.values()) == ["Read in the first run.", "Read in the rerun."]
     assert _counts(get_settings()) == (93, 93)
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("stop", [SoftTimeLimitExceeded, KeyboardInterrupt])
+def test_a_cvf_ingest_stopped_midway_keeps_what_it_read(
+    settings_env: Settings, monkeypatch: pytest.MonkeyPatch, stop: type[BaseException]
+) -> None:
+    """A worker's soft time limit (900 s; an edition's ~2,000 abstracts take over an hour at the polite
+    interval) or Ctrl-C stored nothing, so the worker never got through an edition: now the listing
+    and the abstracts read are stored, and the stop goes on (the task retries: workers/venues.py)."""
+    from app.config import get_settings
+    from app.store.venue_ingest import ingest_edition
+    from app.venues.catalog import find_edition
+    from workers.venues import VenueRetryTask
+
+    listing = (VENUES / "cvf" / "cvpr2020-openaccess-listing.complete93.html").read_bytes()
+    with LoopbackServer() as server:
+        server.script("/CVPR2020", Reply(200, listing))
+        papers = parse_cvf_listing(
+            listing, venue="CVPR", year=2020, page_url=f"{server.url}/CVPR2020", name="l"
+        )
+        for paper in papers.papers:
+            server.script(urlsplit(paper.url).path, Reply(200, _cvf_page(f"Abstract of {paper.paper_id}.")))
+        monkeypatch.setenv("CVF_URL", server.url)
+        monkeypatch.setenv("VENUE_MIN_INTERVAL", "0")
+        get_settings.cache_clear()
+        pages: list[object] = []
+
+        def stop_after_three(page: object) -> None:
+            pages.append(page)
+            if len(pages) == 3:  # the listing and two abstracts read
+                raise stop()
+
+        with pytest.raises(stop):
+            ingest_edition(get_settings(), find_edition("CVPR.2020"), on_page=stop_after_three)
+        assert _counts(get_settings()) == (93, 93)
+        with session_scope(get_settings()) as session:
+            assert session.scalar(select(func.count()).select_from(Paper).where(Paper.abstract != "")) == 2
+        ingest_edition(get_settings(), find_edition("CVPR.2020"))  # the retry: only the 91 missing
+        assert len(server.requests) == 3 + 1 + 91
+    assert SoftTimeLimitExceeded in VenueRetryTask.autoretry_for
     get_settings.cache_clear()
