@@ -491,3 +491,44 @@ def test_an_open_ended_oai_harvest_is_topped_up_from_the_day_it_finished(
     assert third.exit_code == 0 and third.stdout.startswith("backfill finished: 3 pages, 62 records read")
     assert server.requests[2].query == since
     assert _state(settings_env).finished_at is not None and _state(settings_env).token is None
+
+
+def test_a_harvest_until_a_day_to_come_is_topped_up_too(
+    settings_env: Settings, oai_server: Callable[..., LoopbackServer]
+) -> None:
+    """An --until after the day it finished said "already finished" for good, as no --until did (QA)."""
+    later = dt.date.today() + dt.timedelta(days=365)
+    server = oai_server(Reply(200, OAI.encode()), Reply(200, NO_RECORDS))
+    args = ("--oai", "--from", "2015-01-16", "--until", later.isoformat(), "--set", "cs", "--no-embed")
+    assert _backfill(*args).exit_code == 0
+    finished = _state(settings_env).finished_at
+    assert finished is not None
+    again = _backfill(*args)
+    assert again.exit_code == 0 and again.stdout.startswith("backfill finished: 2 pages")
+    assert server.requests[1].query["from"] == [f"{finished:%Y-%m-%d}"]
+    assert server.requests[1].query["until"] == [later.isoformat()]
+
+
+def test_an_interrupted_top_up_whose_token_expired_asks_again_from_its_day(
+    settings_env: Settings, oai_server: Callable[..., LoopbackServer]
+) -> None:
+    """The top-up's first page cleared the finish: an expired token then needed --restart, the whole
+    history again (QA). The earlier finish is kept until the top-up's last page."""
+    first, second = _oai_pages(30)
+    expired = OAI.split("<ListRecords>")[0] + '<error code="badResumptionToken">expired</error>\n</OAI-PMH>\n'
+    server = oai_server(Reply(200, OAI.encode()))
+    args = ("--oai", "--from", "2015-01-16", "--set", "cs", "--no-embed")
+    assert _backfill(*args).exit_code == 0
+    finished = _state(settings_env).finished_at
+    server.script("/oai2", Reply(200, first), Reply(404, b"gone for now"))  # 404: no retries to wait for
+    stopped = _backfill(*args)
+    assert stopped.exit_code == 1
+    state = _state(settings_env)
+    assert (state.token, state.finished_at) == ("6960524|1001", finished)
+    server.script("/oai2", Reply(200, expired.encode()), Reply(200, second))
+    resumed = _backfill(*args)
+    assert resumed.exit_code == 0, resumed.output
+    asked = [r.query for r in server.requests[-2:]]
+    assert asked[0] == {"verb": ["ListRecords"], "resumptionToken": ["6960524|1001"]}
+    assert asked[1]["from"] == [f"{finished:%Y-%m-%d}"]  # the top-up's day, not 2015-01-16
+    assert _state(settings_env).finished_at != finished and _state(settings_env).token is None

@@ -2,8 +2,9 @@
 
 Each page is stored in one transaction together with the next page's resumption token, so a rerun
 with the same parameters asks for the page after the last one stored; a finished harvest is
-remembered. A finished harvest with no `until` is topped up by a rerun: records changed from the day
-it finished on (OAI-PMH dates are days, `from` included), counted into the same progress row. The
+remembered. A finished harvest whose range goes on (no `until`, or one to come) is topped up by a
+rerun: records changed from the day it finished on (OAI-PMH dates are days, `from` included),
+counted into the same progress row. The
 client keeps to the arXiv rate limit and retries 503s after their Retry-After.
 """
 
@@ -69,21 +70,23 @@ def harvest_oai(
         progress = open_progress(
             session, kind="oai", key=key, source=source, total=None, restart=options.restart
         )
-    top_up: dt.date | None = None  # a new list asked from this day
+    top_up: dt.date | None = None  # a finished harvest's next list starts on this day
     if progress.finished_at is not None:
-        if options.until_date is not None:
+        if options.until_date is not None and options.until_date < progress.finished_at.date():
             return report_of("oai", progress, already_finished=True)
-        # Open-ended: arXiv has announced and changed records since it finished (it said "finished"
-        # for good before, and a rerun fetched nothing new).
+        # Its range goes on past the day it finished (no --until, or one to come): arXiv has
+        # announced and changed records since (it said "already finished" for good before). The
+        # earlier finish is kept until the top-up's last page, so an interrupted top-up, its token
+        # expired or not, starts again from the same day.
         top_up = max(options.from_date, progress.finished_at.date())
-        progress.finished_at = None
     records_before = progress.counts["records"]
     own_client = client is None
     client = client or ArxivClient.from_settings(settings, limiter=limiter_for(settings))
     try:
-        while progress.finished_at is None:
+        while True:
             progress = _harvest_page(settings, client, options, progress, on_batch, top_up=top_up)
-            top_up = None
+            if progress.token is None:
+                break
     finally:
         if own_client:
             client.close()
@@ -104,20 +107,28 @@ def _harvest_page(
     *,
     top_up: dt.date | None = None,
 ) -> Progress:
-    """Fetch, parse and store the next page (the first of a new list from `top_up` when given);
-    returns the progress committed with it."""
-    token = None if top_up is not None else before.token
+    """Fetch, parse and store the next page; returns the progress committed with it. A top-up
+    (`top_up`, the day a finished harvest's next list starts) asks a new list when it has no
+    token yet, or when its token has expired."""
+    token = before.token
     if token is None and before.line > 0 and top_up is None:
         raise FeedParseError(
             "the saved harvest has no resumption token left but is not finished: use --restart"
         )
-    if token is None:
+    feed = None
+    if token is not None:
+        try:
+            feed = _parse_page(client.fetch_oai(resumption_token=token).body or b"", resumed=True)
+        except FeedParseError as exc:
+            if top_up is None or "badResumptionToken" not in str(exc):
+                raise
+            log.warning("oai top-up token expired: asking again", extra={"from": top_up.isoformat()})
+            token = None
+    if feed is None:
         result = client.fetch_oai(
             from_date=top_up or options.from_date, until_date=options.until_date, set_spec=options.set_spec
         )
-    else:
-        result = client.fetch_oai(resumption_token=token)
-    feed = _parse_page(result.body or b"", resumed=token is not None)
+        feed = _parse_page(result.body or b"", resumed=False)
     if feed.resumption_token is not None and feed.resumption_token == token:
         raise FeedParseError(f"OAI-PMH server sent the same resumption token again ({token[:80]!r})")
     wanted = category_matcher(options.categories)
@@ -127,7 +138,8 @@ def _harvest_page(
     after.position += len(feed.entries)
     after.token = feed.resumption_token
     after.total = feed.total_results or after.total
-    after.finished_at = dt.datetime.now(dt.UTC) if feed.resumption_token is None else None
+    # A top-up keeps the earlier finish until its own last page (a harvest's first run has none).
+    after.finished_at = dt.datetime.now(dt.UTC) if feed.resumption_token is None else before.finished_at
     after.counts.update(pages=1, records=len(feed.entries), filtered=len(feed.entries) - len(entries))
     with session_scope(settings) as session:
         stats = store_batch(session, entries=entries)

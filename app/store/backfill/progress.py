@@ -147,7 +147,8 @@ def open_progress(
         skipped_lines=list(row.skipped_lines),
         started_at=row.started_at,
         finished_at=row.finished_at,
-        resumed=row.line > 0 and row.finished_at is None,
+        # Interrupted: a harvest not finished yet, or a finished one's top-up holding a token.
+        resumed=row.line > 0 and (row.finished_at is None or row.token is not None),
     )
 
 
