@@ -8,11 +8,13 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from app.arxiv.parse import parse_feed
 from app.cli import cli
 from app.config import Settings
 from app.store.db import session_scope
 from app.store.models import FetchLog, Listing, Paper
 from tests.conftest import DATA
+from tests.daily_feeds import daily_feed
 from tests.loopback import LoopbackServer, Reply
 
 RSS2 = DATA / "rss" / "rss2-2024-multicat-csLG+csAI+csCL+statML.xml"
@@ -81,7 +83,7 @@ def test_ingest_live_uses_conditional_get_and_logs(
     from app.config import get_settings
 
     headers = {"ETag": '"day-1"', "Last-Modified": "Thu, 24 Sep 2026 04:00:00 GMT"}
-    script = {"/rss/cs.LG": [Reply(200, RSS2.read_bytes(), headers), Reply(304, headers=headers)]}
+    script = {"/rss/cs.LG": [Reply(200, daily_feed("cs.LG"), headers), Reply(304, headers=headers)]}
     with LoopbackServer(script) as server:
         monkeypatch.setenv("ARXIV_RSS_URL", f"{server.url}/rss")
         get_settings.cache_clear()
@@ -308,14 +310,22 @@ def test_serve_refuses_a_port_out_of_range(settings_env: Settings) -> None:
     assert refused.exit_code == 2 and "--port" in refused.output
 
 
-@pytest.mark.parametrize(("asked", "stored"), [("cs.CV", 0), ("cs.LG", 1)])
+@pytest.mark.parametrize(
+    ("asked", "served", "stored"),
+    [
+        ("cs.CV", ATOM_LG.read_bytes(), 0),
+        ("cs.LG", ATOM_LG.read_bytes(), 1),
+        # cs.LG, cs.AI, cs.CL and stat.ML's feed: a cs.LG-only paper was listed in stat.ML (QA)
+        ("stat.ML", RSS2.read_bytes(), 0),
+    ],
+)
 def test_a_feed_of_another_category_is_not_stored_under_the_one_asked(
-    settings_env: Settings, monkeypatch: pytest.MonkeyPatch, asked: str, stored: int
+    settings_env: Settings, monkeypatch: pytest.MonkeyPatch, asked: str, served: bytes, stored: int
 ) -> None:
     """A server that answers cs.CV's listing with cs.LG's had its papers listed under cs.CV for good."""
     from app.config import get_settings
 
-    with LoopbackServer({f"/rss/{asked}": [Reply(200, ATOM_LG.read_bytes())]}) as server:
+    with LoopbackServer({f"/rss/{asked}": [Reply(200, served)]}) as server:
         monkeypatch.setenv("ARXIV_RSS_URL", f"{server.url}/rss")
         get_settings.cache_clear()
         result = runner.invoke(cli, ["ingest", "--category", asked])
@@ -325,18 +335,22 @@ def test_a_feed_of_another_category_is_not_stored_under_the_one_asked(
         with session_scope(settings) as session:
             assert set(session.scalars(select(Listing.category))) == {"cs.LG"}
         return
+    named = "+".join(parse_feed(served).categories)
     assert result.exit_code == 1
-    assert result.stderr == "error: asked for the cs.CV listing, got cs.LG's\n"
+    assert result.stderr == f"error: asked for the {asked} listing, got {named}'s\n"
     assert _counts(settings) == (0, 0)
     with session_scope(settings) as session:
         log = session.scalars(select(FetchLog)).one()
-    assert (log.category, log.http_status, log.error is not None) == ("cs.CV", 200, True)
+    assert (log.category, log.http_status, log.error is not None) == (asked, 200, True)
 
 
 def test_a_subject_with_two_names_is_the_same_listing() -> None:
     from app.arxiv.types import Feed
     from app.store.ingest import _lists
 
-    assert _lists(Feed(kind="rss2", title="", entries=(), categories=("cs.IT",)), "math.IT")
-    assert _lists(Feed(kind="rss2", title="", entries=(), categories=("math.IT",)), "cs.IT")
-    assert not _lists(Feed(kind="rss2", title="", entries=(), categories=("cs.IT",)), "cs.IR")
+    def names(*categories: str) -> Feed:
+        return Feed(kind="rss2", title="", entries=(), categories=categories)
+
+    assert _lists(names("cs.IT"), "math.IT") and _lists(names("math.IT"), "cs.IT")
+    assert not _lists(names("cs.IT"), "cs.IR")
+    assert not _lists(names("cs.IT", "cs.IR"), "cs.IT")  # a feed of two lists the other's papers too

@@ -96,7 +96,7 @@ def ingest_category(
             feed = parse_feed(result.body)
             if feed.entries and feed.announced_on is None:  # its papers would be on no day, for good
                 raise FeedParseError(f"the {category} listing has {len(feed.entries)} entries but no date")
-            if feed.categories and not _lists(feed, category):  # stored under `category`, for good
+            if feed.categories and not _lists(feed, category):  # listed under `category`, for good
                 raise FeedParseError(f"asked for the {category} listing, got {'+'.join(feed.categories)}'s")
             if expect_day is not None and feed.entries and feed.announced_on != expect_day:
                 raise StaleFeedError(f"the feed announces {feed.announced_on}, not {expect_day}")
@@ -122,9 +122,11 @@ def ingest_category(
 
 
 def _lists(feed: Feed, category: str) -> bool:
-    """Whether a daily feed that names its categories names `category` (or its other name)."""
+    """Whether a daily feed that names its categories names `category` alone (or by its other name):
+    arXiv's feed of one category does; one that names others too lists their papers as well (a
+    cs.LG-only paper of a cs.LG+stat.ML feed was stored in stat.ML's listing)."""
     known = taxonomy()
-    return known.canonical(category) in {known.canonical(c) for c in feed.categories}
+    return {known.canonical(c) for c in feed.categories} == {known.canonical(category)}
 
 
 def ingest_file(

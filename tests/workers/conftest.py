@@ -12,7 +12,6 @@ import contextlib
 import itertools
 import json
 import os
-import re
 import selectors
 import signal
 import socket
@@ -37,19 +36,18 @@ from app.config import Settings, get_settings
 from app.store.db import get_sessionmaker, session_scope
 from app.store.models import Embedding, FetchLog, Listing, Paper
 from tests.conftest import DATA
+from tests.daily_feeds import daily_feed
 from tests.fakes import FakeEmbedder
 from tests.loopback import LoopbackServer, Reply
 
 ROOT = Path(__file__).resolve().parents[2]
-RSS2 = DATA / "rss" / "rss2-2024-multicat-csLG+csAI+csCL+statML.xml"
-FEED = RSS2.read_bytes()
+FEED = daily_feed("cs.LG")
 FEED_IDS = ("2609.26811", "2609.26820", "2205.06398", "2009.13987")
 FEED_DAY = "2026-09-24"
 # What the API answers for ids it does not know yet: a valid, empty Atom feed (recorded).
 _RECORDED_EMPTY = DATA / "api/arxiv.py-recorded/id_0000.0000_s0_m100_8b51d9633a68.json"
 EMPTY_API = json.loads(_RECORDED_EMPTY.read_text())["body"].encode()
-# A weekend: arXiv serves the channel with no items.
-EMPTY_FEED = re.sub(rb"<item>.*?</item>\s*", b"", FEED, flags=re.DOTALL)
+EMPTY_FEED = daily_feed("cs.LG", empty=True)  # a weekend: arXiv serves the channel with no items
 HTML_PAGE = b"<!DOCTYPE html><html><head><title>arXiv is down for maintenance</title></head></html>"
 # The production `worker` service's queues. `embed` is the embedder's (tested with the real model in
 # tests/search): a test worker loading torch would only slow these tests down.

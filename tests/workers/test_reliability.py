@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from app.arxiv.ratelimit import RedisIntervalLimiter
 from app.config import get_settings
+from tests.daily_feeds import daily_feed
 from tests.loopback import LoopbackServer, Reply
 from tests.workers.conftest import (
     EMPTY_FEED,
@@ -126,7 +127,7 @@ def test_redis_restart_loses_no_queued_task(cluster: Cluster, arxiv: LoopbackSer
     cluster.use_redis(f"redis://127.0.0.1:{port}/0")
     categories = ["cs.LG", "cs.AI", "cs.CL"]
     for category in categories[1:]:
-        arxiv.script(f"/rss/{category}", Reply(200, FEED))
+        arxiv.script(f"/rss/{category}", Reply(200, daily_feed(category)))
     tasks = [cluster.send("fetch.category", category) for category in categories]
     broker = redis.Redis(port=port)
     assert broker.llen("fetch") == 3
@@ -143,7 +144,7 @@ def test_redis_restart_loses_no_queued_task(cluster: Cluster, arxiv: LoopbackSer
 
     # Again with the worker running: it reconnects and takes new work.
     _restart(cluster, server, port, folder)
-    arxiv.script("/rss/stat.ML", Reply(200, FEED))
+    arxiv.script("/rss/stat.ML", Reply(200, daily_feed("stat.ML")))
     late = cluster.send("fetch.category", "stat.ML")
     assert cluster.wait_done(late.id, timeout=60).state == "SUCCESS", cluster.logs()
     assert counts(get_settings()) == (4, 16)
@@ -169,7 +170,7 @@ def test_database_unavailable_for_a_while_then_back(cluster: Cluster, arxiv: Loo
 
         proxy.down()  # the worker's pooled connections are cut, and new ones refused
         refused = proxy.refused
-        arxiv.script("/rss/cs.AI", Reply(200, FEED))
+        arxiv.script("/rss/cs.AI", Reply(200, daily_feed("cs.AI")))
         second = cluster.send("fetch.category", "cs.AI")
         wait_for(lambda: proxy.refused > refused, timeout=20, what="a refused connection", logs=cluster.logs)
         proxy.up()
@@ -256,7 +257,7 @@ def test_same_task_twice_concurrently_gives_one_result(cluster: Cluster, arxiv: 
 def test_two_workers_share_the_arxiv_rate_limit(cluster: Cluster, arxiv: LoopbackServer) -> None:
     categories = ["cs.LG", "cs.AI", "cs.CL", "stat.ML"]
     for category in categories[1:]:
-        arxiv.script(f"/rss/{category}", Reply(200, FEED))
+        arxiv.script(f"/rss/{category}", Reply(200, daily_feed(category)))
     cluster.workers("w1", "w2", ARXIV_MIN_INTERVAL="1")
     tasks = [cluster.send("fetch.category", category) for category in categories]  # all at once
     results = [cluster.wait_done(task.id) for task in tasks]

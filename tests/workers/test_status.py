@@ -10,8 +10,9 @@ from fastapi.testclient import TestClient
 from app.config import Settings, get_settings
 from app.jobs import queue_depths
 from app.main import create_app
+from tests.daily_feeds import daily_feed
 from tests.loopback import LoopbackServer, Reply
-from tests.workers.conftest import FEED, client_app
+from tests.workers.conftest import client_app
 from workers.tasks import fetch_category
 
 
@@ -64,7 +65,7 @@ def test_status_reflects_fetch_log(api: TestClient) -> None:
 
 
 def test_status_after_a_later_success_keeps_the_last_error(api: TestClient, arxiv: LoopbackServer) -> None:
-    arxiv.script("/rss/cs.AI", Reply(404, b"no"), Reply(200, FEED))
+    arxiv.script("/rss/cs.AI", Reply(404, b"no"), Reply(200, daily_feed("cs.AI")))
     fetch_category.delay("cs.AI")
     fetch_category.delay("cs.AI")
     ai = {c["category"]: c for c in api.get("/api/v1/status").json()["categories"]}["cs.AI"]

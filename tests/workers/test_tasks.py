@@ -12,6 +12,7 @@ from app.cli import cli
 from app.config import Settings, get_settings
 from app.store.db import session_scope
 from app.store.models import CategoryView
+from tests.daily_feeds import daily_feed
 from tests.loopback import LoopbackServer, Reply
 from tests.workers.conftest import (
     EMPTY_FEED,
@@ -122,8 +123,8 @@ def test_enqueue_round_covers_configured_and_recently_opened(
                 CategoryView(category="cs.LG", last_opened_on=today),
             ]
         )
-    for path in ("/rss/cs.AI", "/rss/cs.RO"):
-        arxiv.script(path, Reply(200, EMPTY_FEED))
+    for category in ("cs.AI", "cs.RO"):
+        arxiv.script(f"/rss/{category}", Reply(200, daily_feed(category, empty=True)))
     ids = enqueue_round()
     assert len(ids) == 3
     assert [r.path for r in arxiv.requests if r.path.startswith("/rss/")] == [
