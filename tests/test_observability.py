@@ -45,7 +45,7 @@ def test_metrics_report_requests_and_shared_counts(app_client: TestClient) -> No
     app_client.get("/arxiv/cs.LG")
     text = app_client.get("/metrics").text
     assert (
-        'coolpapers_http_request_duration_seconds_bucket{le="0.05",method="GET",route="/arxiv/{spec:path}",status="200"}'
+        'coolpapers_http_request_duration_seconds_bucket{le="0.05",method="GET",route="/arxiv/{spec:page_spec}",status="200"}'
         in text
     )
     assert "coolpapers_papers 3.0" in text

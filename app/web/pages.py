@@ -47,6 +47,7 @@ from app.store.popularity import popularity_stamp
 from app.store.venues import edition_summaries
 from app.summarize.service import cached_faqs
 from app.web.ranges import range_page
+from app.web.routing import PAGE_SPEC
 from app.web.templating import templates
 from app.xmlchars import xml_safe
 
@@ -192,7 +193,7 @@ def lookup_state(
     return JSONResponse(body | {"retry_after": lookup.retry_after}, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/arxiv/{spec:path}")
+@router.get("/arxiv/{spec:" + PAGE_SPEC + "}")
 @on_page_threads
 def arxiv_page(
     request: Request,

@@ -12,7 +12,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
-from starlette.convertors import PathConvertor, register_url_convertor
 
 from app.config import get_settings
 from app.deps import SearcherDep, SessionDep, SettingsDep
@@ -39,18 +38,10 @@ from app.summarize.service import cached_faqs
 from app.venues.types import is_venue_id
 from app.web import faq
 from app.web.faq import star_limit, summary_limit
+from app.web.routing import PAGE_SPEC
 from app.web.templating import templates
 from app.xmlchars import xml_safe
 
-
-class VenueSpec(PathConvertor):
-    """Any venue path but /venue/kimi and /venue/star, which answer POSTs only: matched by the
-    catch-all, a GET of them (RSSHub builds one) was a 405 naming the catch-all's GET in Allow."""
-
-    regex = r"(?!(?:kimi|star)$).*"
-
-
-register_url_convertor("venue_spec", VenueSpec())
 MAX_SEARCH_SKIP = 1800  # the deepest page of a venue search (its results stop at 2,000)
 router = APIRouter(include_in_schema=False)
 MAX_SHOW = 5000
@@ -115,7 +106,7 @@ def latest_feed(request: Request, session: SessionDep) -> Response:
     return _atom(request, session, papers, title="Latest proceedings", alternate="/")
 
 
-@router.get("/venue/{spec:venue_spec}")
+@router.get("/venue/{spec:" + PAGE_SPEC + "}")
 @on_page_threads
 def venue_page(
     request: Request,

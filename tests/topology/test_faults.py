@@ -254,7 +254,7 @@ def _route_count(deployment: Deployment) -> float:
     for line in text.splitlines():
         if (
             line.startswith("coolpapers_http_request_duration_seconds_count")
-            and 'route="/arxiv/{spec:path}"' in line
+            and 'route="/arxiv/{spec:page_spec}"' in line
         ):
             total += float(line.rsplit(" ", 1)[1])
     return total
