@@ -30,6 +30,7 @@ from app.ranking.rank import (
     DISMISSED_CENTROID_WEIGHT,
     KEYWORD_WEIGHT,
     NEGATIVE_KEYWORD_WEIGHT,
+    WHY_MIN_COSINE,
     Candidate,
     CandidateTexts,
     Prepared,
@@ -310,11 +311,15 @@ class _Pool:
         star_vectors: dict[int, NDArray[np.float32]],
         starred: dict[int, tuple[int, str, NDArray[np.float32] | None]],
     ) -> str | None:
+        """The starred paper it is closest to, when close enough to explain it (as the website's
+        `Prepared._why`); else the first keyword or author it mentions; else none. Every pick said
+        "close to" a star before, unrelated ones and those a keyword brought in too."""
         vector = self.vectors.get(paper_id)
         if vector is not None and star_vectors:
             ids = list(star_vectors)
-            nearest = ids[int(np.argmax(np.array([star_vectors[i] for i in ids]) @ vector))]
-            return f"close to {starred[nearest][1]}"
+            cosines = np.array([star_vectors[i] for i in ids]) @ vector
+            if float(cosines.max()) >= WHY_MIN_COSINE:
+                return f"close to {starred[ids[int(np.argmax(cosines))]][1]}"
         hit = next((t for t in terms if self.mentions(t)[row]), None)
         return f"mentions {hit}" if hit else None
 

@@ -15,9 +15,10 @@ from contextlib import contextmanager
 from email.message import EmailMessage
 from typing import Any
 
+import numpy as np
 import pytest
 from aiosmtpd.controller import Controller
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.arxiv.parse import parse_feed
 from app.config import Settings, get_settings
@@ -150,6 +151,32 @@ def test_digest_picks_neighbours_of_stars_and_never_dismissed_ones(world: Settin
     assert all(p.reason == f"close to {star.title}" for p in digest.papers)
     assert digest.papers[0].url == f"https://papers.example/arxiv/{picked[0]}"
     assert [p.score for p in digest.papers] == sorted((p.score for p in digest.papers), reverse=True)
+
+
+def test_a_pick_is_explained_only_by_what_brought_it(world: Settings) -> None:
+    """Every pick said "close to <star>", however far from it, and a keyword's pick too (QA): as on
+    the website, a star explains a pick from a cosine of WHY_MIN_COSINE, else the keyword does."""
+    from app.ranking.rank import WHY_MIN_COSINE
+    from app.store.embeddings import vectors_for
+    from app.store.models import Embedding
+
+    papers = _papers(world)
+    star, picked_by_word = papers[0], papers[7]
+    word = next(w for w in picked_by_word.title.lower().split() if len(w) > 6 and w.isalpha())
+    with session_scope(world) as session:
+        vectors = vectors_for(session, paper_ids=[p.id for p in papers], model=world.embed_model)
+        away = -np.mean([vectors[p.id] for p in papers[1:]], axis=0)  # a star far from every paper
+        away /= np.linalg.norm(away)
+        session.execute(
+            update(Embedding).where(Embedding.paper_id == star.id).values(vector=away.astype("<f4").tobytes())
+        )
+    assert all(float(vectors[p.id] @ away) < WHY_MIN_COSINE for p in papers[1:])
+    pid = _profile(world, None, stars=[star.arxiv_id], keywords=[word], categories=["cs.CV"])
+    with session_scope(world) as session:
+        [digest] = compose_digests(session, world, load_readers(session, world, profile_ids=[pid]))
+    reasons = {p.arxiv_id: p.reason for p in digest.papers}
+    assert reasons[picked_by_word.arxiv_id] == f"mentions {word}"
+    assert not any((reason or "").startswith("close to") for reason in reasons.values())
 
 
 def test_digest_papers_carry_their_faqs_one_line_summary(world: Settings) -> None:
