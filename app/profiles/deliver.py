@@ -32,6 +32,7 @@ from app.config import Settings
 from app.errors import InvalidQueryError
 from app.profiles.digest import Digest, Reader, compose_digests, load_readers
 from app.profiles.webhook_target import parse_target, pinned_url, resolve_public
+from app.ratelimit import counter_for
 from app.store.db import session_scope
 from app.store.models import DigestDelivery, Profile
 from app.store.upsert import dialect_insert
@@ -40,6 +41,7 @@ MAX_ATTEMPTS = 3
 WEBHOOK_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 SMTP_TIMEOUT = 30.0
 SIGNATURE_HEADER = "X-CoolPapers-Signature"
+CONFIRM_EVERY = 86_400  # seconds: an address gets at most one confirmation e-mail a window
 
 
 class NotDelivered(Exception):
@@ -364,7 +366,14 @@ def _claim_confirmation(settings: Settings, profile_id: int, now: dt.datetime) -
         )
         if claimed is None:
             return None
-        return _recipients(session, [profile_id]).get(profile_id)
+        recipient = _recipients(session, [profile_id]).get(profile_id)
+    # Whatever asks, at most once a day per address: one profile switching addresses back and forth
+    # (each change clears its "asked"), profiles created and revoked (their rows and times go) sent
+    # an e-mail each. Counted where the rate limits are (Redis, or this host).
+    address = hashlib.sha256(email.casefold().encode()).hexdigest()
+    if counter_for(settings).hit(f"digest-confirm:{address}", CONFIRM_EVERY) > 1:
+        return None
+    return recipient
 
 
 def confirmation_email(settings: Settings, recipient: Recipient) -> EmailMessage:
