@@ -234,6 +234,8 @@ def _apply_digest(profile: Profile, digest: DigestChange, now: dt.datetime, *, a
     email = (digest.email or "").strip() or None
     if email is not None and (len(email) > 320 or not _EMAIL_RE.match(email)):
         raise InvalidQueryError("digest.email: not an e-mail address")
+    if email is not None and not email.isascii():  # its confirmation then failed unseen, for good
+        raise InvalidQueryError("digest.email: an ASCII address (internationalised ones cannot be sent)")
     url = (digest.webhook_url or "").strip() or None
     if url is not None and (len(url) > 2000 or not re.fullmatch(r"https?://[^\s/?#]+\S*", url)):
         raise InvalidQueryError("digest.webhook_url: an http(s) URL of at most 2000 characters")
