@@ -6,12 +6,13 @@ import datetime as dt
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Request, Response
+from fastapi.responses import RedirectResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from app.deps import SessionDep, SettingsDep
 from app.errors import NotFoundError
 from app.profiles.atom import digest_feed
-from app.profiles.deliver import send_confirmations, unsubscribe
+from app.profiles.deliver import send_confirmations, unsubscribe, unsubscribe_signed
 from app.profiles.digest import profile_digest
 from app.profiles.qr import link_qr_svg
 from app.profiles.store import (
@@ -201,18 +202,24 @@ def feed(session: SessionDep, settings: SettingsDep, profile: ProfileDep) -> Res
     )
 
 
-# GET for the link in a mail, POST for RFC 8058 one-click unsubscribe: one handler, kept out of the
-# OpenAPI document (it is not an API call, and two methods of one route would share an operation id).
-@router.api_route(
-    "/unsubscribe/{profile_id}/{signature}",
-    methods=["GET", "POST"],
-    response_class=Response,
-    include_in_schema=False,
-)
+# The link of the e-mails and of their List-Unsubscribe header. A GET (a reader's click, or a mail
+# scanner opening every link) only leads to the page with the button (app/web/digest_confirm.py);
+# a POST is RFC 8058's one-click unsubscribe, sent by mail clients from the header. Kept out of the
+# OpenAPI document: it is for mail, not for API clients.
+@router.get("/unsubscribe/{profile_id}/{signature}", response_class=Response, include_in_schema=False)
+def unsubscribe_page(
+    session: SessionDep, profile_id: Annotated[int, Path(ge=1, le=2**31 - 1)], signature: str
+) -> Response:
+    if not unsubscribe_signed(session, profile_id=profile_id, signature=signature[:64]):
+        raise NotFoundError("this unsubscribe link is not valid (the profile may have been revoked)")
+    return RedirectResponse(f"/digest/unsubscribe/{profile_id}/{signature[:64]}", status_code=303)
+
+
+@router.post("/unsubscribe/{profile_id}/{signature}", response_class=Response, include_in_schema=False)
 def stop_digest(
     session: SessionDep, profile_id: Annotated[int, Path(ge=1, le=2**31 - 1)], signature: str
 ) -> Response:
-    """The e-mails' unsubscribe link (and RFC 8058 one-click POST): turns the profile's digest off."""
+    """RFC 8058 one-click unsubscribe: the profile's digest e-mails stop."""
     if not unsubscribe(session, profile_id=profile_id, signature=signature[:64]):
         raise NotFoundError("this unsubscribe link is not valid (the profile may have been revoked)")
     session.commit()

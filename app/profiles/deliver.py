@@ -253,15 +253,23 @@ def unsubscribe_url(settings: Settings, recipient: Recipient) -> str:
     return f"{settings.public_url.rstrip('/')}/api/v1/profiles/unsubscribe/{recipient.profile_id}/{signature}"
 
 
-def unsubscribe(session: Session, *, profile_id: int, signature: str) -> bool:
-    """Turn a profile's digest off when the link's signature is right; False otherwise."""
+def unsubscribe_signed(session: Session, *, profile_id: int, signature: str) -> bool:
+    """Whether the link's signature is this profile's (the page shows its button only then)."""
     profile = session.get(Profile, profile_id)
-    if profile is None:
+    return profile is not None and hmac.compare_digest(
+        unsubscribe_signature(profile.unsubscribe_key, profile_id), signature
+    )
+
+
+def unsubscribe(session: Session, *, profile_id: int, signature: str) -> bool:
+    """Stop a profile's digest e-mails when the link's signature is right; False otherwise. Its
+    address goes (to receive them again, its owner gives it again, and confirms it): the webhook
+    and the feed go on, they are not the mail's to stop (it turned the whole digest off)."""
+    if not unsubscribe_signed(session, profile_id=profile_id, signature=signature):
         return False
-    expected = unsubscribe_signature(profile.unsubscribe_key, profile_id)
-    if not hmac.compare_digest(expected, signature):
-        return False
-    profile.digest_frequency = "off"
+    profile = session.get(Profile, profile_id)
+    assert profile is not None
+    profile.digest_email = profile.digest_confirm_sent_at = profile.digest_email_confirmed_at = None
     profile.digest_updated_at = dt.datetime.now(dt.UTC)
     session.flush()
     return True

@@ -279,8 +279,11 @@ def test_dry_run_sends_nothing(world: Settings, inbox: tuple[Inbox, int], hook: 
         assert session.scalar(select(DigestDelivery.id)) is None
 
 
-def test_unsubscribe_link_turns_the_digest_off(world: Settings, inbox: tuple[Inbox, int]) -> None:
-    pid = _profile(world, None, categories=["cs.CV"])
+def test_unsubscribe_link_stops_the_emails_and_only_them(
+    world: Settings, inbox: tuple[Inbox, int], hook: LoopbackServer
+) -> None:
+    """It turned the whole digest off, the webhook's too (QA): now the address goes, the rest stays."""
+    pid = _profile(world, f"{hook.url}/hook", categories=["cs.CV"])
     send_digests(world)
     leave = inbox[0].messages[0]["List-Unsubscribe"].strip("<>")
     profile_id, signature = leave.rsplit("/", 2)[-2:]
@@ -288,7 +291,9 @@ def test_unsubscribe_link_turns_the_digest_off(world: Settings, inbox: tuple[Inb
         assert not unsubscribe(session, profile_id=int(profile_id), signature="0" * 32)
         assert unsubscribe(session, profile_id=int(profile_id), signature=signature)
     with session_scope(world) as session:
-        assert session.get(Profile, pid).digest_frequency == "off"  # type: ignore[union-attr]
+        profile = session.get(Profile, pid)
+        assert profile is not None and profile.digest_email is None
+        assert (profile.digest_frequency, profile.digest_webhook_url) == ("daily", f"{hook.url}/hook")
 
 
 def test_a_new_address_is_confirmed_first_and_a_stranger_is_asked_once(

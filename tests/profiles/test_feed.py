@@ -65,8 +65,21 @@ def test_unsubscribe_link_over_http(client: TestClient, session: Session) -> Non
     assert profile is not None
     assert client.get(f"/api/v1/profiles/unsubscribe/{profile.id}/{'0' * 32}").status_code == 404
     signature = unsubscribe_signature(profile.unsubscribe_key, profile.id)
-    assert client.post(f"/api/v1/profiles/unsubscribe/{profile.id}/{signature}").status_code == 200
-    assert client.get(f"/api/v1/profiles/{token}").json()["digest"]["frequency"] == "off"
+    link = f"/api/v1/profiles/unsubscribe/{profile.id}/{signature}"
+    # Opening the link (a reader, or a mail scanner: it unsubscribed them) leads to the button only.
+    opened = client.get(link)
+    assert opened.status_code == 200 and '<form method="post">' in opened.text
+    assert opened.url.path == f"/digest/unsubscribe/{profile.id}/{signature}"
+    assert client.get(f"/api/v1/profiles/{token}").json()["digest"]["email"] == "r@example.org"
+    assert client.get(f"/digest/unsubscribe/{profile.id}/{'0' * 32}").status_code == 404
+    stopped = client.post(opened.url.path)
+    assert stopped.status_code == 200 and "have stopped" in stopped.text
+    assert client.get(f"/api/v1/profiles/{token}").json()["digest"] == {
+        **client.get(f"/api/v1/profiles/{token}").json()["digest"],
+        "email": None,
+        "frequency": "weekly",
+    }
+    assert client.post(link).status_code == 200  # RFC 8058's one-click POST, from mail clients
 
 
 def test_feed_drops_characters_xml_forbids() -> None:
