@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Request, Response
 from fastapi.responses import RedirectResponse
@@ -196,7 +197,12 @@ def feed(session: SessionDep, settings: SettingsDep, profile: ProfileDep) -> Res
     """The profile's digest of the latest day (or week, for weekly digests) as an Atom feed."""
     site = settings.public_url.rstrip("/")
     digest = profile_digest(session, settings, profile.id)
-    body = digest_feed(digest, feed_id=f"{site}/profiles/{profile.id}/feed", site=site)
+    # A tag URI (RFC 4151) of the profile and its creation: row ids come back on SQLite once the
+    # newest profile is revoked, and a reader's feed client merged a new profile's feed with the old.
+    created = as_utc(profile.created_at) or dt.datetime.now(dt.UTC)
+    host = urlsplit(site).hostname or "localhost"
+    feed_id = f"tag:{host},{created:%Y-%m-%d}:profiles/{profile.id}/{created:%H%M%S%f}"
+    body = digest_feed(digest, feed_id=feed_id, site=site)
     return Response(
         body, media_type="application/atom+xml", headers={"Cache-Control": "private, max-age=300"}
     )

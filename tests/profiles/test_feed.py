@@ -93,3 +93,15 @@ def test_feed_drops_characters_xml_forbids() -> None:
     entry = feed.find(f"{ATOM}entry")
     assert entry is not None and entry.findtext(f"{ATOM}title") == "A title"
     assert entry.findtext(f"{ATOM}summary") == "It works\nclose to x"
+
+
+def test_a_feeds_id_is_never_another_profiles(client: TestClient) -> None:
+    """Built from the row id, which SQLite hands out again once the newest profile is revoked: a new
+    profile's feed had a revoked one's id (QA), and feed readers merge feeds by id."""
+    first = client.post("/api/v1/profiles").json()["token"]
+    first_id = ET.fromstring(client.get(f"/api/v1/profiles/{first}/feed").content).findtext(f"{ATOM}id")
+    assert client.delete(f"/api/v1/profiles/{first}").status_code == 204
+    second = client.post("/api/v1/profiles").json()["token"]
+    second_id = ET.fromstring(client.get(f"/api/v1/profiles/{second}/feed").content).findtext(f"{ATOM}id")
+    assert first_id and second_id and first_id != second_id and second_id.startswith("tag:")
+    assert first not in first_id and second not in second_id
