@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.arxiv.ids import abs_url
@@ -39,7 +39,8 @@ from app.ranking.rank import (
 )
 from app.store.embeddings import vectors_for
 from app.store.listings import CategoryQuery, day_listing, latest_day
-from app.store.models import Listing, Paper, Profile, ProfileItem
+from app.store.models import FetchLog, Listing, Paper, Profile, ProfileItem
+from app.store.papers import as_utc
 from app.summarize.service import cached_faqs
 
 WEEK = 7
@@ -134,15 +135,17 @@ def compose_digests(session: Session, settings: Settings, readers: Sequence[Read
     """The digest of each reader whose categories have a complete latest day; others are left out.
 
     A reader's day is the latest announcement day of its categories, once every category that
-    announced anything in the last week has reached it (ingestion runs category by category:
-    a digest made half-way would miss papers and could not be sent again).
+    announced anything in the last week has reached it or was fetched since and announced nothing
+    (ingestion runs category by category: a digest made half-way would miss papers and could not
+    be sent again).
     """
     latest = _latest_days(session, {c for r in readers for c in r.categories})
+    quiet = _quiet_on(session, latest)
     labelled = {s for r in readers for s in (*r.stars, *r.dismissals)}
     stars = _star_vectors(session, labelled, model=settings.embed_model)  # dismissed papers' too
     chosen = []
     for reader in readers:
-        day = _ready_day(latest, reader.categories)
+        day = _ready_day(latest, reader.categories, quiet)
         if day is not None:
             chosen.append((reader, (reader.categories, day, WEEK if reader.frequency == "weekly" else 1)))
     keys = dict.fromkeys(key for _, key in chosen)
@@ -169,13 +172,77 @@ def _latest_days(session: Session, categories: Iterable[str]) -> dict[str, dt.da
     return {c: latest_day(session, CategoryQuery((c,))) for c in sorted(categories)}
 
 
-def _ready_day(latest: dict[str, dt.date | None], categories: Sequence[str]) -> dt.date | None:
-    days = [d for c in categories if (d := latest.get(c)) is not None]
+def _ready_day(
+    latest: dict[str, dt.date | None], categories: Sequence[str], quiet: dict[dt.date, set[str]]
+) -> dt.date | None:
+    """The categories' newest day, once each of them that announced anything lately has it or was
+    fetched since it came and announced nothing (`_quiet_on`)."""
+    days = {c: d for c in categories if (d := latest.get(c)) is not None}
     if not days:
         return None
-    newest = max(days)
-    recent = [d for d in days if (newest - d).days < STALE_DAYS]
-    return newest if all(d == newest for d in recent) else None
+    newest = max(days.values())
+    behind = {c for c, d in days.items() if d != newest and (newest - d).days < STALE_DAYS}
+    return newest if behind <= quiet.get(newest, set()) else None
+
+
+def _quiet_on(session: Session, latest: dict[str, dt.date | None]) -> dict[dt.date, set[str]]:
+    """Per newest day D of some categories: the categories behind it whose last fetch began after
+    D's first listing was fetched, succeeded and added nothing. They announced nothing on D (small
+    categories often do not): without this, one of them held every digest that follows it back for
+    a week. A category fetched before D came, failing, or never fetched (a file) still holds it."""
+    fetched = _last_fetches(session, list(latest))
+    quiet: dict[dt.date, set[str]] = {}
+    for day in {d for d in latest.values() if d is not None}:
+        arrived = [f.added_at for c, d in latest.items() if d == day and (f := fetched.get(c)) and f.added_at]
+        if not arrived:
+            continue
+        came = min(arrived)
+        quiet[day] = {
+            c
+            for c, d in latest.items()
+            if d != day and (f := fetched.get(c)) is not None and f.nothing_since is not None
+            and f.nothing_since >= came
+        }  # fmt: skip
+    return quiet
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetches:
+    added_at: dt.datetime | None  # when its last fetch that added listings began
+    nothing_since: dt.datetime | None  # when its last fetch began, if it succeeded adding nothing
+
+
+def _last_fetches(session: Session, categories: Sequence[str]) -> dict[str, _Fetches]:
+    """Each category's last fetch that added listings, and its last fetch (two grouped reads)."""
+    if not categories:
+        return {}
+    added_rows = session.execute(
+        select(FetchLog.category, func.max(FetchLog.started_at))
+        .where(FetchLog.category.in_(categories), FetchLog.error.is_(None), FetchLog.listings_added > 0)
+        .group_by(FetchLog.category)
+    )
+    added = {row[0]: row[1] for row in added_rows}
+    newest = (
+        select(FetchLog.category, func.max(FetchLog.started_at).label("at"))
+        .where(FetchLog.category.in_(categories))
+        .group_by(FetchLog.category)
+        .subquery()
+    )
+    last = session.execute(
+        select(
+            FetchLog.category,
+            FetchLog.started_at,
+            FetchLog.error,
+            FetchLog.http_status,
+            FetchLog.listings_added,
+        ).join(newest, (FetchLog.category == newest.c.category) & (FetchLog.started_at == newest.c.at))
+    ).all()
+    nothing = {
+        row.category: as_utc(row.started_at)
+        for row in last
+        if row.error is None and row.http_status == 200 and not row.listings_added
+    }
+    return {c: _Fetches(as_utc(added.get(c)), nothing.get(c)) for c in categories}
 
 
 # Starred papers known to the database: arXiv id -> (paper id, title, vector or None).

@@ -386,6 +386,38 @@ def test_a_half_ingested_round_waits(world: Settings) -> None:
         assert compose_digests(session, world, load_readers(session, world, profile_ids=[pid])) == []
 
 
+def test_a_category_that_announced_nothing_does_not_hold_the_digest(world: Settings) -> None:
+    """A followed category fetched after the day came, which announced nothing (small ones often do),
+    held every digest that follows it back for a week (QA); one fetched before the day came, or that
+    failed, still holds it (its listing may come yet)."""
+    from app.store.fetch_log import add_fetch_log
+
+    with session_scope(world) as session:
+        feed = parse_feed((DATA / "api" / "api-2025-cs-100-entries.xml").read_bytes())
+        ingest_feed(session, feed=feed, categories=["cs.CL"], day=DAY - dt.timedelta(days=1))
+    pid = _profile(world, None, categories=["cs.CV", "cs.CL"])
+    came = dt.datetime(2025, 12, 15, 1, 0, tzinfo=dt.UTC)
+
+    def fetched(
+        category: str, at: dt.datetime, *, listings: int, status: int = 200, error: str | None = None
+    ) -> None:
+        with session_scope(world) as session:
+            add_fetch_log(session, url=f"https://rss.arxiv.org/rss/{category}", category=category, started_at=at,
+                          http_status=status, listings_added=listings, error=error)  # fmt: skip
+
+    def ready() -> bool:
+        with session_scope(world) as session:
+            return bool(compose_digests(session, world, load_readers(session, world, profile_ids=[pid])))
+
+    fetched("cs.CL", came - dt.timedelta(hours=1), listings=0)  # before DAY came: it may come yet
+    fetched("cs.CV", came, listings=100)
+    assert not ready()
+    fetched("cs.CL", came + dt.timedelta(minutes=2), listings=0, status=503, error="HTTP 503")
+    assert not ready()
+    fetched("cs.CL", came + dt.timedelta(minutes=5), listings=0)  # after DAY came, nothing: quiet
+    assert ready()
+
+
 def test_one_line_summary_is_the_summary_answers_first_sentence() -> None:
     answers = [
         {"question": "What problem does this paper try to solve?", "answer": "Long context."},
