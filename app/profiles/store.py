@@ -12,8 +12,10 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -31,6 +33,7 @@ FREQUENCIES = ("off", "daily", "weekly")
 MAX_ITEMS = 2000  # live items and tombstones of one profile together
 MAX_VALUE = 200
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
+_UNSEEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})  # control, format (zero-width), surrogates ...
 _EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 
 
@@ -115,6 +118,9 @@ def normalise_value(kind: str, raw: str) -> str:
     value = " ".join(raw.split())
     if not value or len(value) > MAX_VALUE:
         raise InvalidQueryError(f"{kind}: an item is 1 to {MAX_VALUE} characters")
+    if any(unicodedata.category(char) in _UNSEEN for char in value):
+        # A NUL failed PostgreSQL's insert (a 500); a zero-width keyword matched nothing, unseen.
+        raise InvalidQueryError(f"{kind}: an item has no control or invisible characters")
     if kind in ("stars", "dismissals"):
         if is_venue_id(value):  # a venue paper, starred on a /venue page: its id as papers.cool writes it
             return value
@@ -240,7 +246,11 @@ def _apply_digest(profile: Profile, digest: DigestChange, now: dt.datetime, *, a
     if url is not None and (len(url) > 2000 or not re.fullmatch(r"https?://[^\s/?#]+\S*", url)):
         raise InvalidQueryError("digest.webhook_url: an http(s) URL of at most 2000 characters")
     if url is not None:
-        check_saved_url(url, allow_private=allow_private)
+        check_saved_url(url, allow_private=allow_private)  # first: it says what is wrong with a bad URL
+        if urlsplit(url).username is not None:  # stored, then never sent (pinned_url drops it)
+            raise InvalidQueryError(
+                "digest.webhook_url: no user or password in the URL (sign with the secret)"
+            )
     if email is None or email.casefold() != (profile.digest_email or "").casefold():
         # A new address is its owner's to confirm (deliver.py sends the link), whoever set it.
         profile.digest_confirm_sent_at = profile.digest_email_confirmed_at = None

@@ -148,6 +148,20 @@ def test_an_unsubscribe_link_with_an_impossible_id_is_refused(client: TestClient
         # accepted, then its confirmation failed unseen (SMTPUTF8 refused) and it never could be (QA)
         ({"digest": {"frequency": "daily", "email": "é@exämple.com", "updated_at": T1}}, "ASCII"),
         ({"digest": {"frequency": "daily", "webhook_url": "ftp://x", "updated_at": T1}}, "webhook_url"),
+        # QA: a zero-width keyword matched nothing, unseen; a NUL failed PostgreSQL's insert; a
+        # webhook's user and password were stored and never sent
+        ({"items": {"keywords": [{"value": "\u200b", "updated_at": T1}]}}, "invisible"),
+        ({"items": {"authors": [{"value": "a\u0000b", "updated_at": T1}]}}, "control"),
+        (
+            {
+                "digest": {
+                    "frequency": "daily",
+                    "webhook_url": "https://u:p@hooks.example/x",
+                    "updated_at": T1,
+                }
+            },
+            "no user or password",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_422(client: TestClient, body: dict[str, object], message: str) -> None:
