@@ -46,9 +46,10 @@ _FOLD = str.maketrans(FOLD_FROM, FOLD_TO)
 
 
 def fold_name(name: str) -> str:
-    """A name without its diacritics, lower case: how author names are compared and searched."""
+    """A name without its diacritics, lower case, its spaces collapsed: how author names are
+    compared and searched ("Alice  Zed", as a profile collapses it, finds "Alice Zed")."""
     decomposed = unicodedata.normalize("NFKD", name.translate(_FOLD))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    return " ".join("".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold().split())
 
 
 def query_terms(query: str) -> list[str]:

@@ -38,6 +38,9 @@ def test_author_feed_lists_exactly_that_authors_papers(client: TestClient, sessi
     assert ids == theirs
     for entry in entries:
         assert author in [a.findtext(f"{ATOM}name") for a in entry.findall(f"{ATOM}author")]
+    # Spaces as a reader may type them (the profile collapses them): the same papers (QA: none).
+    spaced = client.get("/arxiv/search/feed", params={"author": author.replace(" ", "  ") + " "})
+    assert len(ET.fromstring(spaced.content).findall(f"{ATOM}entry")) == len(entries)
 
 
 def test_author_page_links_its_feed(client: TestClient, session: Session) -> None:
