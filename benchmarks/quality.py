@@ -64,7 +64,6 @@ K = 10
 POOL = 100  # candidates per method before fusion
 TARGET_GAIN = 0.06
 FOLDS = 5  # the field model is trained on the other folds than the query paper's
-FOLD_SEED = 0  # which papers share a fold (--fold-seed)
 Ranker = Callable[[int], Sequence[int]]  # paper index -> neighbour indexes, best first, self excluded
 
 
@@ -118,10 +117,10 @@ def svm_ranker(features: Any) -> Ranker:
 
 
 def held_out_fields(
-    papers: Sequence[realdata.Paper], vectors: np.ndarray
+    papers: Sequence[realdata.Paper], vectors: np.ndarray, *, fold_seed: int
 ) -> list[app_fields.FieldModel | None]:
     """For each paper, the app's field model trained without the paper's fold."""
-    fold_of = np.random.default_rng(FOLD_SEED).permutation(len(papers)) % FOLDS
+    fold_of = np.random.default_rng(fold_seed).permutation(len(papers)) % FOLDS
     labels = np.array([p.primary for p in papers])
     models = []
     started = time.perf_counter()
@@ -169,7 +168,9 @@ def rrf_ranker(first: Ranker, second: Ranker) -> Ranker:
     return lambda i: [j for j, _ in fuse([first(i), second(i)])]
 
 
-def rankers(papers: Sequence[realdata.Paper], vectors: np.ndarray, *, svm: bool) -> dict[str, Ranker]:
+def rankers(
+    papers: Sequence[realdata.Paper], vectors: np.ndarray, *, svm: bool, fold_seed: int
+) -> dict[str, Ranker]:
     """Every method over `papers` alone (TF-IDF fitted on them, as arxiv-sanity-lite fits its corpus)."""
     features = tfidf_features(papers)
     tfidf = np.asarray((features @ features.T).todense())
@@ -180,15 +181,17 @@ def rankers(papers: Sequence[realdata.Paper], vectors: np.ndarray, *, svm: bool)
     found["rrf"] = rrf_ranker(found["minilm"], found["tfidf"])
     found["sum"] = cosine_ranker(0.5 * minilm + 0.5 * tfidf)
     found["app-text"] = app_ranker(papers, vectors, minilm)
-    found["app"] = app_ranker(papers, vectors, minilm, held_out_fields(papers, vectors))
+    found["app"] = app_ranker(papers, vectors, minilm, held_out_fields(papers, vectors, fold_seed=fold_seed))
     return found
 
 
-def evaluate(papers: Sequence[realdata.Paper], vectors: np.ndarray, *, svm: bool) -> dict[str, np.ndarray]:
+def evaluate(
+    papers: Sequence[realdata.Paper], vectors: np.ndarray, *, svm: bool, fold_seed: int
+) -> dict[str, np.ndarray]:
     """Per-paper precision@K of each method (neighbours from `papers`), and `chance`."""
     primaries = [p.primary for p in papers]
     out: dict[str, np.ndarray] = {}
-    for name, rank in rankers(papers, vectors, svm=svm).items():
+    for name, rank in rankers(papers, vectors, svm=svm, fold_seed=fold_seed).items():
         started = time.perf_counter()
         out[name] = np.array(
             [sum(primaries[j] == primaries[i] for j in rank(i)[:K]) / K for i in range(len(papers))]
@@ -231,18 +234,16 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    global FOLD_SEED
-    FOLD_SEED = args.fold_seed
     print(*realdata.context_lines(), sep="\n")
     papers = realdata.load_papers(args.extra)
     vectors, origin = realdata.embed_texts([p.text for p in papers], cache=args.cache, reuse=args.reuse)
     print(f"minilm vectors: {origin}\nneighbours among all {len(papers)} papers:")
-    full = evaluate(papers, vectors, svm=args.svm)
+    full = evaluate(papers, vectors, svm=args.svm, fold_seed=args.fold_seed)
     keep = [i for i, p in enumerate(papers) if p.source != "csDS"]
     rest = None
     if len(keep) < len(papers):
         print(f"neighbours among the {len(keep)} papers outside the cs.DS file:")
-        rest = evaluate([papers[i] for i in keep], vectors[keep], svm=args.svm)
+        rest = evaluate([papers[i] for i in keep], vectors[keep], svm=args.svm, fold_seed=args.fold_seed)
     headers, rows = table_rows(papers, full, rest)
     print(f"\nprecision@{K} (same primary category), load {realdata.load_average()}\n")
     print(harness.table(["method", *headers], rows))

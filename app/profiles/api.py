@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from app.deps import SessionDep, SettingsDep
 from app.errors import NotFoundError
 from app.profiles.atom import digest_feed
-from app.profiles.deliver import send_confirmations, unsubscribe, unsubscribe_signed
+from app.profiles.deliver import INVALID_UNSUBSCRIBE, send_confirmations, unsubscribe, unsubscribe_signed
 from app.profiles.digest import profile_digest
 from app.profiles.qr import link_qr_svg
 from app.profiles.store import (
@@ -217,7 +217,7 @@ def unsubscribe_page(
     session: SessionDep, profile_id: Annotated[int, Path(ge=1, le=2**31 - 1)], signature: str
 ) -> Response:
     if not unsubscribe_signed(session, profile_id=profile_id, signature=signature[:64]):
-        raise NotFoundError("this unsubscribe link is not valid (the profile may have been revoked)")
+        raise NotFoundError(INVALID_UNSUBSCRIBE)
     return RedirectResponse(f"/digest/unsubscribe/{profile_id}/{signature[:64]}", status_code=303)
 
 
@@ -227,7 +227,7 @@ def stop_digest(
 ) -> Response:
     """RFC 8058 one-click unsubscribe: the profile's digest e-mails stop."""
     if not unsubscribe(session, profile_id=profile_id, signature=signature[:64]):
-        raise NotFoundError("this unsubscribe link is not valid (the profile may have been revoked)")
+        raise NotFoundError(INVALID_UNSUBSCRIBE)
     session.commit()
     return Response("Digest e-mails are off for this profile.\n", media_type="text/plain; charset=utf-8")
 

@@ -41,6 +41,7 @@ MAX_ATTEMPTS = 3
 WEBHOOK_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 SMTP_TIMEOUT = 30.0
 SIGNATURE_HEADER = "X-CoolPapers-Signature"
+INVALID_UNSUBSCRIBE = "this unsubscribe link is not valid (the profile may have been revoked)"  # a wrong signature, or a revoked profile
 CONFIRM_EVERY = 86_400  # seconds: an address gets at most one confirmation e-mail a window
 
 

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 
 from app.deps import SessionDep
 from app.errors import NotFoundError
-from app.profiles.deliver import confirm_address, unsubscribe, unsubscribe_signed
+from app.profiles.deliver import INVALID_UNSUBSCRIBE, confirm_address, unsubscribe, unsubscribe_signed
 from app.security import refuse_cross_site
 from app.web.templating import templates
 
@@ -42,7 +42,7 @@ def unsubscribe_page(
     request: Request, session: SessionDep, profile_id: ProfileId, signature: str
 ) -> HTMLResponse:
     if not unsubscribe_signed(session, profile_id=profile_id, signature=signature[:64]):
-        raise NotFoundError("this unsubscribe link is not valid (the profile may have been revoked)")
+        raise NotFoundError(INVALID_UNSUBSCRIBE)
     return templates.TemplateResponse(request, "unsubscribe_digest.html", {"stopped": False})
 
 
@@ -53,6 +53,6 @@ def unsubscribe_page(
 )
 def stop(request: Request, session: SessionDep, profile_id: ProfileId, signature: str) -> HTMLResponse:
     if not unsubscribe(session, profile_id=profile_id, signature=signature[:64]):
-        raise NotFoundError("this unsubscribe link is not valid (the profile may have been revoked)")
+        raise NotFoundError(INVALID_UNSUBSCRIBE)
     session.commit()
     return templates.TemplateResponse(request, "unsubscribe_digest.html", {"stopped": True})
